@@ -1,0 +1,49 @@
+# stepdeploy: push-to-deploy for ECS Fargate, from Rust Lambdas and Step Functions.
+# The two commands a new machine needs: `make demo` and `make test`.
+
+SHELL := /bin/bash
+PY := .venv/bin/python
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
+
+.PHONY: help tools up down demo status test test-rust test-e2e lint fmt invoke-events clean
+
+help:
+	@echo "make demo    deploy the sample app from a sample push on the local AWS emulator"
+	@echo "make test    every check and test (formatting, clippy, unit, handler, end to end)"
+	@echo "make up      start the local stack (emulator + Lambdas), write .local/env"
+	@echo "make down    stop what make up started"
+	@echo "make status  what is running, and the last deployments"
+
+tools:
+	@scripts/bootstrap.sh
+
+up: tools
+	@$(PY) scripts/stack.py up
+
+down:
+	@if [ -x $(PY) ]; then $(PY) scripts/stack.py down; fi
+
+demo: tools
+	@$(PY) scripts/stack.py demo
+
+status: tools
+	@$(PY) scripts/stack.py status
+
+fmt:
+	cargo fmt --all
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+test-rust:
+	cargo nextest run --workspace --no-fail-fast
+
+test-e2e: tools
+	cargo build --workspace --bins --quiet
+	$(PY) -m pytest -q tests
+
+test: tools lint test-rust test-e2e
+
+clean: down
+	rm -rf .local

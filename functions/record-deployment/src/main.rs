@@ -1,0 +1,21 @@
+//! Records a deployment in the ledger: begin, success, failure.
+
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use serde_json::Value;
+use stepdeploy::aws::{load_config, store::Store};
+use stepdeploy::runtime::{init_logging, HandlerError};
+use stepdeploy::steps::record;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    init_logging();
+    let config = load_config().await;
+    let store = Store::from_env(&config)?;
+    let store = &store;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        record::handle(store, event.payload)
+            .await
+            .map_err(HandlerError)
+    }))
+    .await
+}

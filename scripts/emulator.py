@@ -1,0 +1,103 @@
+"""The local AWS: moto in server mode, with what moto lacks filled in.
+
+- Step Functions run the real ASL (moto's interpreter).
+- Lambda invocations (from state machines and the Lambda API) are forwarded to
+  `cargo lambda watch`, so the real Rust functions run; a handler error becomes
+  a function error (`X-Amz-Function-Error`), as on AWS.
+
+Run: python scripts/emulator.py --port 5050 --lambda-url http://127.0.0.1:9050
+"""
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import urllib.error
+import urllib.request
+
+
+def function_name(name_or_arn: str) -> str:
+    """`arn:aws:lambda:r:a:function:NAME[:qualifier]` or `NAME` -> `NAME`."""
+    if ":function:" in name_or_arn:
+        return name_or_arn.split(":function:", 1)[1].split(":", 1)[0]
+    return name_or_arn
+
+
+def forward_lambda_invocations(lambda_url: str) -> None:
+    from moto.awslambda.models import LambdaBackend
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    def invoke(self, function_name_or_arn, qualifier, body, headers, response_headers):
+        name = function_name(function_name_or_arn)
+        data = body if isinstance(body, bytes) else (body or "{}").encode()
+        req = urllib.request.Request(
+            f"{lambda_url}/2015-03-31/functions/{name}/invocations",
+            data=data,
+            method="POST",
+            headers={"content-type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=900) as resp:
+                payload = resp.read()
+        except urllib.error.HTTPError as err:
+            payload = err.read()
+            try:
+                error_type = json.loads(payload).get("errorType")
+            except (ValueError, AttributeError):
+                error_type = None
+            if not error_type:
+                payload = json.dumps(
+                    {
+                        "errorType": "Lambda.ServiceException",
+                        "errorMessage": f"local Lambda runtime answered HTTP {err.code} for {name}: {payload[:300]!r}",
+                    }
+                ).encode()
+            response_headers["x-amz-function-error"] = "Unhandled"
+        except (urllib.error.URLError, OSError) as err:
+            payload = json.dumps(
+                {
+                    "errorType": "Lambda.ServiceException",
+                    "errorMessage": f"local Lambda runtime unreachable for {name}: {err}",
+                }
+            ).encode()
+            response_headers["x-amz-function-error"] = "Unhandled"
+        response_headers["Content-Length"] = str(len(payload))
+        return payload
+
+    # With use_docker off, moto serves Lambda from its "simple" backend.
+    LambdaBackend.invoke = invoke
+    LambdaSimpleBackend.invoke = invoke
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--lambda-url", required=True)
+    args = parser.parse_args()
+
+    # moto's Step Functions interpreter calls back into this server on MOTO_PORT.
+    os.environ["MOTO_PORT"] = str(args.port)
+
+    from moto.core.config import default_user_config
+    from moto.server import ThreadedMotoServer
+
+    default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
+    default_user_config.setdefault("lambda", {})["use_docker"] = False
+    forward_lambda_invocations(args.lambda_url.rstrip("/"))
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
+    server.start()
+    print(f"emulator listening on http://127.0.0.1:{args.port}", flush=True)
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    server.stop()
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,422 @@
+//! The ledger in DynamoDB: items from the typed records of [`crate::ledger`].
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{Map, Number, Value};
+
+use super::{aws_error, has_code};
+use crate::error::StepError;
+use crate::ledger::*;
+use crate::spec::AppSpec;
+
+type Item = HashMap<String, AttributeValue>;
+
+fn to_attr(value: &Value) -> AttributeValue {
+    match value {
+        Value::Null => AttributeValue::Null(true),
+        Value::Bool(b) => AttributeValue::Bool(*b),
+        Value::Number(n) => AttributeValue::N(n.to_string()),
+        Value::String(s) => AttributeValue::S(s.clone()),
+        Value::Array(a) => AttributeValue::L(a.iter().map(to_attr).collect()),
+        Value::Object(o) => {
+            AttributeValue::M(o.iter().map(|(k, v)| (k.clone(), to_attr(v))).collect())
+        }
+    }
+}
+
+fn from_attr(attr: &AttributeValue) -> Value {
+    match attr {
+        AttributeValue::S(s) => Value::String(s.clone()),
+        AttributeValue::N(n) => n
+            .parse::<u64>()
+            .map(Value::from)
+            .or_else(|_| n.parse::<i64>().map(Value::from))
+            .ok()
+            .or_else(|| {
+                n.parse::<f64>()
+                    .ok()
+                    .and_then(Number::from_f64)
+                    .map(Value::Number)
+            })
+            .unwrap_or(Value::Null),
+        AttributeValue::Bool(b) => Value::Bool(*b),
+        AttributeValue::L(l) => Value::Array(l.iter().map(from_attr).collect()),
+        AttributeValue::M(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), from_attr(v)))
+                .collect::<Map<_, _>>(),
+        ),
+        AttributeValue::Ss(s) => Value::Array(s.iter().cloned().map(Value::String).collect()),
+        _ => Value::Null,
+    }
+}
+
+/// A record as a DynamoDB item.
+pub fn to_item<T: Serialize>(record: &T) -> Item {
+    match serde_json::to_value(record) {
+        Ok(Value::Object(o)) => o.iter().map(|(k, v)| (k.clone(), to_attr(v))).collect(),
+        _ => Item::new(),
+    }
+}
+
+/// A DynamoDB item as a record.
+pub fn from_item<T: DeserializeOwned>(item: &Item) -> Result<T, StepError> {
+    let value = Value::Object(
+        item.iter()
+            .map(|(k, v)| (k.clone(), from_attr(v)))
+            .collect(),
+    );
+    serde_json::from_value(value)
+        .map_err(|e| StepError::fatal(format!("ledger item does not match its record type: {e}")))
+}
+
+fn key(pk: &str, sk: &str) -> Item {
+    HashMap::from([
+        ("pk".to_string(), AttributeValue::S(pk.into())),
+        ("sk".to_string(), AttributeValue::S(sk.into())),
+    ])
+}
+
+/// The ledger table.
+#[derive(Clone, Debug)]
+pub struct Store {
+    client: Client,
+    table: String,
+}
+
+impl Store {
+    pub fn new(client: Client, table: impl Into<String>) -> Store {
+        Store {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// From the SDK config and `STEPDEPLOY_TABLE`.
+    pub fn from_env(config: &aws_config::SdkConfig) -> Result<Store, StepError> {
+        Ok(Store::new(
+            Client::new(config),
+            crate::runtime::env_var("STEPDEPLOY_TABLE")?,
+        ))
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    async fn get<T: DeserializeOwned>(&self, pk: &str, sk: &str) -> Result<Option<T>, StepError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| aws_error("DynamoDB GetItem", &e))?;
+        out.item().map(from_item).transpose()
+    }
+
+    async fn put<T: Serialize>(&self, record: &T) -> Result<(), StepError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(record)))
+            .send()
+            .await
+            .map_err(|e| aws_error("DynamoDB PutItem", &e))?;
+        Ok(())
+    }
+
+    /// Put only if no item has this key. `Ok(false)` when one already does.
+    async fn put_new<T: Serialize>(&self, record: &T) -> Result<bool, StepError> {
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(record)))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if has_code(&e, &["ConditionalCheckFailedException"]) => Ok(false),
+            Err(e) => Err(aws_error("DynamoDB PutItem", &e)),
+        }
+    }
+
+    async fn delete(&self, pk: &str, sk: &str) -> Result<(), StepError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .send()
+            .await
+            .map_err(|e| aws_error("DynamoDB DeleteItem", &e))?;
+        Ok(())
+    }
+
+    /// `SET a = :a, b = :b` on an existing item; fields whose value is null are removed.
+    async fn update(&self, pk: &str, sk: &str, fields: &[(&str, Value)]) -> Result<(), StepError> {
+        let mut sets = Vec::new();
+        let mut removes = Vec::new();
+        let mut names = HashMap::new();
+        let mut values = HashMap::new();
+        for (i, (name, value)) in fields.iter().enumerate() {
+            names.insert(format!("#f{i}"), name.to_string());
+            if value.is_null() {
+                removes.push(format!("#f{i}"));
+            } else {
+                sets.push(format!("#f{i} = :v{i}"));
+                values.insert(format!(":v{i}"), to_attr(value));
+            }
+        }
+        let mut expr = String::new();
+        if !sets.is_empty() {
+            expr.push_str(&format!("SET {}", sets.join(", ")));
+        }
+        if !removes.is_empty() {
+            expr.push_str(&format!(" REMOVE {}", removes.join(", ")));
+        }
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .update_expression(expr.trim())
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values((!values.is_empty()).then_some(values))
+            .send()
+            .await
+            .map_err(|e| aws_error("DynamoDB UpdateItem", &e))?;
+        Ok(())
+    }
+
+    async fn query_prefix<T: DeserializeOwned>(
+        &self,
+        pk: &str,
+        prefix: &str,
+    ) -> Result<Vec<T>, StepError> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", AttributeValue::S(pk.into()))
+                .expression_attribute_values(":prefix", AttributeValue::S(prefix.into()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| aws_error("DynamoDB Query", &e))?;
+            for item in page.items() {
+                out.push(from_item(item)?);
+            }
+            start = page.last_evaluated_key().cloned();
+            if start.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
+    // --- apps ---
+
+    pub async fn put_app(&self, spec: &AppSpec, now: &str) -> Result<(), StepError> {
+        spec.validate()?;
+        self.put(&AppRecord {
+            pk: APPS_PK.into(),
+            sk: app_sk(&spec.name),
+            app: spec.name.clone(),
+            spec: serde_json::to_string(spec).expect("a spec serializes"),
+            updated_at: now.into(),
+        })
+        .await
+    }
+
+    pub async fn get_app(&self, app: &str) -> Result<Option<AppSpec>, StepError> {
+        let record: Option<AppRecord> = self.get(APPS_PK, &app_sk(app)).await?;
+        record.map(|r| AppSpec::from_json(&r.spec)).transpose()
+    }
+
+    /// Every registered app; a spec that no longer validates is skipped with a warning.
+    pub async fn list_apps(&self) -> Result<Vec<AppSpec>, StepError> {
+        let records: Vec<AppRecord> = self.query_prefix(APPS_PK, "APP#").await?;
+        Ok(records
+            .into_iter()
+            .filter_map(|r| match AppSpec::from_json(&r.spec) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    tracing::warn!(app = %r.app, error = %e, "skipping an app whose spec is not valid");
+                    None
+                }
+            })
+            .collect())
+    }
+
+    // --- webhook deliveries ---
+
+    /// Record a delivery unless it is known. Returns the earlier record of a redelivery.
+    pub async fn claim_delivery(
+        &self,
+        record: &DeliveryRecord,
+    ) -> Result<Option<DeliveryRecord>, StepError> {
+        if self.put_new(record).await? {
+            return Ok(None);
+        }
+        self.get(&record.pk, &record.sk).await
+    }
+
+    pub async fn mark_delivery_started(
+        &self,
+        delivery: &str,
+        execution_arn: &str,
+    ) -> Result<(), StepError> {
+        self.update(
+            &delivery_pk(delivery),
+            DELIVERY_SK,
+            &[
+                ("started", Value::Bool(true)),
+                ("execution_arn", execution_arn.into()),
+            ],
+        )
+        .await
+    }
+
+    // --- deployments and environments ---
+
+    /// Record a deployment unless it is already recorded (a re-run, or the webhook's record).
+    pub async fn create_deployment(&self, record: &DeploymentRecord) -> Result<bool, StepError> {
+        self.put_new(record).await
+    }
+
+    pub async fn get_deployment(
+        &self,
+        app: &str,
+        environment: &str,
+        id: &str,
+    ) -> Result<Option<DeploymentRecord>, StepError> {
+        self.get(&env_pk(app, environment), &deploy_sk(id)).await
+    }
+
+    pub async fn deployments(
+        &self,
+        app: &str,
+        environment: &str,
+    ) -> Result<Vec<DeploymentRecord>, StepError> {
+        self.query_prefix(&env_pk(app, environment), DEPLOY_PREFIX)
+            .await
+    }
+
+    pub async fn update_deployment(
+        &self,
+        app: &str,
+        environment: &str,
+        id: &str,
+        fields: &[(&str, Value)],
+    ) -> Result<(), StepError> {
+        self.update(&env_pk(app, environment), &deploy_sk(id), fields)
+            .await
+    }
+
+    pub async fn put_environment(&self, record: &EnvironmentRecord) -> Result<(), StepError> {
+        self.put(record).await
+    }
+
+    pub async fn get_environment(
+        &self,
+        app: &str,
+        environment: &str,
+    ) -> Result<Option<EnvironmentRecord>, StepError> {
+        self.get(&env_pk(app, environment), ENV_SK).await
+    }
+
+    // --- owned resources ---
+
+    pub async fn get_resource(
+        &self,
+        app: &str,
+        environment: &str,
+        kind: &str,
+    ) -> Result<Option<ResourceRecord>, StepError> {
+        self.get(&env_pk(app, environment), &resource_sk(kind))
+            .await
+    }
+
+    pub async fn put_resource(&self, record: &ResourceRecord) -> Result<(), StepError> {
+        self.put(record).await
+    }
+
+    pub async fn resources(
+        &self,
+        app: &str,
+        environment: &str,
+    ) -> Result<Vec<ResourceRecord>, StepError> {
+        self.query_prefix(&env_pk(app, environment), RESOURCE_PREFIX)
+            .await
+    }
+
+    pub async fn delete_resource(
+        &self,
+        app: &str,
+        environment: &str,
+        kind: &str,
+    ) -> Result<(), StepError> {
+        self.delete(&env_pk(app, environment), &resource_sk(kind))
+            .await
+    }
+
+    // --- images ---
+
+    pub async fn put_waiter(&self, record: &WaiterRecord) -> Result<(), StepError> {
+        self.put(record).await
+    }
+
+    pub async fn waiters(&self, wait_key: &str) -> Result<Vec<WaiterRecord>, StepError> {
+        self.query_prefix(&image_pk(wait_key), WAIT_PREFIX).await
+    }
+
+    pub async fn delete_waiter(
+        &self,
+        wait_key: &str,
+        deployment_id: &str,
+    ) -> Result<(), StepError> {
+        self.delete(&image_pk(wait_key), &waiter_sk(deployment_id))
+            .await
+    }
+
+    pub async fn put_arrival(&self, record: &ArrivalRecord) -> Result<(), StepError> {
+        self.put(record).await
+    }
+
+    pub async fn get_arrival(&self, wait_key: &str) -> Result<Option<ArrivalRecord>, StepError> {
+        self.get(&image_pk(wait_key), ARRIVAL_SK).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_through_items() {
+        let r = DeliveryRecord {
+            pk: delivery_pk("d"),
+            sk: DELIVERY_SK.into(),
+            event: "push".into(),
+            deployment_id: "id".into(),
+            started: true,
+            execution_arn: None,
+            expires_at: 1_795_624_484,
+        };
+        let item = to_item(&r);
+        assert_eq!(item["expires_at"], AttributeValue::N("1795624484".into()));
+        assert!(!item.contains_key("execution_arn"));
+        assert_eq!(from_item::<DeliveryRecord>(&item).unwrap(), r);
+    }
+}

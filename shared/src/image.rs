@@ -1,0 +1,308 @@
+//! Image references and the events that announce an image's arrival.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::StepError;
+
+/// A container image reference, normalised: the registry is always explicit
+/// (`docker.io` for Docker Hub, `library/` for its official images).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageRef {
+    pub registry: String,
+    pub repository: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+}
+
+fn is_digest(d: &str) -> bool {
+    d.strip_prefix("sha256:")
+        .is_some_and(|h| h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+impl ImageRef {
+    /// Parse `[registry[:port]/]repository[:tag][@sha256:…]`.
+    pub fn parse(text: &str) -> Result<ImageRef, StepError> {
+        let bad = |why: &str| StepError::invalid_input(format!("image reference {text:?} {why}"));
+        if text.is_empty() || text.chars().any(|c| c.is_whitespace()) {
+            return Err(bad("must be non-empty and contain no spaces"));
+        }
+        let (rest, digest) = match text.split_once('@') {
+            Some((r, d)) if is_digest(d) => (r, Some(d.to_string())),
+            Some(_) => return Err(bad("has a digest that is not sha256:<64 hex>")),
+            None => (text, None),
+        };
+        // A tag is a `:` after the last `/` (a `:` before it is a registry port).
+        let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
+        let (name, tag) = match rest[last_slash..].rfind(':') {
+            Some(i) => {
+                let tag = &rest[last_slash + i + 1..];
+                if tag.is_empty() || tag.len() > 128 {
+                    return Err(bad("has an empty or over-long tag"));
+                }
+                (&rest[..last_slash + i], Some(tag.to_string()))
+            }
+            None => (rest, None),
+        };
+        let (registry, repository) = match name.split_once('/') {
+            Some((first, path))
+                if first.contains('.') || first.contains(':') || first == "localhost" =>
+            {
+                (first.to_string(), path.to_string())
+            }
+            _ => {
+                let path = if name.contains('/') {
+                    name.to_string()
+                } else {
+                    format!("library/{name}")
+                };
+                ("docker.io".to_string(), path)
+            }
+        };
+        let registry = if registry == "index.docker.io" || registry == "registry-1.docker.io" {
+            "docker.io".to_string()
+        } else {
+            registry
+        };
+        if repository.is_empty()
+            || repository.split('/').any(|p| p.is_empty())
+            || repository
+                .chars()
+                .any(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || "._-/".contains(c)))
+        {
+            return Err(bad("has a repository that is not lowercase [a-z0-9._-/]"));
+        }
+        Ok(ImageRef {
+            registry,
+            repository,
+            tag,
+            digest,
+        })
+    }
+
+    /// `registry/repository`.
+    pub fn name(&self) -> String {
+        format!("{}/{}", self.registry, self.repository)
+    }
+
+    /// The same image pinned by digest: what the task definition runs, so a
+    /// tag that moves later cannot change it.
+    pub fn pinned(&self, digest: &str) -> String {
+        format!("{}@{digest}", self.name())
+    }
+
+    /// The key arrivals and waiters meet under: `registry/repository:tag`.
+    pub fn wait_key(&self) -> String {
+        format!(
+            "{}:{}",
+            self.name(),
+            self.tag.as_deref().unwrap_or("latest")
+        )
+    }
+
+    /// The ECR repository name, when the registry is an ECR registry.
+    pub fn ecr_repository(&self) -> Option<&str> {
+        ecr_registry_parts(&self.registry).map(|_| self.repository.as_str())
+    }
+}
+
+impl std::fmt::Display for ImageRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.name())?;
+        if let Some(t) = &self.tag {
+            write!(f, ":{t}")?;
+        }
+        if let Some(d) = &self.digest {
+            write!(f, "@{d}")?;
+        }
+        Ok(())
+    }
+}
+
+/// `<account>.dkr.ecr.<region>.amazonaws.com`.
+pub fn ecr_registry(account: &str, region: &str) -> String {
+    let suffix = if region.starts_with("cn-") {
+        "amazonaws.com.cn"
+    } else {
+        "amazonaws.com"
+    };
+    format!("{account}.dkr.ecr.{region}.{suffix}")
+}
+
+/// (account, region) of an ECR registry host.
+pub fn ecr_registry_parts(registry: &str) -> Option<(&str, &str)> {
+    let mut parts = registry.split('.');
+    let account = parts.next()?;
+    if parts.next()? != "dkr" || parts.next()? != "ecr" {
+        return None;
+    }
+    let region = parts.next()?;
+    (account.len() == 12 && account.chars().all(|c| c.is_ascii_digit()))
+        .then_some((account, region))
+}
+
+/// The EventBridge event ECR sends for a push (`detail-type: ECR Image Action`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct EcrImageActionEvent {
+    pub source: String,
+    #[serde(rename = "detail-type")]
+    pub detail_type: String,
+    pub account: String,
+    pub region: String,
+    pub detail: EcrImageActionDetail,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct EcrImageActionDetail {
+    #[serde(rename = "action-type")]
+    pub action_type: String,
+    pub result: String,
+    #[serde(rename = "repository-name")]
+    pub repository_name: String,
+    #[serde(rename = "image-digest", default)]
+    pub image_digest: Option<String>,
+    #[serde(rename = "image-tag", default)]
+    pub image_tag: Option<String>,
+}
+
+/// What an image event says happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Arrival {
+    /// The image now exists with this digest.
+    Pushed { image: ImageRef, digest: String },
+    /// Its push failed: waiting deployments fail with this reason.
+    Failed { image: ImageRef, reason: String },
+}
+
+impl Arrival {
+    pub fn image(&self) -> &ImageRef {
+        match self {
+            Arrival::Pushed { image, .. } | Arrival::Failed { image, .. } => image,
+        }
+    }
+}
+
+/// Read an ECR push event. `Ok(None)` for ECR events that announce no
+/// arrival (deletes, untagged pushes).
+pub fn parse_ecr_event(event: &EcrImageActionEvent) -> Result<Option<Arrival>, StepError> {
+    if event.source != "aws.ecr" || event.detail_type != "ECR Image Action" {
+        return Err(StepError::invalid_input(format!(
+            "not an ECR image action event (source {:?}, detail-type {:?})",
+            event.source, event.detail_type
+        )));
+    }
+    let d = &event.detail;
+    let Some(tag) = d.image_tag.clone().filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    if d.action_type != "PUSH" {
+        return Ok(None);
+    }
+    let image = ImageRef {
+        registry: ecr_registry(&event.account, &event.region),
+        repository: d.repository_name.clone(),
+        tag: Some(tag),
+        digest: None,
+    };
+    match d.result.as_str() {
+        "SUCCESS" => {
+            let digest = d
+                .image_digest
+                .clone()
+                .filter(|dg| is_digest(dg))
+                .ok_or_else(|| {
+                    StepError::invalid_input("ECR push event without a sha256 image-digest")
+                })?;
+            Ok(Some(Arrival::Pushed { image, digest }))
+        }
+        other => Ok(Some(Arrival::Failed {
+            image,
+            reason: format!("ECR reported the push of {} as {other}", d.repository_name),
+        })),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const D: &str = "sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae";
+
+    #[test]
+    fn normalisation() {
+        let cases = [
+            ("nginx", "docker.io/library/nginx", None),
+            (
+                "docker.io/library/nginx:1.27",
+                "docker.io/library/nginx",
+                Some("1.27"),
+            ),
+            ("acme/bank:abc", "docker.io/acme/bank", Some("abc")),
+            ("index.docker.io/acme/bank", "docker.io/acme/bank", None),
+            ("ghcr.io/acme/bank:v1", "ghcr.io/acme/bank", Some("v1")),
+            ("localhost:5000/x:t", "localhost:5000/x", Some("t")),
+            (
+                "123456789012.dkr.ecr.eu-west-1.amazonaws.com/bank:deadbeef",
+                "123456789012.dkr.ecr.eu-west-1.amazonaws.com/bank",
+                Some("deadbeef"),
+            ),
+        ];
+        for (input, name, tag) in cases {
+            let r = ImageRef::parse(input).unwrap();
+            assert_eq!(r.name(), name, "{input}");
+            assert_eq!(r.tag.as_deref(), tag, "{input}");
+        }
+        let r = ImageRef::parse(&format!("host:5000/x@{D}")).unwrap();
+        assert_eq!(r.registry, "host:5000");
+        assert_eq!(r.digest.as_deref(), Some(D));
+        assert_eq!(r.to_string(), format!("host:5000/x@{D}"));
+    }
+
+    #[test]
+    fn refusals() {
+        for bad in ["", "a b", "Upper/Case", "x@sha256:abc", "x:", "//x"] {
+            assert!(ImageRef::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn ecr_registry_round_trip() {
+        let host = ecr_registry("123456789012", "us-east-1");
+        assert_eq!(host, "123456789012.dkr.ecr.us-east-1.amazonaws.com");
+        assert_eq!(
+            ecr_registry_parts(&host),
+            Some(("123456789012", "us-east-1"))
+        );
+        assert_eq!(ecr_registry_parts("ghcr.io"), None);
+        let r = ImageRef::parse(&format!("{host}/bank:t")).unwrap();
+        assert_eq!(r.ecr_repository(), Some("bank"));
+        assert_eq!(r.wait_key(), format!("{host}/bank:t"));
+        assert_eq!(r.pinned(D), format!("{host}/bank@{D}"));
+    }
+
+    #[test]
+    fn ecr_events() {
+        let text = include_str!("../../events/image-ready.ecr-push.json");
+        let event: EcrImageActionEvent = serde_json::from_str(text).unwrap();
+        match parse_ecr_event(&event).unwrap() {
+            Some(Arrival::Pushed { image, digest }) => {
+                assert_eq!(image.repository, "bank");
+                assert!(digest.starts_with("sha256:"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut failed = event.clone();
+        failed.detail.result = "FAILURE".into();
+        assert!(matches!(
+            parse_ecr_event(&failed).unwrap(),
+            Some(Arrival::Failed { .. })
+        ));
+        let mut untagged = event.clone();
+        untagged.detail.image_tag = None;
+        assert_eq!(parse_ecr_event(&untagged).unwrap(), None);
+        let mut other = event;
+        other.source = "aws.s3".into();
+        assert!(parse_ecr_event(&other).is_err());
+    }
+}

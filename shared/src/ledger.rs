@@ -1,0 +1,194 @@
+//! The DynamoDB ledger: one table, items keyed by `pk`/`sk`.
+//!
+//! | item | pk | sk |
+//! |---|---|---|
+//! | app spec | `APPS` | `APP#<app>` |
+//! | environment | `ENV#<app>#<env>` | `ENV` |
+//! | deployment | `ENV#<app>#<env>` | `DEPLOY#<deployment id>` (sorts by time) |
+//! | owned resource | `ENV#<app>#<env>` | `RES#<kind>` |
+//! | webhook delivery | `DELIVERY#<delivery id>` | `DELIVERY` (expires) |
+//! | image waiter | `IMAGE#<registry/repo:tag>` | `WAIT#<deployment id>` (expires) |
+//! | image arrival | `IMAGE#<registry/repo:tag>` | `ARRIVAL` (expires) |
+//!
+//! Items that expire carry `expires_at` (epoch seconds), the table's TTL attribute.
+
+use serde::{Deserialize, Serialize};
+
+pub const APPS_PK: &str = "APPS";
+pub const ENV_SK: &str = "ENV";
+pub const DELIVERY_SK: &str = "DELIVERY";
+pub const ARRIVAL_SK: &str = "ARRIVAL";
+pub const WAIT_PREFIX: &str = "WAIT#";
+pub const DEPLOY_PREFIX: &str = "DEPLOY#";
+pub const RESOURCE_PREFIX: &str = "RES#";
+
+/// How long a delivery id is remembered to drop GitHub's redeliveries.
+pub const DELIVERY_TTL_SECONDS: u64 = 3 * 24 * 3600;
+/// How long an image arrival nobody waited for is remembered.
+pub const ARRIVAL_TTL_SECONDS: u64 = 24 * 3600;
+
+pub fn app_sk(app: &str) -> String {
+    format!("APP#{app}")
+}
+pub fn env_pk(app: &str, environment: &str) -> String {
+    format!("ENV#{app}#{environment}")
+}
+pub fn deploy_sk(deployment_id: &str) -> String {
+    format!("{DEPLOY_PREFIX}{deployment_id}")
+}
+pub fn resource_sk(kind: &str) -> String {
+    format!("{RESOURCE_PREFIX}{kind}")
+}
+pub fn delivery_pk(delivery: &str) -> String {
+    format!("DELIVERY#{delivery}")
+}
+pub fn image_pk(wait_key: &str) -> String {
+    format!("IMAGE#{wait_key}")
+}
+pub fn waiter_sk(deployment_id: &str) -> String {
+    format!("{WAIT_PREFIX}{deployment_id}")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Status {
+    /// Recorded by the webhook; the execution is starting.
+    Queued,
+    InProgress,
+    Succeeded,
+    Failed,
+}
+
+impl Status {
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Status::Succeeded | Status::Failed)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppRecord {
+    pub pk: String,
+    pub sk: String,
+    pub app: String,
+    /// The spec as JSON text, validated when read.
+    pub spec: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeploymentRecord {
+    pub pk: String,
+    pub sk: String,
+    pub deployment_id: String,
+    pub app: String,
+    pub environment: String,
+    pub commit: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    pub status: Status,
+    pub trigger: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// The environment's current state: what the last deployment left.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvironmentRecord {
+    pub pk: String,
+    pub sk: String,
+    pub app: String,
+    pub environment: String,
+    pub status: Status,
+    pub last_deployment: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    pub updated_at: String,
+}
+
+/// A resource an environment owns: the ledger half of ownership (the tags are the other).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceRecord {
+    pub pk: String,
+    pub sk: String,
+    pub kind: String,
+    /// The AWS id or ARN.
+    pub id: String,
+    pub created_by: String,
+    pub recorded_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryRecord {
+    pub pk: String,
+    pub sk: String,
+    pub event: String,
+    pub deployment_id: String,
+    /// Set once the execution has been started: a redelivery then starts nothing.
+    #[serde(default)]
+    pub started: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_arn: Option<String>,
+    pub expires_at: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaiterRecord {
+    pub pk: String,
+    pub sk: String,
+    pub deployment_id: String,
+    pub task_token: String,
+    pub image: String,
+    pub since: String,
+    pub expires_at: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArrivalRecord {
+    pub pk: String,
+    pub sk: String,
+    pub image: String,
+    /// Set for a successful push.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// Set for a failed push.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+    pub expires_at: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deployments_of_one_environment_share_a_partition_and_sort_by_id() {
+        assert_eq!(env_pk("bank", "production"), "ENV#bank#production");
+        let a = deploy_sk("20261125T163444Z-bank-production-0123456-aaaaaa");
+        let b = deploy_sk("20261125T163445Z-bank-production-0123456-000000");
+        assert!(a < b);
+        assert!(a.starts_with(DEPLOY_PREFIX));
+        assert!(!resource_sk("vpc").starts_with(DEPLOY_PREFIX));
+    }
+
+    #[test]
+    fn status_names() {
+        assert_eq!(
+            serde_json::to_string(&Status::InProgress).unwrap(),
+            "\"IN_PROGRESS\""
+        );
+        assert!(Status::Failed.is_terminal());
+        assert!(!Status::Queued.is_terminal());
+    }
+}

@@ -1,0 +1,248 @@
+//! Resource names: one pure function of (app, environment) per resource,
+//! within every AWS length and character limit.
+
+use sha2::{Digest, Sha256};
+
+use crate::error::StepError;
+
+pub const MAX_APP: usize = 12;
+pub const MAX_ENVIRONMENT: usize = 16;
+
+/// `[a-z][a-z0-9-]*`, no `--`, no trailing `-`: valid inside every AWS name
+/// stepdeploy builds (RDS identifiers are the strictest).
+fn check_label(kind: &str, value: &str, max: usize) -> Result<(), StepError> {
+    let ok = !value.is_empty()
+        && value.len() <= max
+        && value.starts_with(|c: char| c.is_ascii_lowercase())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !value.ends_with('-')
+        && !value.contains("--");
+    if ok {
+        Ok(())
+    } else {
+        Err(StepError::invalid_input(format!(
+            "{kind} name {value:?} must be 1-{max} characters of a-z, 0-9 and single hyphens, starting with a letter"
+        )))
+    }
+}
+
+pub fn check_app_name(app: &str) -> Result<(), StepError> {
+    check_label("app", app, MAX_APP)
+}
+
+pub fn check_environment_name(environment: &str) -> Result<(), StepError> {
+    check_label("environment", environment, MAX_ENVIRONMENT)
+}
+
+/// A hex digest prefix of `text`, to keep truncated names distinct.
+pub fn short_hash(text: &str, len: usize) -> String {
+    let digest = hex::encode(Sha256::digest(text.as_bytes()));
+    digest[..len.min(digest.len())].to_string()
+}
+
+/// The preview environment for a branch: `feature/x` -> `pr-feature-x`.
+/// Long branch names are cut and given a hash so two branches never share one.
+pub fn preview_environment(branch: &str) -> String {
+    let mut slug = String::new();
+    for c in branch.chars() {
+        let c = c.to_ascii_lowercase();
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            slug.push(c);
+        } else if !slug.ends_with('-') {
+            slug.push('-');
+        }
+    }
+    let slug = slug.trim_matches('-');
+    let room = MAX_ENVIRONMENT - "pr-".len();
+    let slug = if slug.is_empty() {
+        short_hash(branch, 6)
+    } else if slug.len() > room {
+        let cut = slug[..room - 5].trim_end_matches('-');
+        format!("{cut}-{}", short_hash(branch, 4))
+    } else {
+        slug.to_string()
+    };
+    format!("pr-{slug}")
+}
+
+/// Every name an environment's resources carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Names {
+    app: String,
+    environment: String,
+}
+
+impl Names {
+    pub fn new(app: &str, environment: &str) -> Result<Names, StepError> {
+        check_app_name(app)?;
+        check_environment_name(environment)?;
+        Ok(Names {
+            app: app.into(),
+            environment: environment.into(),
+        })
+    }
+
+    pub fn app(&self) -> &str {
+        &self.app
+    }
+
+    pub fn environment(&self) -> &str {
+        &self.environment
+    }
+
+    /// `bank-production`: the base every name starts from (at most 29 characters).
+    pub fn base(&self) -> String {
+        format!("{}-{}", self.app, self.environment)
+    }
+
+    /// `base-suffix`, cut to `max` with a hash when it would not fit.
+    fn bounded(&self, suffix: &str, max: usize) -> String {
+        let full = if suffix.is_empty() {
+            self.base()
+        } else {
+            format!("{}-{suffix}", self.base())
+        };
+        if full.len() <= max {
+            return full;
+        }
+        let hash = short_hash(&full, 6);
+        let tail = if suffix.is_empty() {
+            hash
+        } else {
+            format!("{hash}-{suffix}")
+        };
+        let keep = max - tail.len() - 1;
+        format!("{}-{tail}", self.base()[..keep].trim_end_matches('-'))
+    }
+
+    /// Name tag of the VPC and the prefix of its parts.
+    pub fn vpc(&self) -> String {
+        self.base()
+    }
+    pub fn subnet(&self, tier: &str, az_index: usize) -> String {
+        format!("{}-{tier}-{}", self.base(), az_index + 1)
+    }
+    pub fn security_group(&self, role: &str) -> String {
+        self.bounded(role, 255)
+    }
+    /// ALB names: at most 32 characters, must not start with `internal-`.
+    pub fn load_balancer(&self) -> String {
+        self.bounded("", 32)
+    }
+    /// Target group names: at most 32 characters.
+    pub fn target_group(&self) -> String {
+        self.bounded("tg", 32)
+    }
+    pub fn cluster(&self) -> String {
+        self.bounded("", 255)
+    }
+    pub fn service(&self) -> String {
+        self.bounded("", 255)
+    }
+    pub fn task_family(&self) -> String {
+        self.bounded("", 255)
+    }
+    pub fn log_group(&self) -> String {
+        format!("/stepdeploy/{}/{}", self.app, self.environment)
+    }
+    /// RDS identifiers: at most 63 characters, a letter first, no `--`, no trailing `-`.
+    pub fn db_instance(&self) -> String {
+        self.bounded("db", 63)
+    }
+    pub fn db_subnet_group(&self) -> String {
+        self.bounded("db", 255)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn is_rds_identifier(s: &str) -> bool {
+        s.len() <= 63
+            && s.starts_with(|c: char| c.is_ascii_alphabetic())
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !s.contains("--")
+            && !s.ends_with('-')
+    }
+
+    fn is_elb_name(s: &str) -> bool {
+        !s.is_empty()
+            && s.len() <= 32
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !s.starts_with('-')
+            && !s.ends_with('-')
+            && !s.starts_with("internal-")
+    }
+
+    #[test]
+    fn reference_names() {
+        let n = Names::new("bank", "production").unwrap();
+        assert_eq!(n.vpc(), "bank-production");
+        assert_eq!(n.load_balancer(), "bank-production");
+        assert_eq!(n.target_group(), "bank-production-tg");
+        assert_eq!(n.db_instance(), "bank-production-db");
+        assert_eq!(n.log_group(), "/stepdeploy/bank/production");
+        assert_eq!(n.subnet("private", 1), "bank-production-private-2");
+    }
+
+    #[test]
+    fn longest_names_fit_elb_limits_and_stay_distinct() {
+        let a = Names::new("abcdefghijkl", "pr-abcdefghijkl").unwrap();
+        let b = Names::new("abcdefghijkl", "pr-abcdefghijkm").unwrap();
+        for n in [&a, &b] {
+            assert!(is_elb_name(&n.load_balancer()), "{}", n.load_balancer());
+            assert!(is_elb_name(&n.target_group()), "{}", n.target_group());
+            assert!(is_rds_identifier(&n.db_instance()));
+        }
+        assert_eq!(a.load_balancer(), a.base());
+        assert_ne!(a.target_group(), b.target_group());
+        assert!(a.target_group().ends_with("-tg"));
+    }
+
+    #[test]
+    fn invalid_labels_are_refused() {
+        for bad in [
+            "",
+            "Bank",
+            "1bank",
+            "bank-",
+            "ba--nk",
+            "bank_x",
+            "bankbankbankb",
+        ] {
+            assert!(check_app_name(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_environment_name("production").is_ok());
+        assert!(check_environment_name("a-very-long-environment").is_err());
+    }
+
+    #[test]
+    fn preview_names() {
+        assert_eq!(preview_environment("feature/x"), "pr-feature-x");
+        assert_eq!(preview_environment("Fix__Bug--42"), "pr-fix-bug-42");
+        assert_eq!(preview_environment("///").len(), 9);
+        let long = preview_environment("feature/a-very-long-branch-name-indeed");
+        assert!(long.len() <= MAX_ENVIRONMENT, "{long}");
+        assert_ne!(
+            long,
+            preview_environment("feature/a-very-long-branch-name-indeeD2")
+        );
+        assert!(check_environment_name(&long).is_ok(), "{long}");
+    }
+
+    proptest! {
+        #[test]
+        fn every_branch_gives_a_valid_environment(branch in "\\PC{0,80}") {
+            let env = preview_environment(&branch);
+            prop_assert!(check_environment_name(&env).is_ok(), "{:?} -> {:?}", branch, env);
+            let names = Names::new("bank", &env).unwrap();
+            prop_assert!(is_elb_name(&names.load_balancer()));
+            prop_assert!(is_elb_name(&names.target_group()));
+            prop_assert!(is_rds_identifier(&names.db_instance()));
+        }
+    }
+}

@@ -1,0 +1,413 @@
+//! The app spec: one declarative document per app that says where its code
+//! and image come from, which branches deploy to which environments, and the
+//! shape of what runs. Defaults are the reference banking app's.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::StepError;
+use crate::naming;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppSpec {
+    /// Short name, used in every resource name: `[a-z][a-z0-9-]*`, at most 12 characters.
+    pub name: String,
+    /// The GitHub repository, `owner/name`, whose pushes deploy this app.
+    pub repository: String,
+    #[serde(default)]
+    pub image: ImageSpec,
+    /// Long-lived environments, each fed by one branch.
+    #[serde(default = "default_environments")]
+    pub environments: Vec<EnvironmentSpec>,
+    #[serde(default)]
+    pub previews: PreviewSpec,
+    #[serde(default)]
+    pub service: ServiceSpec,
+    #[serde(default)]
+    pub network: NetworkSpec,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageSpec {
+    /// An ECR repository name in the deployer's account and region (`bank`), or a
+    /// full reference without tag (`ghcr.io/acme/bank`, `docker.io/acme/bank`).
+    /// Defaults to the app's name in ECR.
+    #[serde(default)]
+    pub repository: Option<String>,
+    /// The tag to wait for; `{commit}` and `{short_commit}` are replaced.
+    #[serde(default = "default_tag")]
+    pub tag: String,
+    /// How long a deployment waits for its image before failing.
+    #[serde(default = "default_image_timeout")]
+    pub wait_timeout_seconds: u64,
+}
+
+impl Default for ImageSpec {
+    fn default() -> Self {
+        ImageSpec {
+            repository: None,
+            tag: default_tag(),
+            wait_timeout_seconds: default_image_timeout(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvironmentSpec {
+    pub name: String,
+    pub branch: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewSpec {
+    /// Deploy every other branch to its own `pr-<branch>` environment.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Tear a preview down after this many hours without a push (not yet enforced).
+    #[serde(default)]
+    pub ttl_hours: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSpec {
+    #[serde(default = "default_container_name")]
+    pub container_name: String,
+    /// The one source of the container port: the task definition, the target
+    /// group and the security groups all read it from here.
+    #[serde(default = "default_port")]
+    pub port: u16,
+    #[serde(default = "default_cpu")]
+    pub cpu: u32,
+    #[serde(default = "default_memory")]
+    pub memory: u32,
+    #[serde(default = "default_desired_count")]
+    pub desired_count: u32,
+    #[serde(default = "default_health_check_path")]
+    pub health_check_path: String,
+    /// Plain environment variables for the container (never secrets).
+    #[serde(default)]
+    pub environment: BTreeMap<String, String>,
+}
+
+impl Default for ServiceSpec {
+    fn default() -> Self {
+        ServiceSpec {
+            container_name: default_container_name(),
+            port: default_port(),
+            cpu: default_cpu(),
+            memory: default_memory(),
+            desired_count: default_desired_count(),
+            health_check_path: default_health_check_path(),
+            environment: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSpec {
+    /// The VPC's address range; must be a /16 to /20 so four subnets fit.
+    #[serde(default = "default_cidr")]
+    pub cidr: String,
+}
+
+impl Default for NetworkSpec {
+    fn default() -> Self {
+        NetworkSpec {
+            cidr: default_cidr(),
+        }
+    }
+}
+
+fn default_environments() -> Vec<EnvironmentSpec> {
+    vec![EnvironmentSpec {
+        name: "production".into(),
+        branch: "main".into(),
+    }]
+}
+fn default_tag() -> String {
+    "{commit}".into()
+}
+fn default_image_timeout() -> u64 {
+    1800
+}
+fn default_container_name() -> String {
+    "web".into()
+}
+fn default_port() -> u16 {
+    8000
+}
+fn default_cpu() -> u32 {
+    512
+}
+fn default_memory() -> u32 {
+    1024
+}
+fn default_desired_count() -> u32 {
+    2
+}
+fn default_health_check_path() -> String {
+    "/health".into()
+}
+fn default_cidr() -> String {
+    "172.28.0.0/16".into()
+}
+
+/// Where a push to a branch goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Route {
+    pub environment: String,
+    pub preview: bool,
+}
+
+/// Fargate's valid (cpu, memory) pairs for the sizes a web app uses.
+fn fargate_size_ok(cpu: u32, memory: u32) -> bool {
+    match cpu {
+        256 => [512, 1024, 2048].contains(&memory),
+        512 => (1024..=4096).contains(&memory) && memory % 1024 == 0,
+        1024 => (2048..=8192).contains(&memory) && memory % 1024 == 0,
+        2048 => (4096..=16384).contains(&memory) && memory % 1024 == 0,
+        4096 => (8192..=30720).contains(&memory) && memory % 1024 == 0,
+        _ => false,
+    }
+}
+
+impl AppSpec {
+    /// Parse and validate a spec from JSON; the error says what to fix.
+    pub fn from_json(text: &str) -> Result<AppSpec, StepError> {
+        let spec: AppSpec = serde_json::from_str(text)
+            .map_err(|e| StepError::invalid_input(format!("app spec is not valid: {e}")))?;
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    pub fn validate(&self) -> Result<(), StepError> {
+        let mut problems = Vec::new();
+        if let Err(e) = naming::check_app_name(&self.name) {
+            problems.push(e.message);
+        }
+        let repo_ok = self
+            .repository
+            .split_once('/')
+            .is_some_and(|(o, n)| !o.is_empty() && !n.is_empty() && !n.contains('/'));
+        if !repo_ok {
+            problems.push(format!(
+                "repository {:?} must be a GitHub repository as owner/name",
+                self.repository
+            ));
+        }
+        if self.environments.is_empty() && !self.previews.enabled {
+            problems
+                .push("no environments and previews disabled: nothing would ever deploy".into());
+        }
+        let mut seen = std::collections::HashSet::new();
+        for env in &self.environments {
+            if let Err(e) = naming::check_environment_name(&env.name) {
+                problems.push(e.message);
+            }
+            if env.name.starts_with("pr-") {
+                problems.push(format!(
+                    "environment {:?}: names starting with pr- are reserved for previews",
+                    env.name
+                ));
+            }
+            if !seen.insert(env.branch.as_str()) {
+                problems.push(format!(
+                    "branch {:?} feeds more than one environment",
+                    env.branch
+                ));
+            }
+        }
+        if !self.image.tag.contains("{commit}") && !self.image.tag.contains("{short_commit}") {
+            problems.push(format!(
+                "image.tag {:?} must contain {{commit}} or {{short_commit}} so each push waits for its own image",
+                self.image.tag
+            ));
+        }
+        if self.image.wait_timeout_seconds == 0 {
+            problems.push("image.wait_timeout_seconds must be at least 1".into());
+        }
+        let s = &self.service;
+        if s.port == 0 {
+            problems.push("service.port must be between 1 and 65535".into());
+        }
+        if !fargate_size_ok(s.cpu, s.memory) {
+            problems.push(format!(
+                "service.cpu {} with service.memory {} is not a Fargate size (e.g. 512 CPU with 1024-4096 MiB)",
+                s.cpu, s.memory
+            ));
+        }
+        if !s.health_check_path.starts_with('/') {
+            problems.push(format!(
+                "service.health_check_path {:?} must start with /",
+                s.health_check_path
+            ));
+        }
+        if s.container_name.is_empty()
+            || s.container_name.len() > 255
+            || !s
+                .container_name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            problems.push(format!(
+                "service.container_name {:?} may hold only letters, digits, - and _",
+                s.container_name
+            ));
+        }
+        if let Err(e) = crate::network::Cidr::parse(&self.network.cidr).and_then(|c| {
+            if (16..=20).contains(&c.prefix) {
+                Ok(())
+            } else {
+                Err(StepError::invalid_input(format!(
+                    "network.cidr {} must be a /16 to /20",
+                    self.network.cidr
+                )))
+            }
+        }) {
+            problems.push(e.message);
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(StepError::invalid_input(format!(
+                "app spec {:?} is not valid: {}",
+                self.name,
+                problems.join("; ")
+            )))
+        }
+    }
+
+    /// Which environment a push to `branch` deploys to, if any.
+    pub fn route(&self, branch: &str) -> Option<Route> {
+        if let Some(env) = self.environments.iter().find(|e| e.branch == branch) {
+            return Some(Route {
+                environment: env.name.clone(),
+                preview: false,
+            });
+        }
+        if self.previews.enabled {
+            return Some(Route {
+                environment: naming::preview_environment(branch),
+                preview: true,
+            });
+        }
+        None
+    }
+
+    /// Whether `environment` is one this app may deploy to (a configured one, or a preview).
+    pub fn knows_environment(&self, environment: &str) -> Option<Route> {
+        if self.environments.iter().any(|e| e.name == environment) {
+            return Some(Route {
+                environment: environment.into(),
+                preview: false,
+            });
+        }
+        if self.previews.enabled
+            && environment.starts_with("pr-")
+            && naming::check_environment_name(environment).is_ok()
+        {
+            return Some(Route {
+                environment: environment.into(),
+                preview: true,
+            });
+        }
+        None
+    }
+
+    /// The image tag awaited for `commit`.
+    pub fn image_tag(&self, commit: &str) -> String {
+        let short = &commit[..commit.len().min(7)];
+        self.image
+            .tag
+            .replace("{commit}", commit)
+            .replace("{short_commit}", short)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bank() -> AppSpec {
+        AppSpec::from_json(r#"{"name": "bank", "repository": "acme/flask-banking"}"#).unwrap()
+    }
+
+    #[test]
+    fn defaults_are_the_reference_app() {
+        let s = bank();
+        assert_eq!(s.service.port, 8000);
+        assert_eq!((s.service.cpu, s.service.memory), (512, 1024));
+        assert_eq!(s.service.desired_count, 2);
+        assert_eq!(s.service.health_check_path, "/health");
+        assert_eq!(s.network.cidr, "172.28.0.0/16");
+        assert_eq!(s.environments[0].name, "production");
+        assert_eq!(s.environments[0].branch, "main");
+        assert_eq!(s.image.wait_timeout_seconds, 1800);
+    }
+
+    #[test]
+    fn routing_table() {
+        let mut s = bank();
+        let cases = [
+            ("main", Some(("production", false))),
+            ("develop", None),
+            ("feature/x", None),
+        ];
+        for (branch, want) in cases {
+            let got = s.route(branch);
+            assert_eq!(
+                got.map(|r| (r.environment, r.preview)),
+                want.map(|(e, p)| (e.to_string(), p)),
+                "{branch}"
+            );
+        }
+        s.previews.enabled = true;
+        assert_eq!(s.route("main").unwrap().environment, "production");
+        let r = s.route("feature/x").unwrap();
+        assert_eq!((r.environment.as_str(), r.preview), ("pr-feature-x", true));
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_values_are_explained() {
+        let e = AppSpec::from_json(r#"{"name": "bank", "repository": "acme/x", "servce": {}}"#)
+            .unwrap_err();
+        assert!(
+            e.message.contains("unknown field `servce`"),
+            "{}",
+            e.message
+        );
+        let e = AppSpec::from_json(
+            r#"{"name": "Bank!", "repository": "nope", "service": {"cpu": 512, "memory": 100}}"#,
+        )
+        .unwrap_err();
+        assert!(e.message.contains("owner/name"), "{}", e.message);
+        assert!(e.message.contains("not a Fargate size"), "{}", e.message);
+        assert!(e.message.contains("Bank!"), "{}", e.message);
+    }
+
+    #[test]
+    fn one_branch_one_environment() {
+        let e = AppSpec::from_json(
+            r#"{"name": "bank", "repository": "a/b", "environments": [
+                {"name": "production", "branch": "main"}, {"name": "staging", "branch": "main"}]}"#,
+        )
+        .unwrap_err();
+        assert!(e.message.contains("more than one environment"));
+    }
+
+    #[test]
+    fn image_tag_pattern() {
+        let mut s = bank();
+        let sha = "0123456789abcdef0123456789abcdef01234567";
+        assert_eq!(s.image_tag(sha), sha);
+        s.image.tag = "v-{short_commit}".into();
+        assert_eq!(s.image_tag(sha), "v-0123456");
+    }
+}

@@ -1,0 +1,251 @@
+//! `record-deployment`: the ledger's side of a deployment: `Begin Deployment`
+//! validates and records it, `Record Result` and `Record Failure` close it.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tracing::Instrument;
+
+use crate::aws::store::Store;
+use crate::deploy::{
+    failure_message, now_epoch, resolve, rfc3339, CaughtError, DeployRequest, DeployState,
+};
+use crate::error::StepError;
+use crate::ledger::{deploy_sk, env_pk, DeploymentRecord, EnvironmentRecord, Status, ENV_SK};
+use crate::runtime::parse_input;
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "phase", rename_all = "lowercase")]
+pub enum RecordInput {
+    /// First state: `$$.Execution.Name` is the deployment id.
+    Begin {
+        execution_name: String,
+        execution_arn: String,
+        /// A number, or its text (a `${Substitution}` in the ASL).
+        poll_seconds: Value,
+        request: Value,
+    },
+    Succeeded {
+        state: DeployState,
+    },
+    Failed {
+        state: DeployState,
+    },
+}
+
+fn parse_seconds(value: &Value) -> Result<u64, StepError> {
+    value
+        .as_u64()
+        .or_else(|| value.as_str().and_then(|s| s.trim().parse().ok()))
+        .ok_or_else(|| {
+            StepError::invalid_input(format!("poll_seconds {value} is not a whole number"))
+        })
+}
+
+pub async fn handle(store: &Store, input: Value) -> Result<Value, StepError> {
+    match parse_input::<RecordInput>("record-deployment input", input)? {
+        RecordInput::Begin {
+            execution_name,
+            execution_arn,
+            poll_seconds,
+            request,
+        } => {
+            let span = tracing::info_span!("deployment", deployment_id = %execution_name);
+            let poll_seconds = parse_seconds(&poll_seconds)?;
+            let state = begin(
+                store,
+                &execution_name,
+                &execution_arn,
+                poll_seconds,
+                request,
+            )
+            .instrument(span)
+            .await?;
+            Ok(serde_json::to_value(state).expect("state serializes"))
+        }
+        RecordInput::Succeeded { state } => {
+            let span = tracing::info_span!("deployment", deployment_id = %state.deployment.id);
+            succeeded(store, &state).instrument(span).await
+        }
+        RecordInput::Failed { state } => {
+            let span = tracing::info_span!("deployment", deployment_id = %state.deployment.id);
+            failed(store, &state).instrument(span).await
+        }
+    }
+}
+
+async fn begin(
+    store: &Store,
+    id: &str,
+    execution_arn: &str,
+    poll_seconds: u64,
+    request: Value,
+) -> Result<DeployState, StepError> {
+    let request: DeployRequest = parse_input(
+        "deployment request (expected {\"app\", \"environment\", \"commit\"} and optionally \"image\")",
+        request,
+    )?;
+    let spec = store.get_app(&request.app).await?.ok_or_else(|| {
+        StepError::invalid_input(format!(
+            "app {:?} is not registered: register its spec first (see README, Configure an app)",
+            request.app
+        ))
+    })?;
+    let now = now_epoch();
+    let deployment = resolve(&request, &spec, id, execution_arn, poll_seconds, now)?;
+    let at = rfc3339(now);
+    let record = DeploymentRecord {
+        pk: env_pk(&deployment.app, &deployment.environment),
+        sk: deploy_sk(&deployment.id),
+        deployment_id: deployment.id.clone(),
+        app: deployment.app.clone(),
+        environment: deployment.environment.clone(),
+        commit: deployment.commit.clone(),
+        branch: deployment.branch.clone(),
+        status: Status::InProgress,
+        trigger: deployment.trigger.kind.clone(),
+        execution_arn: Some(execution_arn.into()),
+        image: Some(deployment.image.to_string()),
+        url: None,
+        error: None,
+        cause: None,
+        created_at: at.clone(),
+        updated_at: at.clone(),
+    };
+    if !store.create_deployment(&record).await? {
+        // Queued by the webhook (or a re-run): move it on.
+        store
+            .update_deployment(
+                &deployment.app,
+                &deployment.environment,
+                &deployment.id,
+                &[
+                    ("status", json!(Status::InProgress)),
+                    ("execution_arn", json!(execution_arn)),
+                    ("image", json!(deployment.image.to_string())),
+                    ("updated_at", json!(at)),
+                ],
+            )
+            .await?;
+    }
+    tracing::info!(
+        app = %deployment.app,
+        environment = %deployment.environment,
+        commit = %deployment.commit,
+        image = %deployment.image,
+        "deployment started"
+    );
+    Ok(DeployState {
+        deployment,
+        spec,
+        image: None,
+        network: None,
+        error: None,
+    })
+}
+
+async fn close(
+    store: &Store,
+    state: &DeployState,
+    status: Status,
+    fields: Vec<(&str, Value)>,
+) -> Result<(), StepError> {
+    let d = &state.deployment;
+    let at = rfc3339(now_epoch());
+    let mut all = vec![("status", json!(status)), ("updated_at", json!(at))];
+    all.extend(fields);
+    store
+        .update_deployment(&d.app, &d.environment, &d.id, &all)
+        .await?;
+    let url = all
+        .iter()
+        .find(|(k, _)| *k == "url")
+        .and_then(|(_, v)| v.as_str().map(String::from));
+    store
+        .put_environment(&EnvironmentRecord {
+            pk: env_pk(&d.app, &d.environment),
+            sk: ENV_SK.into(),
+            app: d.app.clone(),
+            environment: d.environment.clone(),
+            status,
+            last_deployment: d.id.clone(),
+            commit: Some(d.commit.clone()),
+            url,
+            updated_at: at,
+        })
+        .await
+}
+
+async fn succeeded(store: &Store, state: &DeployState) -> Result<Value, StepError> {
+    let d = &state.deployment;
+    let image = state.image.as_ref().map(|i| i.uri.clone());
+    let url: Option<String> = None;
+    close(
+        store,
+        state,
+        Status::Succeeded,
+        vec![
+            ("image", json!(image)),
+            ("url", json!(url)),
+            ("error", Value::Null),
+            ("cause", Value::Null),
+        ],
+    )
+    .await?;
+    let created: Vec<String> = state
+        .network
+        .iter()
+        .flat_map(|n| n.created.clone())
+        .collect();
+    tracing::info!(image = ?image, created = created.len(), "deployment succeeded");
+    Ok(json!({
+        "deployment_id": d.id,
+        "app": d.app,
+        "environment": d.environment,
+        "commit": d.commit,
+        "status": Status::Succeeded,
+        "image": image,
+        "url": url,
+        "vpc_id": state.network.as_ref().map(|n| n.vpc_id.clone()),
+        "created": created,
+    }))
+}
+
+async fn failed(store: &Store, state: &DeployState) -> Result<Value, StepError> {
+    let caught = state.error.clone().unwrap_or(CaughtError {
+        error: "Unknown".into(),
+        cause: None,
+    });
+    let message = failure_message(state, &caught);
+    close(
+        store,
+        state,
+        Status::Failed,
+        vec![("error", json!(caught.error)), ("cause", json!(message))],
+    )
+    .await?;
+    tracing::error!(error = %caught.error, cause = %message, "deployment failed");
+    Ok(json!({ "Error": caught.error, "Cause": message }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn poll_seconds_from_text_or_number() {
+        assert_eq!(parse_seconds(&json!("5")).unwrap(), 5);
+        assert_eq!(parse_seconds(&json!(0)).unwrap(), 0);
+        assert!(parse_seconds(&json!("x")).is_err());
+    }
+
+    #[test]
+    fn phases_parse() {
+        let v = json!({"phase": "begin", "execution_name": "n", "execution_arn": "a", "poll_seconds": "1", "request": {}});
+        assert!(matches!(
+            parse_input::<RecordInput>("x", v).unwrap(),
+            RecordInput::Begin { .. }
+        ));
+        let e = parse_input::<RecordInput>("x", json!({"phase": "nope"})).unwrap_err();
+        assert!(e.message.contains("unknown variant"), "{}", e.message);
+    }
+}

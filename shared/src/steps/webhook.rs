@@ -1,0 +1,181 @@
+//! `webhook`: GitHub deliveries in, at most one deployment per push out.
+//!
+//! Write order, so a crash between any two writes loses no push and starts no
+//! second execution: (1) claim the delivery id (conditional put), (2) record
+//! the deployment as queued, (3) start the execution named by the deployment
+//! id (the idempotency key), (4) mark the delivery started. A redelivery after
+//! a crash finds the claim without "started" and finishes steps 2-4 with the
+//! same deployment id.
+
+use serde_json::json;
+
+use crate::aws::secrets::WebhookSecret;
+use crate::aws::sfn::StepFunctions;
+use crate::aws::store::Store;
+use crate::deploy::{now_epoch, rfc3339, DeployRequest};
+use crate::error::StepError;
+use crate::ledger::{
+    delivery_pk, deploy_sk, env_pk, DeliveryRecord, DeploymentRecord, Status, DELIVERY_SK,
+    DELIVERY_TTL_SECONDS,
+};
+use crate::naming::short_hash;
+use crate::webhook::{authenticate, decide, payload, precheck, Decision, RawRequest, Reply};
+
+pub struct Webhook {
+    pub secret: WebhookSecret,
+    pub store: Store,
+    pub sfn: StepFunctions,
+    pub deploy_state_machine: String,
+    /// Absent until a teardown state machine is deployed.
+    pub teardown_state_machine: Option<String>,
+}
+
+impl Webhook {
+    /// Answer a delivery. Only AWS being unavailable gives a 5xx, so GitHub retries.
+    pub async fn handle(&self, req: RawRequest) -> Reply {
+        let delivery = req
+            .header("x-github-delivery")
+            .unwrap_or_default()
+            .to_string();
+        let event = req.header("x-github-event").unwrap_or_default().to_string();
+        let reply = match self.try_handle(&req, &delivery).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(delivery = %delivery, event = %event, error = %e, kind = %e.kind, "delivery not handled");
+                Reply::error(503, "the deployer could not reach AWS; GitHub will redeliver, or redeliver it from the webhook's page")
+            }
+        };
+        tracing::info!(
+            delivery = %delivery,
+            event = %event,
+            status = reply.status,
+            decision = %reply.body.get("ignored").or(reply.body.get("error")).and_then(|v| v.as_str()).unwrap_or(if reply.status == 202 { "deploy" } else { "answered" }),
+            deployment_id = reply.body.get("deployment_id").and_then(|v| v.as_str()).unwrap_or(""),
+            "webhook delivery"
+        );
+        reply
+    }
+
+    async fn try_handle(&self, req: &RawRequest, delivery: &str) -> Result<Reply, StepError> {
+        let event = match precheck(req) {
+            Ok(e) => e,
+            Err(r) => return Ok(r),
+        };
+        let secrets = self.secret.values().await?;
+        if let Err(refused) = authenticate(req, &secrets) {
+            // Perhaps the secret was rotated since it was cached.
+            match self.secret.refresh_after_failure().await? {
+                Some(fresh) if authenticate(req, &fresh).is_ok() => {}
+                _ => return Ok(refused),
+            }
+        }
+        if delivery.is_empty() {
+            return Ok(Reply::error(400, "missing X-GitHub-Delivery header"));
+        }
+        let payload = match payload(req) {
+            Ok(p) => p,
+            Err(r) => return Ok(r),
+        };
+        let apps = self.store.list_apps().await?;
+        match decide(event, delivery, payload, &apps, now_epoch()) {
+            Decision::Reply(r) => Ok(r),
+            Decision::Deploy {
+                deployment_id,
+                request,
+            } => self.deploy(event, delivery, deployment_id, request).await,
+            Decision::Teardown { app, environment } => {
+                self.teardown(delivery, &app, &environment).await
+            }
+        }
+    }
+
+    async fn deploy(
+        &self,
+        event: &str,
+        delivery: &str,
+        deployment_id: String,
+        request: DeployRequest,
+    ) -> Result<Reply, StepError> {
+        let now = now_epoch();
+        let claim = DeliveryRecord {
+            pk: delivery_pk(delivery),
+            sk: DELIVERY_SK.into(),
+            event: event.into(),
+            deployment_id: deployment_id.clone(),
+            started: false,
+            execution_arn: None,
+            expires_at: now + DELIVERY_TTL_SECONDS,
+        };
+        let (id, duplicate) = match self.store.claim_delivery(&claim).await? {
+            None => (deployment_id, false),
+            Some(earlier) if earlier.started => {
+                return Ok(Reply::new(
+                    200,
+                    json!({"duplicate": true, "deployment_id": earlier.deployment_id, "execution_arn": earlier.execution_arn}),
+                ));
+            }
+            // Claimed by an attempt that has not finished (or crashed): finish it, idempotently.
+            Some(earlier) => (earlier.deployment_id, true),
+        };
+        let at = rfc3339(now);
+        self.store
+            .create_deployment(&DeploymentRecord {
+                pk: env_pk(&request.app, &request.environment),
+                sk: deploy_sk(&id),
+                deployment_id: id.clone(),
+                app: request.app.clone(),
+                environment: request.environment.clone(),
+                commit: request.commit.clone(),
+                branch: request.branch.clone(),
+                status: Status::Queued,
+                trigger: "push".into(),
+                execution_arn: None,
+                image: None,
+                url: None,
+                error: None,
+                cause: None,
+                created_at: at.clone(),
+                updated_at: at,
+            })
+            .await?;
+        let input = serde_json::to_value(&request).expect("a request serializes");
+        let execution_arn = self
+            .sfn
+            .start(&self.deploy_state_machine, &id, &input)
+            .await?;
+        self.store
+            .mark_delivery_started(delivery, &execution_arn)
+            .await?;
+        Ok(Reply::new(
+            if duplicate { 200 } else { 202 },
+            json!({
+                "deployment_id": id,
+                "execution_arn": execution_arn,
+                "app": request.app,
+                "environment": request.environment,
+                "commit": request.commit,
+                "duplicate": duplicate,
+            }),
+        ))
+    }
+
+    async fn teardown(
+        &self,
+        delivery: &str,
+        app: &str,
+        environment: &str,
+    ) -> Result<Reply, StepError> {
+        let Some(machine) = &self.teardown_state_machine else {
+            return Ok(Reply::ignored(format!(
+                "teardown of {environment} is not available in this deployer"
+            )));
+        };
+        let name = format!("teardown-{app}-{environment}-{}", short_hash(delivery, 8));
+        let input = json!({"app": app, "environment": environment, "trigger": {"kind": "branch-deleted", "delivery": delivery}});
+        let execution_arn = self.sfn.start(machine, &name, &input).await?;
+        Ok(Reply::new(
+            202,
+            json!({"teardown": environment, "app": app, "execution_arn": execution_arn}),
+        ))
+    }
+}
