@@ -71,6 +71,20 @@ def forward_lambda_invocations(lambda_url: str) -> None:
     LambdaSimpleBackend.invoke = invoke
 
 
+def fix_send_task_failure() -> None:
+    """moto 5.2.5's SendTaskFailure drops the `cause`; AWS keeps it."""
+    from moto.core.responses import ActionResult, EmptyResult
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    def send_task_failure(self) -> ActionResult:
+        self.stepfunction_backend.send_task_failure(
+            self._get_param("taskToken"), error=self._get_param("error"), cause=self._get_param("cause")
+        )
+        return EmptyResult()
+
+    StepFunctionResponse.send_task_failure = send_task_failure
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
@@ -86,6 +100,7 @@ def main() -> None:
     default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
     default_user_config.setdefault("lambda", {})["use_docker"] = False
     forward_lambda_invocations(args.lambda_url.rstrip("/"))
+    fix_send_task_failure()
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
     server.start()

@@ -251,8 +251,11 @@ class Stack:
 
 
 def register_app(ddb, path: Path, table: str = TABLE) -> None:
-    """Store an app spec in the ledger (the `APPS` partition), as `make register-app` does on AWS."""
-    spec = json.loads(path.read_text())
+    """Store an app spec in the ledger (the `APPS` partition)."""
+    register_spec(ddb, json.loads(path.read_text()), table)
+
+
+def register_spec(ddb, spec: dict, table: str = TABLE) -> None:
     ddb.put_item(TableName=table, Item={
         "pk": {"S": "APPS"}, "sk": {"S": f"APP#{spec['name']}"}, "app": {"S": spec["name"]},
         "spec": {"S": json.dumps(spec)}, "updated_at": {"S": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},

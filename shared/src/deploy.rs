@@ -276,6 +276,17 @@ pub struct DeployState {
     pub error: Option<CaughtError>,
 }
 
+/// The error name a failed deployment ends with. Names starting with
+/// `States.` are reserved for Step Functions' own, so a timeout of the image
+/// wait becomes `ImageTimedOut` and other `States.X` become `X`.
+pub fn failure_name(state: &DeployState, caught: &CaughtError) -> String {
+    match caught.error.strip_prefix("States.") {
+        Some("Timeout") if state.image.is_none() => "ImageTimedOut".into(),
+        Some(rest) => rest.into(),
+        None => caught.error.clone(),
+    }
+}
+
 /// A failure as a person reads it: what failed, why, and what to do.
 pub fn failure_message(state: &DeployState, caught: &CaughtError) -> String {
     let d = &state.deployment;
@@ -393,6 +404,47 @@ mod tests {
             .unwrap_err()
             .message
             .contains("40-character"));
+    }
+
+    #[test]
+    fn failure_names_never_claim_the_states_prefix() {
+        let spec = AppSpec::from_json(r#"{"name":"bank","repository":"acme/bank"}"#).unwrap();
+        let req = DeployRequest {
+            app: "bank".into(),
+            environment: "production".into(),
+            commit: SHA.into(),
+            branch: None,
+            image: None,
+            trigger: None,
+        };
+        let state = DeployState {
+            deployment: resolve(&req, &spec, "id1", ARN, 5, 0).unwrap(),
+            spec,
+            image: None,
+            network: None,
+            error: None,
+        };
+        let caught = |e: &str| CaughtError {
+            error: e.into(),
+            cause: Some("{\"errorType\":\"Fatal\",\"errorMessage\":\"boom\"}".into()),
+        };
+        assert_eq!(
+            failure_name(&state, &caught("States.Timeout")),
+            "ImageTimedOut"
+        );
+        assert_eq!(
+            failure_name(&state, &caught("States.TaskFailed")),
+            "TaskFailed"
+        );
+        assert_eq!(failure_name(&state, &caught("Fatal")), "Fatal");
+        let msg = failure_message(&state, &caught("States.Timeout"));
+        assert!(
+            msg.contains(&format!("bank:{SHA} did not arrive within 1800 s")),
+            "{msg}"
+        );
+        assert!(msg.contains("ECR repository \"bank\""), "{msg}");
+        let msg = failure_message(&state, &caught("Fatal"));
+        assert!(msg.contains("failed: Fatal: boom"), "{msg}");
     }
 
     #[test]

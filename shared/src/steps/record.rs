@@ -7,7 +7,8 @@ use tracing::Instrument;
 
 use crate::aws::store::Store;
 use crate::deploy::{
-    failure_message, now_epoch, resolve, rfc3339, CaughtError, DeployRequest, DeployState,
+    failure_message, failure_name, now_epoch, resolve, rfc3339, CaughtError, DeployRequest,
+    DeployState,
 };
 use crate::error::StepError;
 use crate::ledger::{deploy_sk, env_pk, DeploymentRecord, EnvironmentRecord, Status, ENV_SK};
@@ -215,16 +216,17 @@ async fn failed(store: &Store, state: &DeployState) -> Result<Value, StepError> 
         error: "Unknown".into(),
         cause: None,
     });
+    let name = failure_name(state, &caught);
     let message = failure_message(state, &caught);
     close(
         store,
         state,
         Status::Failed,
-        vec![("error", json!(caught.error)), ("cause", json!(message))],
+        vec![("error", json!(name)), ("cause", json!(message))],
     )
     .await?;
-    tracing::error!(error = %caught.error, cause = %message, "deployment failed");
-    Ok(json!({ "Error": caught.error, "Cause": message }))
+    tracing::error!(error = %name, caught = %caught.error, cause = %message, "deployment failed");
+    Ok(json!({ "Error": name, "Cause": message }))
 }
 
 #[cfg(test)]

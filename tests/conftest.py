@@ -1,0 +1,135 @@
+"""End-to-end fixtures: one local stack (emulator + the real Lambdas + the
+real state machines) per test run, on free ports, stopped at the end."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import stack as stk  # noqa: E402
+
+# An app whose images are awaited briefly, for timeouts and webhook storms.
+QUICK = {
+    "name": "quick",
+    "repository": "acme/quick",
+    "image": {"repository": "quick", "wait_timeout_seconds": 4},
+    "environments": [{"name": "production", "branch": "main"}, {"name": "staging", "branch": "develop"}],
+    "network": {"cidr": "10.40.0.0/16"},
+}
+
+
+def new_commit() -> str:
+    return secrets.token_hex(20)
+
+
+class Local:
+    """The running stack, as a test talks to it: over HTTP, like a user."""
+
+    def __init__(self, env: dict[str, str]):
+        self.env = env
+        self.client = stk.clients(env)
+
+    def c(self, service: str):
+        return self.client(service)
+
+    def push_payload(self, commit: str, branch: str = "main", repository: str = "stepdeploy-samples/flask-banking") -> dict:
+        _, body = stk.sample_push()
+        payload = json.loads(body)
+        payload["after"] = commit
+        payload["ref"] = f"refs/heads/{branch}"
+        payload["repository"]["full_name"] = repository
+        payload["repository"]["pushed_at"] = int(time.time())
+        return payload
+
+    def post(self, event: str, payload: dict | bytes, delivery: str | None = None, secret: str | None = None,
+             headers: dict | None = None) -> tuple[int, dict]:
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        h = {"X-GitHub-Event": event, "X-GitHub-Delivery": delivery or str(uuid.uuid4()), "content-type": "application/json"}
+        h.update(headers or {})
+        return stk.post_webhook(self.env, h, body, secret)
+
+    def push(self, commit: str, **kw) -> tuple[int, dict]:
+        delivery = kw.pop("delivery", None)
+        return self.post("push", self.push_payload(commit, **kw), delivery=delivery)
+
+    def put_image(self, repository: str, tag: str) -> str:
+        return stk.put_sample_image(self.env, repository, tag)
+
+    def invoke(self, function: str, payload: dict) -> tuple[int, dict]:
+        """Invoke a Lambda the way `cargo lambda invoke` does."""
+        req = urllib.request.Request(
+            f"{self.env['STEPDEPLOY_LAMBDA_URL']}/2015-03-31/functions/{function}/invocations",
+            data=json.dumps(payload).encode(), method="POST", headers={"content-type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=120) as resp:
+                return resp.status, json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read() or b"null")
+
+    def follow(self, execution_arn: str, timeout: float = 180) -> dict:
+        return stk.follow(self.env, execution_arn, timeout=timeout, echo=False)
+
+    def wait_state(self, execution_arn: str, state: str, timeout: float = 60) -> None:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if state in self.states(execution_arn):
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"{execution_arn} never entered {state}: {self.states(execution_arn)}")
+
+    def history(self, execution_arn: str) -> list[dict]:
+        return self.c("stepfunctions").get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+
+    def states(self, execution_arn: str) -> list[str]:
+        return [e["stateEnteredEventDetails"]["name"] for e in self.history(execution_arn) if e["type"].endswith("StateEntered")]
+
+    def item(self, pk: str, sk: str) -> dict | None:
+        out = self.c("dynamodb").get_item(TableName=stk.TABLE, Key={"pk": {"S": pk}, "sk": {"S": sk}}, ConsistentRead=True)
+        it = out.get("Item")
+        return {k: list(v.values())[0] for k, v in it.items()} if it else None
+
+    def deployment(self, app: str, environment: str, deployment_id: str) -> dict | None:
+        return self.item(f"ENV#{app}#{environment}", f"DEPLOY#{deployment_id}")
+
+    def executions(self, name_part: str = "") -> list[dict]:
+        sfn = self.c("stepfunctions")
+        out = sfn.list_executions(stateMachineArn=self.env["STEPDEPLOY_DEPLOY_STATE_MACHINE_ARN"], maxResults=1000)
+        return [e for e in out["executions"] if name_part in e["name"]]
+
+
+@pytest.fixture(scope="session")
+def local(tmp_path_factory) -> Local:
+    state_dir = tmp_path_factory.mktemp("stack")
+    stack = stk.Stack(state_dir)
+    try:
+        env = stack.up(port=None, lambda_port=None, poll_seconds=0, build=False)
+        stk.register_spec(stk.clients(env)("dynamodb"), QUICK)
+        for repo in ("quick",):
+            try:
+                stk.clients(env)("ecr").create_repository(repositoryName=repo)
+            except Exception:  # noqa: BLE001 - already there
+                pass
+        yield Local(env)
+    finally:
+        stack.down()
+        for name in ("emulator", "lambdas"):
+            log = state_dir / f"{name}.log"
+            if log.exists():
+                tail = log.read_text(errors="replace").splitlines()[-15:]
+                print(f"--- last lines of {name}.log ---", *tail, sep="\n")
+
+
+def digest_of(text: str) -> str:
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
