@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: help tools up down demo status test test-rust test-e2e lint fmt invoke-events clean
+.PHONY: help tools up down demo status test test-rust test-e2e lint fmt invoke clean
 
 help:
 	@echo "make demo    deploy the sample app from a sample push on the local AWS emulator"
@@ -13,6 +13,7 @@ help:
 	@echo "make up      start the local stack (emulator + Lambdas), write .local/env"
 	@echo "make down    stop what make up started"
 	@echo "make status  what is running, and the last deployments"
+	@echo "make invoke EVENT=events/webhook.ping.json   invoke a function of the running stack"
 
 tools:
 	@scripts/bootstrap.sh
@@ -44,6 +45,15 @@ test-e2e: tools
 	$(PY) -m pytest -q tests
 
 test: tools lint test-rust test-e2e
+
+# Invoke a function of the running stack with a sample event:
+#   make invoke EVENT=events/webhook.ping.json   (the function is the file name's first part)
+invoke: tools
+	@test -n "$(EVENT)" || { echo "usage: make invoke EVENT=events/<function>.<case>.json"; exit 2; }
+	@test -f .local/env || { echo "the local stack is not up: run make up"; exit 1; }
+	@port=$$(sed -n 's#^STEPDEPLOY_LAMBDA_URL=http://127.0.0.1:##p' .local/env); \
+	  fn=$$(basename $(EVENT) | cut -d. -f1); \
+	  cargo lambda invoke $$fn --invoke-address 127.0.0.1 --invoke-port $$port --data-file $(EVENT)
 
 clean: down
 	rm -rf .local

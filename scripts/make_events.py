@@ -32,12 +32,12 @@ def push(ref, after=SHA, deleted=False):
 
 CASES = {
     "push": ("push", push("refs/heads/main"), True),
-    "push-preview": ("push", push("refs/heads/feature/statements"), True),
+    "push-preview": ("push", push("refs/heads/feature/login"), True),
     "ping": ("ping", {"zen": "Keep it logically awesome.", "hook_id": 481516234,
                       "hook": {"type": "Repository", "id": 481516234, "active": True, "events": ["push", "delete"],
                                "config": {"content_type": "json", "url": "https://example.execute-api.us-east-1.amazonaws.com/webhook"}},
                       "repository": REPO, "sender": {"login": "octocat", "id": 583231}}, True),
-    "delete": ("delete", {"ref": "feature/statements", "ref_type": "branch", "pusher_type": "user",
+    "delete": ("delete", {"ref": "feature/login", "ref_type": "branch", "pusher_type": "user",
                           "repository": REPO, "sender": {"login": "octocat", "id": 583231}}, True),
     "tag-push": ("push", push("refs/tags/v1.0.0"), True),
     "bad-signature": ("push", push("refs/heads/main"), False),

@@ -320,6 +320,7 @@ pub fn failure_message(state: &DeployState, caught: &CaughtError) -> String {
         "ImageFailed" => format!("the image {} could not be used: {cause}", d.image),
         error => {
             let what = if cause.is_empty() { error.to_string() } else { format!("{error}: {cause}") };
+            let what = what.trim_end_matches('.');
             format!(
                 "deployment {} of {}/{} failed: {what}. Fix the cause and push again, or start the execution again with the same input; every step is safe to re-run",
                 d.id, d.app, d.environment

@@ -19,12 +19,16 @@ fn respond(reply: Reply) -> ApiGatewayV2httpResponse {
     resp
 }
 
-async fn handle(webhook: &Webhook, event: ApiGatewayV2httpRequest) -> ApiGatewayV2httpResponse {
+fn raw_request(event: &ApiGatewayV2httpRequest) -> Result<RawRequest, Reply> {
     let headers = event
         .headers
         .iter()
         .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)));
-    match RawRequest::from_parts(headers, event.body.as_deref(), event.is_base64_encoded) {
+    RawRequest::from_parts(headers, event.body.as_deref(), event.is_base64_encoded)
+}
+
+async fn handle(webhook: &Webhook, event: ApiGatewayV2httpRequest) -> ApiGatewayV2httpResponse {
+    match raw_request(&event) {
         Ok(req) => respond(webhook.handle(req).await),
         Err(reply) => respond(reply),
     }
@@ -48,4 +52,101 @@ async fn main() -> Result<(), Error> {
         },
     ))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    //! The sample events, through everything the handler does before AWS.
+    use super::*;
+    use stepdeploy::spec::AppSpec;
+    use stepdeploy::webhook::{authenticate, decide, payload, precheck, Decision};
+
+    /// The local stack's webhook secret, which signs the sample events.
+    const LOCAL_SECRET: &[u8] = b"stepdeploy-local-webhook-secret";
+
+    fn decide_sample(name: &str) -> Result<Decision, Reply> {
+        let path = format!(
+            "{}/../../events/webhook.{name}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(&path).expect("sample event");
+        let event: ApiGatewayV2httpRequest =
+            serde_json::from_str(&text).expect("an API Gateway v2 event");
+        let req = raw_request(&event)?;
+        let kind = precheck(&req)?.to_string();
+        authenticate(&req, &[LOCAL_SECRET.to_vec()])?;
+        let body = payload(&req)?;
+        let spec = include_str!("../../../apps/bank.json");
+        let apps = vec![AppSpec::from_json(spec).expect("apps/bank.json is valid")];
+        let delivery = req.header("x-github-delivery").unwrap_or_default();
+        Ok(decide(&kind, delivery, body, &apps, 0))
+    }
+
+    #[test]
+    fn push_deploys_production() {
+        match decide_sample("push").unwrap() {
+            Decision::Deploy {
+                deployment_id,
+                request,
+            } => {
+                assert_eq!(request.environment, "production");
+                assert_eq!(request.commit, "3f786850e387550fdab836ed7e6dc881de23001b");
+                assert!(deployment_id.starts_with("20261125T163444Z-bank-production-3f78685-"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn push_to_a_feature_branch_deploys_a_preview() {
+        match decide_sample("push-preview").unwrap() {
+            Decision::Deploy { request, .. } => {
+                assert_eq!(request.environment, "pr-feature-login")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn delete_of_a_feature_branch_tears_its_preview_down() {
+        assert_eq!(
+            decide_sample("delete").unwrap(),
+            Decision::Teardown {
+                app: "bank".into(),
+                environment: "pr-feature-login".into()
+            }
+        );
+    }
+
+    #[test]
+    fn ping_and_tag_push_are_answered() {
+        match decide_sample("ping").unwrap() {
+            Decision::Reply(r) => assert_eq!(
+                (r.status, r.body["hook_id"].as_u64()),
+                (200, Some(481516234))
+            ),
+            other => panic!("{other:?}"),
+        }
+        match decide_sample("tag-push").unwrap() {
+            Decision::Reply(r) => {
+                assert!(r.body["ignored"].as_str().unwrap().contains("not a branch"))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_signature_and_malformed_body_are_refused() {
+        assert_eq!(decide_sample("bad-signature").unwrap_err().status, 401);
+        let reply = decide_sample("malformed").unwrap_err();
+        assert_eq!(reply.status, 400);
+        assert!(reply.body["error"].as_str().unwrap().contains("not JSON"));
+    }
+
+    #[test]
+    fn responses_are_json() {
+        let resp = respond(Reply::error(401, "no"));
+        assert_eq!(resp.status_code, 401);
+        assert_eq!(resp.headers["content-type"], "application/json");
+    }
 }

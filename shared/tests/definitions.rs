@@ -1,0 +1,53 @@
+//! The state machines name only errors the code can raise.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+use stepdeploy::ErrorKind;
+
+fn error_names(value: &Value, out: &mut BTreeSet<String>) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                if k == "ErrorEquals" {
+                    for name in v.as_array().expect("ErrorEquals is a list") {
+                        out.insert(name.as_str().expect("error names are strings").to_string());
+                    }
+                } else {
+                    error_names(v, out);
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| error_names(v, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn asl_files_name_only_known_errors() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../statemachine");
+    let known: BTreeSet<&str> = ErrorKind::ALL.iter().map(|k| k.name()).collect();
+    let mut files = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if !path.to_string_lossy().ends_with(".asl.json") {
+            continue;
+        }
+        files += 1;
+        let text = std::fs::read_to_string(&path).unwrap();
+        let asl: Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let mut names = BTreeSet::new();
+        error_names(&asl, &mut names);
+        for name in names {
+            assert!(
+                known.contains(name.as_str())
+                    || name.starts_with("States.")
+                    || name.starts_with("Lambda."),
+                "{}: ErrorEquals names {name:?}, which no step raises (known: {known:?})",
+                path.display()
+            );
+        }
+    }
+    assert!(files >= 2, "found {files} definitions in {dir}");
+}
