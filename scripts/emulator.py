@@ -4,6 +4,13 @@
 - Lambda invocations (from state machines and the Lambda API) are forwarded to
   `cargo lambda watch`, so the real Rust functions run; a handler error becomes
   a function error (`X-Amz-Function-Error`), as on AWS.
+- ECS runs no tasks in moto. Here a service's rollout (after CreateService or an
+  UpdateService that changes its task definition) starts IN_PROGRESS with no
+  tasks running and completes after --rollout-seconds with every task running,
+  as on AWS. An image whose reference contains "broken" never starts: the
+  rollout fails and the deployment circuit breaker rolls back to the previous
+  task definition (or fails the first rollout), with a service event that says
+  why, as ECS does.
 
 Run: python scripts/emulator.py --port 5050 --lambda-url http://127.0.0.1:9050
 """
@@ -85,10 +92,81 @@ def fix_send_task_failure() -> None:
     StepFunctionResponse.send_task_failure = send_task_failure
 
 
+def simulate_ecs_rollouts(rollout_seconds: float) -> None:
+    import datetime
+    import uuid as _uuid
+
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    original_create = EC2ContainerServiceBackend.create_service
+    original_update = EC2ContainerServiceBackend.update_service
+
+    def deployment(service, task_definition, state, running, reason):
+        now = datetime.datetime.now(datetime.timezone.utc)
+        return {
+            "id": f"ecs-svc/{_uuid.uuid4().int % 10**19}", "status": "PRIMARY", "taskDefinition": task_definition,
+            "desiredCount": service.desired_count, "pendingCount": service.desired_count - running,
+            "runningCount": running, "failedTasks": 0, "createdAt": now, "updatedAt": now,
+            "launchType": "FARGATE", "rolloutState": state, "rolloutStateReason": reason,
+        }
+
+    def event(service, message):
+        service.events.insert(0, {
+            "id": str(_uuid.uuid4()), "createdAt": datetime.datetime.now(datetime.timezone.utc),
+            "message": f"(service {service.name}) {message}",
+        })
+
+    def roll(backend, service, previous):
+        target = service.task_definition
+        service.running_count, service.pending_count = 0, service.desired_count
+        service.deployments = [deployment(service, target, "IN_PROGRESS", 0, "ECS deployment in progress.")]
+        image = backend.describe_task_definition(target).container_definitions[0].get("image", "")
+
+        def finish():
+            if service.task_definition != target:
+                return  # a newer rollout took over
+            if "broken" in image:
+                reason = "ECS deployment circuit breaker: tasks failed to start."
+                event(service, f"task stopped: CannotPullContainerError: pull image manifest has been retried 5 time(s): {image}: not found")
+                if previous:
+                    service.task_definition = previous
+                    service.deployments = [deployment(service, previous, "COMPLETED", service.desired_count, reason)]
+                    service.running_count, service.pending_count = service.desired_count, 0
+                    event(service, f"rolling back to {previous}: {reason}")
+                else:
+                    service.deployments = [deployment(service, target, "FAILED", 0, reason)]
+                return
+            service.deployments = [deployment(service, target, "COMPLETED", service.desired_count, "ECS deployment completed.")]
+            service.running_count, service.pending_count = service.desired_count, 0
+            event(service, "has reached a steady state.")
+
+        timer = threading.Timer(rollout_seconds, finish)
+        timer.daemon = True
+        timer.start()
+
+    def create_service(self, *args, **kwargs):
+        service = original_create(self, *args, **kwargs)
+        roll(self, service, None)
+        return service
+
+    def update_service(self, service_properties):
+        cluster = service_properties.get("cluster", "default")
+        name = service_properties.get("service", "").split("/")[-1]
+        before = self._get_service(cluster, name).task_definition
+        service = original_update(self, service_properties)
+        if service.task_definition != before or service_properties.get("force_new_deployment"):
+            roll(self, service, before)
+        return service
+
+    EC2ContainerServiceBackend.create_service = create_service
+    EC2ContainerServiceBackend.update_service = update_service
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--lambda-url", required=True)
+    parser.add_argument("--rollout-seconds", type=float, default=1.0)
     args = parser.parse_args()
 
     # moto's Step Functions interpreter calls back into this server on MOTO_PORT.
@@ -101,6 +179,7 @@ def main() -> None:
     default_user_config.setdefault("lambda", {})["use_docker"] = False
     forward_lambda_invocations(args.lambda_url.rstrip("/"))
     fix_send_task_failure()
+    simulate_ecs_rollouts(args.rollout_seconds)
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
     server.start()

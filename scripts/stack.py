@@ -44,6 +44,9 @@ FUNCTIONS = {
     "RecordDeploymentFunctionArn": "record-deployment",
     "ImageReadyFunctionArn": "image-ready",
     "ProvisionNetworkFunctionArn": "provision-network",
+    "ProvisionDatabaseFunctionArn": "provision-database",
+    "ProvisionLoadBalancerFunctionArn": "provision-load-balancer",
+    "ProvisionServiceFunctionArn": "provision-service",
 }
 
 
@@ -191,6 +194,7 @@ class Stack:
             "STEPDEPLOY_WEBHOOK_SECRET": LOCAL_WEBHOOK_SECRET,
             "STEPDEPLOY_WEBHOOK_URL": f"http://127.0.0.1:{lambda_port}/lambda-url/webhook/",
             "STEPDEPLOY_LAMBDA_URL": f"http://127.0.0.1:{lambda_port}",
+            "STEPDEPLOY_TASK_EXECUTION_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/stepdeploy-task-execution",
             "RUST_LOG": "info",
         }
         env.update(self.control_plane(env, poll_seconds))
@@ -338,13 +342,39 @@ def follow(env: dict[str, str], execution_arn: str, timeout: float = 600, echo: 
 
 
 def inventory(env: dict[str, str], app: str, environment: str) -> list[tuple[str, str, str]]:
-    """What exists in the emulator carrying this environment's tags."""
+    """What exists in the emulator carrying this environment's tags, service by service."""
     c = clients(env)
-    tags = [{"Name": "tag:stepdeploy:app", "Values": [app]}, {"Name": "tag:stepdeploy:environment", "Values": [environment]}]
+    owner = [{"Name": "tag:stepdeploy:app", "Values": [app]}, {"Name": "tag:stepdeploy:environment", "Values": [environment]}]
+    role = lambda tags: next((t["Value"] for t in tags or [] if t["Key"] == "stepdeploy:role"), "")  # noqa: E731
     ec2 = c("ec2")
-    rows = []
-    for v in ec2.describe_vpcs(Filters=tags)["Vpcs"]:
-        rows.append(("vpc", v["VpcId"], v["CidrBlock"]))
+    rows = [("vpc", v["VpcId"], v["CidrBlock"]) for v in ec2.describe_vpcs(Filters=owner)["Vpcs"]]
+    rows += [(f"subnet", s["SubnetId"], f"{role(s.get('Tags'))} {s['CidrBlock']} {s['AvailabilityZone']}")
+             for s in sorted(ec2.describe_subnets(Filters=owner)["Subnets"], key=lambda s: role(s.get("Tags")))]
+    rows += [("internet gw", g["InternetGatewayId"], "attached") for g in ec2.describe_internet_gateways(Filters=owner)["InternetGateways"]]
+    rows += [("elastic ip", a["AllocationId"], a.get("PublicIp", "")) for a in ec2.describe_addresses(Filters=owner)["Addresses"]]
+    rows += [("nat gateway", n["NatGatewayId"], n["State"]) for n in ec2.describe_nat_gateways(Filters=owner)["NatGateways"]]
+    rows += [("route table", r["RouteTableId"], role(r.get("Tags"))) for r in ec2.describe_route_tables(Filters=owner)["RouteTables"]]
+    for g in ec2.describe_security_groups(Filters=owner)["SecurityGroups"]:
+        rules = ", ".join(f"{p.get('FromPort')} from " + ",".join([r["CidrIp"] for r in p["IpRanges"]] + [x["GroupId"] for x in p["UserIdGroupPairs"]])
+                          for p in g["IpPermissions"])
+        rows.append(("sec. group", g["GroupId"], f"{role(g.get('Tags'))}: {rules}"))
+    base = f"{app}-{environment}"
+    elb = c("elbv2")
+    try:
+        for lb in elb.describe_load_balancers(Names=[base])["LoadBalancers"]:
+            rows.append(("load bal.", lb["LoadBalancerName"], f"{lb['State']['Code']} http://{lb['DNSName']}"))
+        for tg in elb.describe_target_groups(Names=[f"{base}-tg"])["TargetGroups"]:
+            rows.append(("target grp", tg["TargetGroupName"], f"{tg['TargetType']}:{tg['Port']} {tg['HealthCheckPath']}"))
+    except Exception:  # noqa: BLE001 - not created yet
+        pass
+    try:
+        for db in c("rds").describe_db_instances(DBInstanceIdentifier=f"{base}-db")["DBInstances"]:
+            rows.append(("database", db["DBInstanceIdentifier"], f"{db['DBInstanceStatus']} {db['Engine']} {db['DBInstanceClass']}"))
+    except Exception:  # noqa: BLE001 - not created yet
+        pass
+    ecs = c("ecs")
+    for svc in ecs.describe_services(cluster=base, services=[base]).get("services", []):
+        rows.append(("service", svc["serviceName"], f"{svc['runningCount']}/{svc['desiredCount']} running {svc['taskDefinition'].split('/')[-1]}"))
     return rows
 
 
@@ -366,13 +396,16 @@ def demo(stack: Stack, args) -> int:
         return 1
     out = json.loads(desc.get("output") or "{}")
     say(f"deployment SUCCEEDED in {(desc['stopDate'] - desc['startDate']).total_seconds():.1f}s")
-    say(f"URL: {out.get('url') or '(no load balancer yet)'}")
-    say(f"created this run: {', '.join(out.get('created') or []) or 'nothing (already converged)'}")
+    say(f"URL: {out.get('url') or '(no load balancer)'}")
+    changes = out.get("changes") or []
+    say(f"{out.get('mutations', 0)} mutating AWS calls" + (":" if changes else " (already converged)"))
+    for change in changes:
+        print(f"    {change}")
     rows = inventory(env, "bank", "production")
     width = max([len(r[1]) for r in rows] + [10])
-    print(f"\n  {'resource':<10} {'id':<{width}} detail")
+    print(f"\n  {'resource':<11} {'id':<{width}} detail")
     for kind, rid, detail in rows:
-        print(f"  {kind:<10} {rid:<{width}} {detail}")
+        print(f"  {kind:<11} {rid:<{width}} {detail}")
     print(f"\nThe stack keeps running: `source {stack.env_file}` and use the AWS CLI/boto3 with AWS_ENDPOINT_URL; `make down` stops it.")
     return 0
 

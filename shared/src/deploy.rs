@@ -243,15 +243,87 @@ pub struct ResolvedImage {
     pub waited: bool,
 }
 
+/// The environment's three security groups.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct SecurityGroups {
+    pub lb: String,
+    pub tasks: String,
+    pub db: String,
+}
+
 /// What `Provision Network` reports.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct NetworkOutput {
     pub ready: bool,
     pub vpc_id: String,
     pub cidr: String,
-    /// Resources this step created (empty on a converged re-run).
+    #[serde(default)]
+    pub public_subnets: Vec<String>,
+    #[serde(default)]
+    pub private_subnets: Vec<String>,
+    #[serde(default)]
+    pub security_groups: SecurityGroups,
+    #[serde(default)]
+    pub nat_gateway: String,
+    /// What this run created or changed (empty on a converged re-run).
     #[serde(default)]
     pub created: Vec<String>,
+    /// How many mutating AWS calls this run made.
+    #[serde(default)]
+    pub mutations: u32,
+}
+
+/// What `Provision Database` reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct DatabaseOutput {
+    pub ready: bool,
+    pub identifier: String,
+    pub status: String,
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    #[serde(default)]
+    pub port: i32,
+    pub name: String,
+    /// The Secrets Manager secret RDS keeps the master credentials in.
+    #[serde(default)]
+    pub secret_arn: Option<String>,
+    #[serde(default)]
+    pub created: Vec<String>,
+    #[serde(default)]
+    pub mutations: u32,
+}
+
+/// What `Provision Load Balancer` reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct LoadBalancerOutput {
+    pub ready: bool,
+    pub arn: String,
+    pub dns_name: String,
+    /// `http://<dns name>`: the deployment's output.
+    pub url: String,
+    pub target_group_arn: String,
+    pub listener_arn: String,
+    #[serde(default)]
+    pub created: Vec<String>,
+    #[serde(default)]
+    pub mutations: u32,
+}
+
+/// What `Provision Service` reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ServiceOutput {
+    pub ready: bool,
+    pub cluster: String,
+    pub service: String,
+    pub task_definition: String,
+    pub desired: i32,
+    pub running: i32,
+    /// The primary deployment's rollout state (`IN_PROGRESS`, `COMPLETED`, `FAILED`).
+    pub rollout: String,
+    #[serde(default)]
+    pub created: Vec<String>,
+    #[serde(default)]
+    pub mutations: u32,
 }
 
 /// The error a failed state hands to `Record Failure` (Step Functions' Catch shape).
@@ -272,6 +344,12 @@ pub struct DeployState {
     pub image: Option<ResolvedImage>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<NetworkOutput>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<DatabaseOutput>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_balancer: Option<LoadBalancerOutput>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<ServiceOutput>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<CaughtError>,
 }
@@ -423,6 +501,9 @@ mod tests {
             spec,
             image: None,
             network: None,
+            database: None,
+            load_balancer: None,
+            service: None,
             error: None,
         };
         let caught = |e: &str| CaughtError {

@@ -16,6 +16,7 @@ pub mod network;
 pub mod runtime;
 pub mod spec;
 pub mod steps;
+pub mod taskdef;
 pub mod webhook;
 
 pub use error::{ErrorKind, StepError};

@@ -166,3 +166,147 @@ mod tests {
         assert!(vpc.subnet(8, 0).is_err());
     }
 }
+
+/// Where an inbound rule lets traffic in from.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Source {
+    Cidr(String),
+    Group(String),
+}
+
+/// One inbound rule of a security group.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct IngressRule {
+    pub protocol: String,
+    pub from: i32,
+    pub to: i32,
+    pub source: Source,
+}
+
+impl IngressRule {
+    pub fn tcp(port: u16, source: Source) -> IngressRule {
+        IngressRule {
+            protocol: "tcp".into(),
+            from: i32::from(port),
+            to: i32::from(port),
+            source,
+        }
+    }
+}
+
+impl std::fmt::Display for IngressRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let from = match &self.source {
+            Source::Cidr(c) => c,
+            Source::Group(g) => g,
+        };
+        if self.from == self.to {
+            write!(f, "{} {} from {from}", self.protocol, self.from)
+        } else {
+            write!(f, "{} {}-{} from {from}", self.protocol, self.from, self.to)
+        }
+    }
+}
+
+/// Rules as `tcp 80 from 0.0.0.0/0, …`.
+pub fn describe_rules(rules: &[IngressRule]) -> String {
+    rules
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The three security groups: the load balancer open on 80, the tasks
+/// reachable only from the load balancer on the container port, the database
+/// only from the tasks on 3306. Nothing else inbound.
+pub fn wanted_ingress(
+    role: &str,
+    container_port: u16,
+    lb_group: &str,
+    tasks_group: &str,
+) -> Vec<IngressRule> {
+    match role {
+        "lb" => vec![IngressRule::tcp(80, Source::Cidr("0.0.0.0/0".into()))],
+        "tasks" => vec![IngressRule::tcp(
+            container_port,
+            Source::Group(lb_group.into()),
+        )],
+        "db" => vec![IngressRule::tcp(3306, Source::Group(tasks_group.into()))],
+        _ => Vec::new(),
+    }
+}
+
+/// What to authorize and what to revoke so `current` becomes `wanted`.
+pub fn diff_ingress(
+    current: &[IngressRule],
+    wanted: &[IngressRule],
+) -> (Vec<IngressRule>, Vec<IngressRule>) {
+    let add = wanted
+        .iter()
+        .filter(|r| !current.contains(r))
+        .cloned()
+        .collect();
+    let remove = current
+        .iter()
+        .filter(|r| !wanted.contains(r))
+        .cloned()
+        .collect();
+    (add, remove)
+}
+
+#[cfg(test)]
+mod rule_tests {
+    use super::*;
+
+    #[test]
+    fn wanted_rules_chain_lb_tasks_db() {
+        let lb = wanted_ingress("lb", 8000, "sg-lb", "sg-tasks");
+        assert_eq!(
+            lb,
+            vec![IngressRule::tcp(80, Source::Cidr("0.0.0.0/0".into()))]
+        );
+        let tasks = wanted_ingress("tasks", 8000, "sg-lb", "sg-tasks");
+        assert_eq!(
+            tasks,
+            vec![IngressRule::tcp(8000, Source::Group("sg-lb".into()))]
+        );
+        let db = wanted_ingress("db", 8000, "sg-lb", "sg-tasks");
+        assert_eq!(
+            db,
+            vec![IngressRule::tcp(3306, Source::Group("sg-tasks".into()))]
+        );
+    }
+
+    #[test]
+    fn ingress_diff_table() {
+        let open80 = IngressRule::tcp(80, Source::Cidr("0.0.0.0/0".into()));
+        let ssh = IngressRule::tcp(22, Source::Cidr("0.0.0.0/0".into()));
+        let app = IngressRule::tcp(8000, Source::Group("sg-lb".into()));
+        let old_port = IngressRule::tcp(5000, Source::Group("sg-lb".into()));
+        type Rules = Vec<IngressRule>;
+        let cases: Vec<(Rules, Rules, Rules, Rules)> = vec![
+            (vec![], vec![open80.clone()], vec![open80.clone()], vec![]),
+            (vec![open80.clone()], vec![open80.clone()], vec![], vec![]),
+            (
+                vec![open80.clone(), ssh.clone()],
+                vec![open80.clone()],
+                vec![],
+                vec![ssh.clone()],
+            ),
+            (
+                vec![old_port.clone()],
+                vec![app.clone()],
+                vec![app.clone()],
+                vec![old_port.clone()],
+            ),
+        ];
+        for (current, wanted, add, remove) in cases {
+            assert_eq!(
+                diff_ingress(&current, &wanted),
+                (add, remove),
+                "{current:?} -> {wanted:?}"
+            );
+        }
+    }
+}

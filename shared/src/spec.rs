@@ -27,6 +27,8 @@ pub struct AppSpec {
     pub service: ServiceSpec,
     #[serde(default)]
     pub network: NetworkSpec,
+    #[serde(default)]
+    pub database: DatabaseSpec,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -123,6 +125,55 @@ impl Default for NetworkSpec {
             cidr: default_cidr(),
         }
     }
+}
+
+/// The app's MySQL database on RDS, shared by all its tasks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSpec {
+    #[serde(default = "default_db_class")]
+    pub instance_class: String,
+    /// GiB of gp3 storage.
+    #[serde(default = "default_db_storage")]
+    pub allocated_storage: i32,
+    /// A MySQL engine version such as `8.0.39`; RDS's default when absent.
+    #[serde(default)]
+    pub engine_version: Option<String>,
+    /// The database created at launch.
+    #[serde(default = "default_db_name")]
+    pub name: String,
+    #[serde(default = "default_db_username")]
+    pub username: String,
+    /// Refuse deletion (and take a final snapshot on teardown); defaults to
+    /// on for long-lived environments and off for previews.
+    #[serde(default)]
+    pub deletion_protection: Option<bool>,
+}
+
+impl Default for DatabaseSpec {
+    fn default() -> Self {
+        DatabaseSpec {
+            instance_class: default_db_class(),
+            allocated_storage: default_db_storage(),
+            engine_version: None,
+            name: default_db_name(),
+            username: default_db_username(),
+            deletion_protection: None,
+        }
+    }
+}
+
+fn default_db_class() -> String {
+    "db.t3.micro".into()
+}
+fn default_db_storage() -> i32 {
+    20
+}
+fn default_db_name() -> String {
+    "banking".into()
+}
+fn default_db_username() -> String {
+    "admin".into()
 }
 
 fn default_environments() -> Vec<EnvironmentSpec> {
@@ -272,6 +323,37 @@ impl AppSpec {
             }
         }) {
             problems.push(e.message);
+        }
+        let db = &self.database;
+        if !(20..=65536).contains(&db.allocated_storage) {
+            problems.push(format!(
+                "database.allocated_storage {} must be 20 to 65536 GiB",
+                db.allocated_storage
+            ));
+        }
+        let ident = |v: &str| {
+            !v.is_empty()
+                && v.len() <= 16
+                && v.starts_with(|c: char| c.is_ascii_alphabetic())
+                && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        };
+        if !ident(&db.name) {
+            problems.push(format!(
+                "database.name {:?} must be 1-16 letters, digits or _ starting with a letter",
+                db.name
+            ));
+        }
+        if !ident(&db.username) {
+            problems.push(format!(
+                "database.username {:?} must be 1-16 letters, digits or _ starting with a letter",
+                db.username
+            ));
+        }
+        if !db.instance_class.starts_with("db.") {
+            problems.push(format!(
+                "database.instance_class {:?} must be an RDS class such as db.t3.micro",
+                db.instance_class
+            ));
         }
         if problems.is_empty() {
             Ok(())

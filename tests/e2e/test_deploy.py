@@ -4,7 +4,33 @@ import json
 
 from conftest import ROOT, new_commit
 
-HAPPY_PATH = ["Begin Deployment", "Wait For Image", "Provision Network", "Network Ready?", "Record Result"]
+BRANCHES = {"Provision Database", "Database Ready?", "Database Done",
+            "Provision Load Balancer", "Load Balancer Ready?", "Load Balancer Done"}
+BRANCH_WAITS = {"Wait For Database", "Wait For Load Balancer"}
+
+
+def path_of(states):
+    """The states entered, with the Parallel branches as a set (they interleave)
+    and each polling loop (Provision X, X Ready?, Wait For X) folded to one pass."""
+    out, branch = [], set()
+    for s in states:
+        if s in BRANCHES or s in BRANCH_WAITS:
+            branch.add(s)
+            continue
+        if s.startswith("Wait For ") and s != "Wait For Image":
+            out.pop()  # the Ready? check that sent it here
+            out.pop()  # the Provision step it will re-run
+            continue
+        out.append(s)
+        if s == "Provision Database And Load Balancer":
+            out.append(branch)
+    branch -= BRANCH_WAITS
+    return out
+
+
+HAPPY_PATH = ["Begin Deployment", "Wait For Image", "Provision Network", "Network Ready?",
+              "Provision Database And Load Balancer", BRANCHES, "Gather Outputs",
+              "Provision Service", "Service Ready?", "Record Result"]
 
 
 def owned_vpcs(local, app, environment):
@@ -24,7 +50,9 @@ def test_push_deploys_end_to_end(local):
 
     desc = local.follow(reply["execution_arn"])
     assert desc["status"] == "SUCCEEDED", desc.get("cause")
-    assert local.states(reply["execution_arn"]) == HAPPY_PATH
+    states = local.states(reply["execution_arn"])
+    assert path_of(states) == HAPPY_PATH, states
+    assert "Wait For Service" in states  # the rollout took a while, and was polled
 
     out = json.loads(desc["output"])
     assert out["deployment_id"] == reply["deployment_id"]
@@ -44,20 +72,116 @@ def test_push_deploys_end_to_end(local):
     assert local.item("ENV#bank#production", "RES#vpc")["id"] == vpcs[0]["VpcId"]
 
 
-def test_a_second_deploy_converges_and_creates_nothing(local):
+def deploy(local, commit):
+    status, reply = local.push(commit)
+    assert status == 202, reply
+    desc = local.follow(reply["execution_arn"])
+    assert desc["status"] == "SUCCEEDED", desc.get("cause")
+    return json.loads(desc["output"])
+
+
+def test_a_new_commit_only_rolls_the_service_and_the_same_commit_changes_nothing(local):
     first, second = new_commit(), new_commit()
     for commit in (first, second):
         local.put_image("bank", commit)
-    outputs = []
-    for commit in (first, second, first):
-        status, reply = local.push(commit)
-        assert status == 202, reply
-        desc = local.follow(reply["execution_arn"])
-        assert desc["status"] == "SUCCEEDED", desc.get("cause")
-        outputs.append(json.loads(desc["output"]))
-    assert all(o["created"] == [] for o in outputs[1:]), outputs
-    assert len({o["vpc_id"] for o in outputs}) == 1
+    deploy(local, first)  # whatever the earlier tests left, this converges
+
+    new = deploy(local, second)
+    assert new["mutations"] == 2, new["changes"]
+    assert new["changes"][0].startswith("registered task definition")
+    assert new["changes"][1].startswith("updated service")
+    assert second_digest_in(local, new["task_definition"], new["image"])
+
+    same = deploy(local, second)
+    assert same["mutations"] == 0, same["changes"]
+    assert same["changes"] == []
+    assert same["task_definition"] == new["task_definition"]
     assert len(owned_vpcs(local, "bank", "production")) == 1
+
+
+def second_digest_in(local, task_definition, image):
+    td = local.c("ecs").describe_task_definition(taskDefinition=task_definition)["taskDefinition"]
+    return td["containerDefinitions"][0]["image"] == image
+
+
+def test_the_whole_topology_exists_as_the_emulator_reports_it(local):
+    commit = new_commit()
+    digest = local.put_image("bank", commit)
+    out = deploy(local, commit)
+    owner = [{"Name": "tag:stepdeploy:app", "Values": ["bank"]},
+             {"Name": "tag:stepdeploy:environment", "Values": ["production"]}]
+    ec2 = local.c("ec2")
+    (vpc,) = owned_vpcs(local, "bank", "production")
+    subnets = ec2.describe_subnets(Filters=owner)["Subnets"]
+    by_role = {next(t["Value"] for t in s["Tags"] if t["Key"] == "stepdeploy:role"): s for s in subnets}
+    assert set(by_role) == {"public-1", "public-2", "private-1", "private-2"}
+    assert len({s["AvailabilityZone"] for s in subnets}) == 2
+    assert all(s["VpcId"] == vpc["VpcId"] for s in subnets)
+    (igw,) = ec2.describe_internet_gateways(Filters=owner)["InternetGateways"]
+    assert igw["Attachments"][0]["VpcId"] == vpc["VpcId"]
+    (nat,) = ec2.describe_nat_gateways(Filters=owner)["NatGateways"]
+    assert nat["SubnetId"] == by_role["public-1"]["SubnetId"]
+    (eip,) = ec2.describe_addresses(Filters=owner)["Addresses"]
+    assert nat["NatGatewayAddresses"][0]["AllocationId"] == eip["AllocationId"]
+    tables = {next(t["Value"] for t in r["Tags"] if t["Key"] == "stepdeploy:role"): r
+              for r in ec2.describe_route_tables(Filters=owner)["RouteTables"]}
+    default = lambda r: next(x for x in r["Routes"] if x.get("DestinationCidrBlock") == "0.0.0.0/0")  # noqa: E731
+    assert default(tables["public"])["GatewayId"] == igw["InternetGatewayId"]
+    assert default(tables["private"])["NatGatewayId"] == nat["NatGatewayId"]
+    assert {a["SubnetId"] for a in tables["private"]["Associations"] if "SubnetId" in a} == \
+        {by_role["private-1"]["SubnetId"], by_role["private-2"]["SubnetId"]}
+
+    groups = {next(t["Value"] for t in g["Tags"] if t["Key"] == "stepdeploy:role"): g
+              for g in ec2.describe_security_groups(Filters=owner)["SecurityGroups"]}
+    rules = lambda g: [(p["IpProtocol"], p["FromPort"], [r["CidrIp"] for r in p["IpRanges"]],  # noqa: E731
+                        [x["GroupId"] for x in p["UserIdGroupPairs"]]) for p in g["IpPermissions"]]
+    assert rules(groups["lb"]) == [("tcp", 80, ["0.0.0.0/0"], [])]
+    assert rules(groups["tasks"]) == [("tcp", 8000, [], [groups["lb"]["GroupId"]])]
+    assert rules(groups["db"]) == [("tcp", 3306, [], [groups["tasks"]["GroupId"]])]
+
+    elb = local.c("elbv2")
+    (lb,) = elb.describe_load_balancers(Names=["bank-production"])["LoadBalancers"]
+    assert lb["Scheme"] == "internet-facing"
+    assert set(lb["AvailabilityZones"][i]["SubnetId"] for i in range(2)) == \
+        {by_role["public-1"]["SubnetId"], by_role["public-2"]["SubnetId"]}
+    assert out["url"] == f"http://{lb['DNSName']}"
+    (tg,) = elb.describe_target_groups(Names=["bank-production-tg"])["TargetGroups"]
+    assert (tg["TargetType"], tg["Port"], tg["HealthCheckPath"]) == ("ip", 8000, "/health")
+    (listener,) = elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
+    assert listener["Port"] == 80
+    assert listener["DefaultActions"][0]["TargetGroupArn"] == tg["TargetGroupArn"]
+
+    rds = local.c("rds")
+    (db,) = rds.describe_db_instances(DBInstanceIdentifier="bank-production-db")["DBInstances"]
+    assert db["Engine"] == "mysql" and db["DBName"] == "banking"
+    assert db["PubliclyAccessible"] is False and db["StorageEncrypted"] is True
+    assert "MasterUserSecret" in db
+    assert {s["SubnetIdentifier"] for s in db["DBSubnetGroup"]["Subnets"]} == \
+        {by_role["private-1"]["SubnetId"], by_role["private-2"]["SubnetId"]}
+    assert [g["VpcSecurityGroupId"] for g in db["VpcSecurityGroups"]] == [groups["db"]["GroupId"]]
+
+    ecs = local.c("ecs")
+    (svc,) = ecs.describe_services(cluster="bank-production", services=["bank-production"])["services"]
+    assert svc["desiredCount"] == 2 and svc["runningCount"] == 2 and svc["launchType"] == "FARGATE"
+    net = svc["networkConfiguration"]["awsvpcConfiguration"]
+    assert set(net["subnets"]) == {by_role["private-1"]["SubnetId"], by_role["private-2"]["SubnetId"]}
+    assert net["securityGroups"] == [groups["tasks"]["GroupId"]] and net["assignPublicIp"] == "DISABLED"
+    assert svc["loadBalancers"][0]["targetGroupArn"] == tg["TargetGroupArn"]
+    assert svc["loadBalancers"][0]["containerPort"] == 8000
+    td = ecs.describe_task_definition(taskDefinition=svc["taskDefinition"])["taskDefinition"]
+    assert (td["cpu"], td["memory"], td["networkMode"]) == ("512", "1024", "awsvpc")
+    (container,) = td["containerDefinitions"]
+    assert container["image"].endswith("/bank@" + digest)
+    assert container["portMappings"][0]["containerPort"] == 8000
+    env = {e["name"]: e["value"] for e in container["environment"]}
+    assert env["DB_HOST"] == db["Endpoint"]["Address"] and env["DB_NAME"] == "banking"
+    secrets = {s["name"]: s["valueFrom"] for s in container["secrets"]}
+    assert secrets["DB_PASSWORD"] == db["MasterUserSecret"]["SecretArn"] + ":password::"
+    assert "PASSWORD" not in json.dumps(container["environment"]).upper()
+    logs = local.c("logs").describe_log_groups(logGroupNamePrefix="/stepdeploy/bank/production")["logGroups"]
+    assert logs[0]["retentionInDays"] == 30
+    record = local.deployment("bank", "production", out["deployment_id"])
+    assert record["url"] == out["url"]
 
 
 def test_console_input_deploys(local):

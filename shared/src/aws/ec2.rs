@@ -133,3 +133,585 @@ impl Ec2 {
         Ok(())
     }
 }
+
+/// The tag that tells apart an environment's resources of one kind (`public-1`, `lb`, …).
+pub const TAG_ROLE: &str = "stepdeploy:role";
+
+fn role_filters(owner: &[(&str, String)], role: &str) -> Vec<Filter> {
+    let mut f = owner_filters(owner);
+    f.push(
+        Filter::builder()
+            .name(format!("tag:{TAG_ROLE}"))
+            .values(role)
+            .build(),
+    );
+    f
+}
+
+fn with_role(owner: &[(&str, String)], role: &str) -> Vec<(&'static str, String)> {
+    let mut tags: Vec<(&'static str, String)> =
+        owner.iter().map(|(k, v)| (tag_key(k), v.clone())).collect();
+    tags.push((TAG_ROLE, role.to_string()));
+    tags
+}
+
+/// Tag keys are our constants; map borrowed ones back to them.
+fn tag_key(k: &str) -> &'static str {
+    match k {
+        crate::TAG_APP => crate::TAG_APP,
+        crate::TAG_ENVIRONMENT => crate::TAG_ENVIRONMENT,
+        crate::TAG_DEPLOYMENT => crate::TAG_DEPLOYMENT,
+        _ => TAG_ROLE,
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubnetInfo {
+    pub id: String,
+    pub cidr: String,
+    pub az: String,
+    pub vpc_id: String,
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayInfo {
+    pub id: String,
+    pub attached_vpcs: Vec<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddressInfo {
+    pub allocation_id: String,
+    pub public_ip: String,
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NatInfo {
+    pub id: String,
+    /// `pending`, `available`, `deleting`, `deleted` or `failed`.
+    pub state: String,
+    pub subnet_id: String,
+    pub failure: Option<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteTableInfo {
+    pub id: String,
+    /// The target (gateway or NAT gateway id) of the 0.0.0.0/0 route, if any.
+    pub default_route: Option<String>,
+    pub associated_subnets: Vec<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecurityGroupInfo {
+    pub id: String,
+    pub name: String,
+    pub ingress: Vec<crate::network::IngressRule>,
+    pub tags: BTreeMap<String, String>,
+}
+
+fn rules_of(perms: &[aws_sdk_ec2::types::IpPermission]) -> Vec<crate::network::IngressRule> {
+    use crate::network::{IngressRule, Source};
+    let mut out = Vec::new();
+    for p in perms {
+        let protocol = p.ip_protocol().unwrap_or("-1").to_string();
+        let (from, to) = (p.from_port().unwrap_or(-1), p.to_port().unwrap_or(-1));
+        for r in p.ip_ranges() {
+            if let Some(c) = r.cidr_ip() {
+                out.push(IngressRule {
+                    protocol: protocol.clone(),
+                    from,
+                    to,
+                    source: Source::Cidr(c.to_string()),
+                });
+            }
+        }
+        for g in p.user_id_group_pairs() {
+            if let Some(id) = g.group_id() {
+                out.push(IngressRule {
+                    protocol: protocol.clone(),
+                    from,
+                    to,
+                    source: Source::Group(id.to_string()),
+                });
+            }
+        }
+    }
+    out
+}
+
+fn permission(rule: &crate::network::IngressRule) -> aws_sdk_ec2::types::IpPermission {
+    use crate::network::Source;
+    let b = aws_sdk_ec2::types::IpPermission::builder()
+        .ip_protocol(&rule.protocol)
+        .from_port(rule.from)
+        .to_port(rule.to);
+    match &rule.source {
+        Source::Cidr(c) => b.ip_ranges(aws_sdk_ec2::types::IpRange::builder().cidr_ip(c).build()),
+        Source::Group(g) => b.user_id_group_pairs(
+            aws_sdk_ec2::types::UserIdGroupPair::builder()
+                .group_id(g)
+                .build(),
+        ),
+    }
+    .build()
+}
+
+impl Ec2 {
+    /// The region's available zones, in name order.
+    pub async fn availability_zones(&self) -> Result<Vec<String>, StepError> {
+        let out = self
+            .client
+            .describe_availability_zones()
+            .filters(Filter::builder().name("state").values("available").build())
+            .send()
+            .await
+            .map_err(|e| aws_error("EC2 DescribeAvailabilityZones", &e))?;
+        let mut zones: Vec<String> = out
+            .availability_zones()
+            .iter()
+            .filter_map(|z| z.zone_name().map(String::from))
+            .collect();
+        zones.sort();
+        Ok(zones)
+    }
+
+    pub async fn subnets_tagged(
+        &self,
+        owner: &[(&str, String)],
+        role: &str,
+    ) -> Result<Vec<SubnetInfo>, StepError> {
+        let out = self
+            .client
+            .describe_subnets()
+            .set_filters(Some(role_filters(owner, role)))
+            .send()
+            .await
+            .map_err(|e| aws_error("EC2 DescribeSubnets", &e))?;
+        Ok(out
+            .subnets()
+            .iter()
+            .map(|s| SubnetInfo {
+                id: s.subnet_id().unwrap_or_default().into(),
+                cidr: s.cidr_block().unwrap_or_default().into(),
+                az: s.availability_zone().unwrap_or_default().into(),
+                vpc_id: s.vpc_id().unwrap_or_default().into(),
+                tags: tags_of(s.tags()),
+            })
+            .collect())
+    }
+
+    pub async fn create_subnet(
+        &self,
+        vpc: &str,
+        cidr: &str,
+        az: &str,
+        name: &str,
+        owner: &[(&str, String)],
+        role: &str,
+    ) -> Result<SubnetInfo, StepError> {
+        let tags = with_role(owner, role);
+        let out = self
+            .client
+            .create_subnet()
+            .vpc_id(vpc)
+            .cidr_block(cidr)
+            .availability_zone(az)
+            .tag_specifications(tag_spec(ResourceType::Subnet, name, &tags))
+            .send()
+            .await
+            .map_err(|e| aws_error("EC2 CreateSubnet", &e))?;
+        let s = out
+            .subnet()
+            .ok_or_else(|| StepError::retryable("EC2 CreateSubnet answered without a subnet"))?;
+        Ok(SubnetInfo {
+            id: s.subnet_id().unwrap_or_default().into(),
+            cidr: s.cidr_block().unwrap_or_default().into(),
+            az: s.availability_zone().unwrap_or_default().into(),
+            vpc_id: vpc.into(),
+            tags: tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        })
+    }
+
+    pub async fn internet_gateways_tagged(
+        &self,
+        owner: &[(&str, String)],
+    ) -> Result<Vec<GatewayInfo>, StepError> {
+        let out = self
+            .client
+            .describe_internet_gateways()
+            .set_filters(Some(owner_filters(owner)))
+            .send()
+            .await
+            .map_err(|e| aws_error("EC2 DescribeInternetGateways", &e))?;
+        Ok(out
+            .internet_gateways()
+            .iter()
+            .map(|g| GatewayInfo {
+                id: g.internet_gateway_id().unwrap_or_default().into(),
+                attached_vpcs: g
+                    .attachments()
+                    .iter()
+                    .filter_map(|a| a.vpc_id().map(String::from))
+                    .collect(),
+                tags: tags_of(g.tags()),
+            })
+            .collect())
+    }
+
+    pub async fn create_internet_gateway(
+        &self,
+        name: &str,
+        owner: &[(&str, String)],
+    ) -> Result<String, StepError> {
+        let out = self
+            .client
+            .create_internet_gateway()
+            .tag_specifications(tag_spec(
+                ResourceType::InternetGateway,
+                name,
+                &with_role(owner, "igw"),
+            ))
+            .send()
+            .await
+            .map_err(|e| aws_error("EC2 CreateInternetGateway", &e))?;
+        out.internet_gateway()
+            .and_then(|g| g.internet_gateway_id())
+            .map(String::from)
+            .ok_or_else(|| {
+                StepError::retryable("EC2 CreateInternetGateway answered without a gateway")
+            })
+    }
+
+    pub async fn attach_internet_gateway(&self, igw: &str, vpc: &str) -> Result<(), StepError> {
+        self.client
+            .attach_internet_gateway()
+            .internet_gateway_id(igw)
+            .vpc_id(vpc)
+            .send()
+            .await
+            .map_err(|e| aws_error("EC2 AttachInternetGateway", &e))?;
+        Ok(())
+    }
+
+    pub async fn addresses_tagged(
+        &self,
+        owner: &[(&str, String)],
+        role: &str,
+    ) -> Result<Vec<AddressInfo>, StepError> {
+        let out = self
+            .client
+            .describe_addresses()
+            .set_filters(Some(role_filters(owner, role)))
+            .send()
+            .await
+            .map_err(|e| aws_error("EC2 DescribeAddresses", &e))?;
+        Ok(out
+            .addresses()
+            .iter()
+            .map(|a| AddressInfo {
+                allocation_id: a.allocation_id().unwrap_or_default().into(),
+                public_ip: a.public_ip().unwrap_or_default().into(),
+                tags: tags_of(a.tags()),
+            })
+            .collect())
+    }
+
+    pub async fn allocate_address(
+        &self,
+        name: &str,
+        owner: &[(&str, String)],
+        role: &str,
+    ) -> Result<AddressInfo, StepError> {
+        let tags = with_role(owner, role);
+        let out = self
+            .client
+            .allocate_address()
+            .domain(aws_sdk_ec2::types::DomainType::Vpc)
+            .tag_specifications(tag_spec(ResourceType::ElasticIp, name, &tags))
+            .send()
+            .await
+            .map_err(|e| aws_error("EC2 AllocateAddress", &e))?;
+        Ok(AddressInfo {
+            allocation_id: out.allocation_id().unwrap_or_default().into(),
+            public_ip: out.public_ip().unwrap_or_default().into(),
+            tags: tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        })
+    }
+
+    fn nat_info(n: &aws_sdk_ec2::types::NatGateway) -> NatInfo {
+        NatInfo {
+            id: n.nat_gateway_id().unwrap_or_default().into(),
+            state: n
+                .state()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
+            subnet_id: n.subnet_id().unwrap_or_default().into(),
+            failure: n.failure_message().map(String::from),
+            tags: tags_of(n.tags()),
+        }
+    }
+
+    pub async fn nat_gateways_tagged(
+        &self,
+        owner: &[(&str, String)],
+        role: &str,
+    ) -> Result<Vec<NatInfo>, StepError> {
+        let out = self
+            .client
+            .describe_nat_gateways()
+            .set_filter(Some(role_filters(owner, role)))
+            .send()
+            .await
+            .map_err(|e| aws_error("EC2 DescribeNatGateways", &e))?;
+        Ok(out.nat_gateways().iter().map(Self::nat_info).collect())
+    }
+
+    pub async fn create_nat_gateway(
+        &self,
+        subnet: &str,
+        allocation: &str,
+        name: &str,
+        owner: &[(&str, String)],
+        role: &str,
+        token: &str,
+    ) -> Result<NatInfo, StepError> {
+        let out = self
+            .client
+            .create_nat_gateway()
+            .subnet_id(subnet)
+            .allocation_id(allocation)
+            .client_token(token)
+            .tag_specifications(tag_spec(
+                ResourceType::Natgateway,
+                name,
+                &with_role(owner, role),
+            ))
+            .send()
+            .await
+            .map_err(|e| aws_error("EC2 CreateNatGateway", &e))?;
+        out.nat_gateway()
+            .map(Self::nat_info)
+            .ok_or_else(|| StepError::retryable("EC2 CreateNatGateway answered without a gateway"))
+    }
+
+    pub async fn route_tables_tagged(
+        &self,
+        owner: &[(&str, String)],
+        role: &str,
+    ) -> Result<Vec<RouteTableInfo>, StepError> {
+        let out = self
+            .client
+            .describe_route_tables()
+            .set_filters(Some(role_filters(owner, role)))
+            .send()
+            .await
+            .map_err(|e| aws_error("EC2 DescribeRouteTables", &e))?;
+        Ok(out
+            .route_tables()
+            .iter()
+            .map(|t| RouteTableInfo {
+                id: t.route_table_id().unwrap_or_default().into(),
+                default_route: t
+                    .routes()
+                    .iter()
+                    .find(|r| r.destination_cidr_block() == Some("0.0.0.0/0"))
+                    .and_then(|r| r.nat_gateway_id().or(r.gateway_id()).map(String::from)),
+                associated_subnets: t
+                    .associations()
+                    .iter()
+                    .filter_map(|a| a.subnet_id().map(String::from))
+                    .collect(),
+                tags: tags_of(t.tags()),
+            })
+            .collect())
+    }
+
+    pub async fn create_route_table(
+        &self,
+        vpc: &str,
+        name: &str,
+        owner: &[(&str, String)],
+        role: &str,
+    ) -> Result<RouteTableInfo, StepError> {
+        let tags = with_role(owner, role);
+        let out = self
+            .client
+            .create_route_table()
+            .vpc_id(vpc)
+            .tag_specifications(tag_spec(ResourceType::RouteTable, name, &tags))
+            .send()
+            .await
+            .map_err(|e| aws_error("EC2 CreateRouteTable", &e))?;
+        let id = out
+            .route_table()
+            .and_then(|t| t.route_table_id())
+            .ok_or_else(|| StepError::retryable("EC2 CreateRouteTable answered without a table"))?;
+        Ok(RouteTableInfo {
+            id: id.into(),
+            default_route: None,
+            associated_subnets: Vec::new(),
+            tags: tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        })
+    }
+
+    /// Point 0.0.0.0/0 at an internet gateway (`igw-…`) or a NAT gateway (`nat-…`).
+    pub async fn set_default_route(
+        &self,
+        table: &str,
+        target: &str,
+        replace: bool,
+    ) -> Result<(), StepError> {
+        let nat = target.starts_with("nat-");
+        if replace {
+            let b = self
+                .client
+                .replace_route()
+                .route_table_id(table)
+                .destination_cidr_block("0.0.0.0/0");
+            let b = if nat {
+                b.nat_gateway_id(target)
+            } else {
+                b.gateway_id(target)
+            };
+            b.send()
+                .await
+                .map_err(|e| aws_error("EC2 ReplaceRoute", &e))?;
+        } else {
+            let b = self
+                .client
+                .create_route()
+                .route_table_id(table)
+                .destination_cidr_block("0.0.0.0/0");
+            let b = if nat {
+                b.nat_gateway_id(target)
+            } else {
+                b.gateway_id(target)
+            };
+            b.send()
+                .await
+                .map_err(|e| aws_error("EC2 CreateRoute", &e))?;
+        }
+        Ok(())
+    }
+
+    pub async fn associate_route_table(&self, table: &str, subnet: &str) -> Result<(), StepError> {
+        self.client
+            .associate_route_table()
+            .route_table_id(table)
+            .subnet_id(subnet)
+            .send()
+            .await
+            .map_err(|e| aws_error("EC2 AssociateRouteTable", &e))?;
+        Ok(())
+    }
+
+    pub async fn security_groups_tagged(
+        &self,
+        owner: &[(&str, String)],
+        role: &str,
+    ) -> Result<Vec<SecurityGroupInfo>, StepError> {
+        let out = self
+            .client
+            .describe_security_groups()
+            .set_filters(Some(role_filters(owner, role)))
+            .send()
+            .await
+            .map_err(|e| aws_error("EC2 DescribeSecurityGroups", &e))?;
+        Ok(out
+            .security_groups()
+            .iter()
+            .map(|g| SecurityGroupInfo {
+                id: g.group_id().unwrap_or_default().into(),
+                name: g.group_name().unwrap_or_default().into(),
+                ingress: rules_of(g.ip_permissions()),
+                tags: tags_of(g.tags()),
+            })
+            .collect())
+    }
+
+    pub async fn create_security_group(
+        &self,
+        vpc: &str,
+        name: &str,
+        description: &str,
+        owner: &[(&str, String)],
+        role: &str,
+    ) -> Result<String, StepError> {
+        let out = self
+            .client
+            .create_security_group()
+            .vpc_id(vpc)
+            .group_name(name)
+            .description(description)
+            .tag_specifications(tag_spec(
+                ResourceType::SecurityGroup,
+                name,
+                &with_role(owner, role),
+            ))
+            .send()
+            .await
+            .map_err(|e| aws_error("EC2 CreateSecurityGroup", &e))?;
+        out.group_id().map(String::from).ok_or_else(|| {
+            StepError::retryable("EC2 CreateSecurityGroup answered without a group id")
+        })
+    }
+
+    pub async fn authorize_ingress(
+        &self,
+        group: &str,
+        rules: &[crate::network::IngressRule],
+    ) -> Result<(), StepError> {
+        if rules.is_empty() {
+            return Ok(());
+        }
+        let res = self
+            .client
+            .authorize_security_group_ingress()
+            .group_id(group)
+            .set_ip_permissions(Some(rules.iter().map(permission).collect()))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if has_code(&e, &["InvalidPermission.Duplicate"]) => Ok(()),
+            Err(e) => Err(aws_error("EC2 AuthorizeSecurityGroupIngress", &e)),
+        }
+    }
+
+    pub async fn revoke_ingress(
+        &self,
+        group: &str,
+        rules: &[crate::network::IngressRule],
+    ) -> Result<(), StepError> {
+        if rules.is_empty() {
+            return Ok(());
+        }
+        let res = self
+            .client
+            .revoke_security_group_ingress()
+            .group_id(group)
+            .set_ip_permissions(Some(rules.iter().map(permission).collect()))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if has_code(&e, &["InvalidPermission.NotFound"]) => Ok(()),
+            Err(e) => Err(aws_error("EC2 RevokeSecurityGroupIngress", &e)),
+        }
+    }
+}

@@ -9,6 +9,14 @@ use crate::error::{classify_aws_error, StepError};
 pub mod ec2;
 #[cfg(feature = "ecr")]
 pub mod ecr;
+#[cfg(feature = "ecs")]
+pub mod ecs;
+#[cfg(feature = "elbv2")]
+pub mod elbv2;
+#[cfg(feature = "logs")]
+pub mod logs;
+#[cfg(feature = "rds")]
+pub mod rds;
 #[cfg(feature = "secrets")]
 pub mod secrets;
 #[cfg(feature = "sfn")]

@@ -1,54 +1,22 @@
-//! `provision-network`: the environment's VPC and its parts, converged
-//! one `ensure_*` at a time.
+//! `provision-network`: the environment's VPC and its parts, converged one
+//! `ensure_*` at a time. EC2 filters by tag in one call, so each part is found
+//! by its ownership tags plus a role tag (`public-1`, `lb`, …); the ledger
+//! records what was found or created. Nothing is created twice: a run after a
+//! crash finds what the crashed run created by its tags.
+
+use std::collections::HashMap;
 
 use serde_json::{json, Value};
 use tracing::Instrument;
 
 use crate::aws::ec2::{Ec2, VpcInfo};
-use crate::aws::ownership_tags;
 use crate::aws::store::Store;
-use crate::deploy::{now_epoch, rfc3339, DeployState, NetworkOutput};
+use crate::deploy::{DeployState, NetworkOutput, SecurityGroups};
 use crate::error::StepError;
-use crate::ledger::{env_pk, resource_sk, ResourceRecord};
-use crate::naming::Names;
+use crate::naming::{short_hash, Names};
+use crate::network::{describe_rules, diff_ingress, plan_subnets, wanted_ingress, Tier, AZ_COUNT};
 use crate::runtime::parse_input;
-use crate::steps::is_owned;
-
-/// Who is converging what: the environment, its names, and the deployment doing it.
-pub struct Ctx<'a> {
-    pub store: &'a Store,
-    pub names: Names,
-    pub deployment_id: String,
-    /// What this run created, for the output and the mutation count.
-    pub created: Vec<String>,
-}
-
-impl Ctx<'_> {
-    fn tags(&self) -> Vec<(&'static str, String)> {
-        let mut tags = ownership_tags(self.names.app(), self.names.environment()).to_vec();
-        tags.push((crate::TAG_DEPLOYMENT, self.deployment_id.clone()));
-        tags
-    }
-
-    async fn remember(&self, kind: &str, id: &str) -> Result<(), StepError> {
-        let (app, env) = (self.names.app(), self.names.environment());
-        if let Some(r) = self.store.get_resource(app, env, kind).await? {
-            if r.id == id {
-                return Ok(());
-            }
-        }
-        self.store
-            .put_resource(&ResourceRecord {
-                pk: env_pk(app, env),
-                sk: resource_sk(kind),
-                kind: kind.into(),
-                id: id.into(),
-                created_by: self.deployment_id.clone(),
-                recorded_at: rfc3339(now_epoch()),
-            })
-            .await
-    }
-}
+use crate::steps::{is_owned, single, Ctx};
 
 /// The VPC: ledger first, then ownership tags, created (tagged) only if absent.
 pub async fn ensure_vpc(ec2: &Ec2, ctx: &mut Ctx<'_>, cidr: &str) -> Result<VpcInfo, StepError> {
@@ -57,35 +25,25 @@ pub async fn ensure_vpc(ec2: &Ec2, ctx: &mut Ctx<'_>, cidr: &str) -> Result<VpcI
         ctx.names.environment().to_string(),
     );
     let mut found = None;
-    if let Some(rec) = ctx.store.get_resource(&app, &env, "vpc").await? {
-        match ec2.vpc(&rec.id).await? {
+    if let Some(id) = ctx.known.get("vpc").cloned() {
+        match ec2.vpc(&id).await? {
             Some(v) if is_owned(&v.tags, &app, &env) => found = Some(v),
             Some(_) => {
-                tracing::warn!(vpc = %rec.id, "ledger names a VPC without this environment's tags; ignoring it")
+                tracing::warn!(vpc = %id, "ledger names a VPC without this environment's tags; ignoring it")
             }
-            None => {
-                tracing::info!(vpc = %rec.id, "ledger names a VPC that is gone; looking further")
-            }
+            None => tracing::info!(vpc = %id, "ledger names a VPC that is gone; looking further"),
         }
     }
     if found.is_none() {
-        let mut tagged = ec2.vpcs_tagged(&ownership_tags(&app, &env)).await?;
-        if tagged.len() > 1 {
-            let ids: Vec<_> = tagged.iter().map(|v| v.id.as_str()).collect();
-            return Err(StepError::conflict(format!(
-                "{} VPCs carry the tags of {app}/{env} ({}); keep one and delete the others",
-                ids.len(),
-                ids.join(", ")
-            )));
-        }
-        found = tagged.pop();
+        found = single(ec2.vpcs_tagged(&ctx.owner()).await?, "VPC", ctx, |v| {
+            v.id.clone()
+        })?;
     }
     let vpc = match found {
         Some(v) => v,
         None => {
             let v = ec2.create_vpc(cidr, &ctx.names.vpc(), &ctx.tags()).await?;
-            tracing::info!(vpc = %v.id, %cidr, "created VPC");
-            ctx.created.push(format!("vpc {}", v.id));
+            ctx.changed(format!("created vpc {}", v.id));
             v
         }
     };
@@ -98,9 +56,314 @@ pub async fn ensure_vpc(ec2: &Ec2, ctx: &mut Ctx<'_>, cidr: &str) -> Result<VpcI
     ctx.remember("vpc", &vpc.id).await?;
     if !ec2.vpc_dns_hostnames(&vpc.id).await? {
         ec2.enable_vpc_dns_hostnames(&vpc.id).await?;
-        tracing::info!(vpc = %vpc.id, "enabled DNS hostnames");
+        ctx.changed(format!("enabled DNS hostnames on {}", vpc.id));
     }
     Ok(vpc)
+}
+
+/// The four subnets of the plan, in order public-1, public-2, private-1, private-2.
+pub async fn ensure_subnets(
+    ec2: &Ec2,
+    ctx: &mut Ctx<'_>,
+    vpc: &VpcInfo,
+) -> Result<(Vec<String>, Vec<String>), StepError> {
+    let zones = ec2.availability_zones().await?;
+    if zones.len() < AZ_COUNT {
+        return Err(StepError::fatal(format!(
+            "the region has {} available zones; stepdeploy needs {AZ_COUNT}",
+            zones.len()
+        )));
+    }
+    let (mut public, mut private) = (Vec::new(), Vec::new());
+    for plan in plan_subnets(&vpc.cidr)? {
+        let role = format!("{}-{}", plan.tier.as_str(), plan.az_index + 1);
+        let found = single(
+            ec2.subnets_tagged(&ctx.owner(), &role).await?,
+            &format!("{role} subnet"),
+            ctx,
+            |s| s.id.clone(),
+        )?;
+        let subnet = match found {
+            Some(s) if s.vpc_id == vpc.id => s,
+            Some(s) => {
+                return Err(StepError::conflict(format!(
+                    "subnet {} ({role}) of {}/{} is in {} rather than the environment's VPC {}; delete it and re-run",
+                    s.id,
+                    ctx.names.app(),
+                    ctx.names.environment(),
+                    s.vpc_id,
+                    vpc.id
+                )))
+            }
+            None => {
+                let name = ctx.names.subnet(plan.tier.as_str(), plan.az_index);
+                let s = ec2
+                    .create_subnet(&vpc.id, &plan.cidr.to_string(), &zones[plan.az_index], &name, &ctx.tags(), &role)
+                    .await?;
+                ctx.changed(format!("created subnet {} ({role}, {})", s.id, s.cidr));
+                s
+            }
+        };
+        ctx.remember(&format!("subnet-{role}"), &subnet.id).await?;
+        match plan.tier {
+            Tier::Public => public.push(subnet.id),
+            Tier::Private => private.push(subnet.id),
+        }
+    }
+    Ok((public, private))
+}
+
+pub async fn ensure_internet_gateway(
+    ec2: &Ec2,
+    ctx: &mut Ctx<'_>,
+    vpc: &str,
+) -> Result<String, StepError> {
+    let found = single(
+        ec2.internet_gateways_tagged(&ctx.owner()).await?,
+        "internet gateway",
+        ctx,
+        |g| g.id.clone(),
+    )?;
+    let (id, attached) = match found {
+        Some(g) => (g.id, g.attached_vpcs),
+        None => {
+            let id = ec2
+                .create_internet_gateway(&ctx.names.vpc(), &ctx.tags())
+                .await?;
+            ctx.changed(format!("created internet gateway {id}"));
+            (id, Vec::new())
+        }
+    };
+    ctx.remember("igw", &id).await?;
+    if !attached.iter().any(|v| v == vpc) {
+        if let Some(other) = attached.first() {
+            return Err(StepError::conflict(format!(
+                "internet gateway {id} is attached to {other}, not {vpc}; detach it and re-run"
+            )));
+        }
+        ec2.attach_internet_gateway(&id, vpc).await?;
+        ctx.changed(format!("attached internet gateway {id} to {vpc}"));
+    }
+    Ok(id)
+}
+
+/// The NAT gateway (and its Elastic IP) in the first public subnet. Returns
+/// its id and whether it is available yet.
+pub async fn ensure_nat_gateway(
+    ec2: &Ec2,
+    ctx: &mut Ctx<'_>,
+    public_subnet: &str,
+) -> Result<(String, bool), StepError> {
+    let eip = match single(
+        ec2.addresses_tagged(&ctx.owner(), "nat").await?,
+        "NAT Elastic IP",
+        ctx,
+        |a| a.allocation_id.clone(),
+    )? {
+        Some(a) => a,
+        None => {
+            let a = ec2
+                .allocate_address(&format!("{}-nat", ctx.names.vpc()), &ctx.tags(), "nat")
+                .await?;
+            ctx.changed(format!(
+                "allocated Elastic IP {} ({})",
+                a.allocation_id, a.public_ip
+            ));
+            a
+        }
+    };
+    ctx.remember("eip-nat", &eip.allocation_id).await?;
+    let all = ec2.nat_gateways_tagged(&ctx.owner(), "nat").await?;
+    let failed = all.iter().filter(|n| n.state == "failed").count();
+    let live: Vec<_> = all
+        .into_iter()
+        .filter(|n| n.state == "pending" || n.state == "available")
+        .collect();
+    let nat = match single(live, "NAT gateway", ctx, |n| n.id.clone())? {
+        Some(n) => n,
+        None => {
+            // A new token after each failed attempt, the same one for a retry of this attempt.
+            let token = short_hash(
+                &format!(
+                    "{}/{}/{}/{failed}",
+                    ctx.names.base(),
+                    eip.allocation_id,
+                    public_subnet
+                ),
+                32,
+            );
+            let n = ec2
+                .create_nat_gateway(
+                    public_subnet,
+                    &eip.allocation_id,
+                    &format!("{}-nat", ctx.names.vpc()),
+                    &ctx.tags(),
+                    "nat",
+                    &token,
+                )
+                .await?;
+            ctx.changed(format!("created NAT gateway {}", n.id));
+            n
+        }
+    };
+    ctx.remember("nat", &nat.id).await?;
+    Ok((nat.id.clone(), nat.state == "available"))
+}
+
+/// A route table whose default route goes to `target` (when known), associated with `subnets`.
+pub async fn ensure_route_table(
+    ec2: &Ec2,
+    ctx: &mut Ctx<'_>,
+    vpc: &str,
+    tier: Tier,
+    target: Option<&str>,
+    subnets: &[String],
+) -> Result<String, StepError> {
+    let role = tier.as_str();
+    let table = match single(
+        ec2.route_tables_tagged(&ctx.owner(), role).await?,
+        &format!("{role} route table"),
+        ctx,
+        |t| t.id.clone(),
+    )? {
+        Some(t) => t,
+        None => {
+            let t = ec2
+                .create_route_table(
+                    vpc,
+                    &format!("{}-{role}", ctx.names.vpc()),
+                    &ctx.tags(),
+                    role,
+                )
+                .await?;
+            ctx.changed(format!("created {role} route table {}", t.id));
+            t
+        }
+    };
+    ctx.remember(&format!("rtb-{role}"), &table.id).await?;
+    if let Some(target) = target {
+        if table.default_route.as_deref() != Some(target) {
+            ec2.set_default_route(&table.id, target, table.default_route.is_some())
+                .await?;
+            ctx.changed(format!("routed 0.0.0.0/0 of {} to {target}", table.id));
+        }
+    }
+    for subnet in subnets {
+        if !table.associated_subnets.contains(subnet) {
+            ec2.associate_route_table(&table.id, subnet).await?;
+            ctx.changed(format!("associated {subnet} with {}", table.id));
+        }
+    }
+    Ok(table.id)
+}
+
+/// The load balancer's, the tasks' and the database's security groups, each
+/// with exactly its wanted inbound rules.
+pub async fn ensure_security_groups(
+    ec2: &Ec2,
+    ctx: &mut Ctx<'_>,
+    vpc: &str,
+    container_port: u16,
+) -> Result<SecurityGroups, StepError> {
+    let mut ids = HashMap::new();
+    let mut current = HashMap::new();
+    for (role, what) in [
+        ("lb", "load balancer: HTTP from anywhere"),
+        (
+            "tasks",
+            "app tasks: the container port from the load balancer",
+        ),
+        ("db", "database: MySQL from the app tasks"),
+    ] {
+        let found = single(
+            ec2.security_groups_tagged(&ctx.owner(), role).await?,
+            &format!("{role} security group"),
+            ctx,
+            |g| g.id.clone(),
+        )?;
+        let (id, rules) = match found {
+            Some(g) => (g.id, g.ingress),
+            None => {
+                let name = ctx.names.security_group(role);
+                let id = ec2
+                    .create_security_group(
+                        vpc,
+                        &name,
+                        &format!("stepdeploy {}: {what}", ctx.names.base()),
+                        &ctx.tags(),
+                        role,
+                    )
+                    .await?;
+                ctx.changed(format!("created security group {id} ({role})"));
+                (id, Vec::new())
+            }
+        };
+        ctx.remember(&format!("sg-{role}"), &id).await?;
+        ids.insert(role, id);
+        current.insert(role, rules);
+    }
+    for role in ["lb", "tasks", "db"] {
+        let wanted = wanted_ingress(role, container_port, &ids["lb"], &ids["tasks"]);
+        let (add, remove) = diff_ingress(&current[role], &wanted);
+        if !add.is_empty() {
+            ec2.authorize_ingress(&ids[role], &add).await?;
+            ctx.changed(format!(
+                "allowed {} into {} ({role})",
+                describe_rules(&add),
+                ids[role]
+            ));
+        }
+        if !remove.is_empty() {
+            ec2.revoke_ingress(&ids[role], &remove).await?;
+            ctx.changed(format!(
+                "revoked {} from {} ({role})",
+                describe_rules(&remove),
+                ids[role]
+            ));
+        }
+    }
+    Ok(SecurityGroups {
+        lb: ids["lb"].clone(),
+        tasks: ids["tasks"].clone(),
+        db: ids["db"].clone(),
+    })
+}
+
+/// Converge the whole network; `ready` once the NAT gateway is available and
+/// the private subnets route through it.
+pub async fn converge(
+    ec2: &Ec2,
+    ctx: &mut Ctx<'_>,
+    state: &DeployState,
+) -> Result<NetworkOutput, StepError> {
+    let cidr = &state.spec.network.cidr;
+    let vpc = ensure_vpc(ec2, ctx, cidr).await?;
+    let (public, private) = ensure_subnets(ec2, ctx, &vpc).await?;
+    let igw = ensure_internet_gateway(ec2, ctx, &vpc.id).await?;
+    ensure_route_table(ec2, ctx, &vpc.id, Tier::Public, Some(&igw), &public).await?;
+    let (nat, nat_ready) = ensure_nat_gateway(ec2, ctx, &public[0]).await?;
+    ensure_route_table(
+        ec2,
+        ctx,
+        &vpc.id,
+        Tier::Private,
+        nat_ready.then_some(nat.as_str()),
+        &private,
+    )
+    .await?;
+    let security_groups =
+        ensure_security_groups(ec2, ctx, &vpc.id, state.spec.service.port).await?;
+    Ok(NetworkOutput {
+        ready: nat_ready,
+        vpc_id: vpc.id,
+        cidr: cidr.clone(),
+        public_subnets: public,
+        private_subnets: private,
+        security_groups,
+        nat_gateway: nat,
+        created: std::mem::take(&mut ctx.created),
+        mutations: ctx.mutations,
+    })
 }
 
 pub async fn handle(store: &Store, ec2: &Ec2, input: Value) -> Result<Value, StepError> {
@@ -108,23 +371,16 @@ pub async fn handle(store: &Store, ec2: &Ec2, input: Value) -> Result<Value, Ste
     let span = tracing::info_span!("deployment", deployment_id = %state.deployment.id);
     async {
         let d = &state.deployment;
-        let mut ctx = Ctx {
-            store,
-            names: Names::new(&d.app, &d.environment)?,
-            deployment_id: d.id.clone(),
-            created: Vec::new(),
-        };
-        let cidr = &state.spec.network.cidr;
-        let vpc = ensure_vpc(ec2, &mut ctx, cidr).await?;
-        let out = NetworkOutput {
-            ready: true,
-            vpc_id: vpc.id,
-            cidr: cidr.clone(),
-            created: ctx.created,
-        };
+        let mut ctx = Ctx::load(store, Names::new(&d.app, &d.environment)?, &d.id).await?;
+        let mut out = converge(ec2, &mut ctx, &state).await?;
+        // Polls of one deployment add up: what earlier polls changed stays in the output.
+        if let Some(prev) = &state.network {
+            out.created.splice(0..0, prev.created.iter().cloned());
+            out.mutations += prev.mutations;
+        }
         tracing::info!(
             ready = out.ready,
-            created = out.created.len(),
+            mutations = out.mutations,
             "network converged"
         );
         Ok(json!(out))

@@ -140,6 +140,9 @@ async fn begin(
         spec,
         image: None,
         network: None,
+        database: None,
+        load_balancer: None,
+        service: None,
         error: None,
     })
 }
@@ -179,7 +182,7 @@ async fn close(
 async fn succeeded(store: &Store, state: &DeployState) -> Result<Value, StepError> {
     let d = &state.deployment;
     let image = state.image.as_ref().map(|i| i.uri.clone());
-    let url: Option<String> = None;
+    let url = state.load_balancer.as_ref().map(|lb| lb.url.clone());
     close(
         store,
         state,
@@ -192,12 +195,22 @@ async fn succeeded(store: &Store, state: &DeployState) -> Result<Value, StepErro
         ],
     )
     .await?;
-    let created: Vec<String> = state
-        .network
-        .iter()
-        .flat_map(|n| n.created.clone())
-        .collect();
-    tracing::info!(image = ?image, created = created.len(), "deployment succeeded");
+    let mut created = Vec::new();
+    let mut mutations = 0;
+    let parts = [
+        state.network.as_ref().map(|o| (&o.created, o.mutations)),
+        state.database.as_ref().map(|o| (&o.created, o.mutations)),
+        state
+            .load_balancer
+            .as_ref()
+            .map(|o| (&o.created, o.mutations)),
+        state.service.as_ref().map(|o| (&o.created, o.mutations)),
+    ];
+    for (c, m) in parts.into_iter().flatten() {
+        created.extend(c.iter().cloned());
+        mutations += m;
+    }
+    tracing::info!(image = ?image, url = ?url, mutations, "deployment succeeded");
     Ok(json!({
         "deployment_id": d.id,
         "app": d.app,
@@ -207,7 +220,10 @@ async fn succeeded(store: &Store, state: &DeployState) -> Result<Value, StepErro
         "image": image,
         "url": url,
         "vpc_id": state.network.as_ref().map(|n| n.vpc_id.clone()),
-        "created": created,
+        "task_definition": state.service.as_ref().map(|s| s.task_definition.clone()),
+        "database": state.database.as_ref().and_then(|db| db.endpoint.clone()),
+        "changes": created,
+        "mutations": mutations,
     }))
 }
 
