@@ -47,6 +47,7 @@ FUNCTIONS = {
     "ProvisionDatabaseFunctionArn": "provision-database",
     "ProvisionLoadBalancerFunctionArn": "provision-load-balancer",
     "ProvisionServiceFunctionArn": "provision-service",
+    "TeardownFunctionArn": "teardown",
 }
 
 

@@ -25,7 +25,8 @@ QUICK = {
     "name": "quick",
     "repository": "acme/quick",
     "image": {"repository": "quick", "wait_timeout_seconds": 4},
-    "environments": [{"name": "production", "branch": "main"}, {"name": "staging", "branch": "develop"}],
+    "environments": [{"name": "production", "branch": "main"}, {"name": "staging", "branch": "develop"},
+                     {"name": "qa", "branch": "qa"}],
     "network": {"cidr": "10.40.0.0/16"},
 }
 

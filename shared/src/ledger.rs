@@ -6,6 +6,7 @@
 //! | environment | `ENV#<app>#<env>` | `ENV` |
 //! | deployment | `ENV#<app>#<env>` | `DEPLOY#<deployment id>` (sorts by time) |
 //! | owned resource | `ENV#<app>#<env>` | `RES#<kind>` |
+//! | teardown | `ENV#<app>#<env>` | `TEARDOWN#<teardown id>` |
 //! | webhook delivery | `DELIVERY#<delivery id>` | `DELIVERY` (expires) |
 //! | image waiter | `IMAGE#<registry/repo:tag>` | `WAIT#<deployment id>` (expires) |
 //! | image arrival | `IMAGE#<registry/repo:tag>` | `ARRIVAL` (expires) |
@@ -57,11 +58,15 @@ pub enum Status {
     InProgress,
     Succeeded,
     Failed,
+    /// A teardown is removing the environment.
+    Destroying,
+    /// Everything the environment owned is gone; its history is kept.
+    Destroyed,
 }
 
 impl Status {
     pub fn is_terminal(self) -> bool {
-        matches!(self, Status::Succeeded | Status::Failed)
+        matches!(self, Status::Succeeded | Status::Failed | Status::Destroyed)
     }
 }
 
@@ -127,6 +132,22 @@ pub struct ResourceRecord {
     pub id: String,
     pub created_by: String,
     pub recorded_at: String,
+}
+
+/// What a teardown removed and skipped (`sk` = `TEARDOWN#<teardown id>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TeardownRecord {
+    pub pk: String,
+    pub sk: String,
+    pub teardown_id: String,
+    pub removed: Vec<String>,
+    /// `resource: reason` lines.
+    pub skipped: Vec<String>,
+    pub finished_at: String,
+}
+
+pub fn teardown_sk(teardown_id: &str) -> String {
+    format!("TEARDOWN#{teardown_id}")
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -17,6 +17,7 @@ pub mod runtime;
 pub mod spec;
 pub mod steps;
 pub mod taskdef;
+pub mod teardown;
 pub mod webhook;
 
 pub use error::{ErrorKind, StepError};

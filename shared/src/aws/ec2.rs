@@ -134,6 +134,14 @@ impl Ec2 {
     }
 }
 
+/// Whether `tags` hold every owner tag (and the role, when given). Filters
+/// already select by tag; this check keeps a registry that ignores a filter
+/// from handing back someone else's resource.
+fn carries(tags: &BTreeMap<String, String>, owner: &[(&str, String)], role: Option<&str>) -> bool {
+    owner.iter().all(|(k, v)| tags.get(*k) == Some(v))
+        && role.is_none_or(|r| tags.get(TAG_ROLE).map(String::as_str) == Some(r))
+}
+
 /// The tag that tells apart an environment's resources of one kind (`public-1`, `lb`, …).
 pub const TAG_ROLE: &str = "stepdeploy:role";
 
@@ -204,6 +212,8 @@ pub struct RouteTableInfo {
     /// The target (gateway or NAT gateway id) of the 0.0.0.0/0 route, if any.
     pub default_route: Option<String>,
     pub associated_subnets: Vec<String>,
+    /// (association id, subnet id) of each subnet association.
+    pub associations: Vec<(String, String)>,
     pub tags: BTreeMap<String, String>,
 }
 
@@ -475,7 +485,12 @@ impl Ec2 {
             .send()
             .await
             .map_err(|e| aws_error("EC2 DescribeNatGateways", &e))?;
-        Ok(out.nat_gateways().iter().map(Self::nat_info).collect())
+        Ok(out
+            .nat_gateways()
+            .iter()
+            .map(Self::nat_info)
+            .filter(|n| carries(&n.tags, owner, Some(role)))
+            .collect())
     }
 
     pub async fn create_nat_gateway(
@@ -533,6 +548,7 @@ impl Ec2 {
                     .iter()
                     .filter_map(|a| a.subnet_id().map(String::from))
                     .collect(),
+                associations: Vec::new(),
                 tags: tags_of(t.tags()),
             })
             .collect())
@@ -562,6 +578,7 @@ impl Ec2 {
             id: id.into(),
             default_route: None,
             associated_subnets: Vec::new(),
+            associations: Vec::new(),
             tags: tags
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.clone()))
@@ -714,4 +731,224 @@ impl Ec2 {
             Err(e) => Err(aws_error("EC2 RevokeSecurityGroupIngress", &e)),
         }
     }
+}
+
+/// Deletions, for teardown. Each treats "already gone" as done.
+impl Ec2 {
+    async fn gone<T, E: aws_smithy_types::error::metadata::ProvideErrorMetadata>(
+        op: &str,
+        res: Result<T, E>,
+        not_found: &[&str],
+    ) -> Result<(), StepError> {
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if has_code(&e, not_found) => Ok(()),
+            Err(e) => Err(aws_error(op, &e)),
+        }
+    }
+
+    /// Every subnet, internet gateway, route table and security group carrying these tags, whatever its role.
+    pub async fn all_tagged(&self, owner: &[(&str, String)]) -> Result<Tagged, StepError> {
+        let f = || Some(owner_filters(owner));
+        let subnets = self
+            .client
+            .describe_subnets()
+            .set_filters(f())
+            .send()
+            .await
+            .map_err(|e| aws_error("EC2 DescribeSubnets", &e))?;
+        let tables = self
+            .client
+            .describe_route_tables()
+            .set_filters(f())
+            .send()
+            .await
+            .map_err(|e| aws_error("EC2 DescribeRouteTables", &e))?;
+        let groups = self
+            .client
+            .describe_security_groups()
+            .set_filters(f())
+            .send()
+            .await
+            .map_err(|e| aws_error("EC2 DescribeSecurityGroups", &e))?;
+        let nats = self
+            .client
+            .describe_nat_gateways()
+            .set_filter(f())
+            .send()
+            .await
+            .map_err(|e| aws_error("EC2 DescribeNatGateways", &e))?;
+        let addresses = self
+            .client
+            .describe_addresses()
+            .set_filters(f())
+            .send()
+            .await
+            .map_err(|e| aws_error("EC2 DescribeAddresses", &e))?;
+        Ok(Tagged {
+            vpcs: self.vpcs_tagged(owner).await?,
+            subnets: subnets
+                .subnets()
+                .iter()
+                .filter_map(|s| s.subnet_id().map(String::from))
+                .collect(),
+            internet_gateways: self.internet_gateways_tagged(owner).await?,
+            route_tables: tables
+                .route_tables()
+                .iter()
+                .map(|t| RouteTableInfo {
+                    id: t.route_table_id().unwrap_or_default().into(),
+                    default_route: None,
+                    associated_subnets: Vec::new(),
+                    associations: t
+                        .associations()
+                        .iter()
+                        .filter(|a| !a.main().unwrap_or(false))
+                        .filter_map(|a| {
+                            Some((
+                                a.route_table_association_id()?.to_string(),
+                                a.subnet_id().unwrap_or_default().to_string(),
+                            ))
+                        })
+                        .collect(),
+                    tags: tags_of(t.tags()),
+                })
+                .collect(),
+            security_groups: groups
+                .security_groups()
+                .iter()
+                .map(|g| SecurityGroupInfo {
+                    id: g.group_id().unwrap_or_default().into(),
+                    name: g.group_name().unwrap_or_default().into(),
+                    ingress: rules_of(g.ip_permissions()),
+                    tags: tags_of(g.tags()),
+                })
+                .collect(),
+            nat_gateways: nats
+                .nat_gateways()
+                .iter()
+                .map(Self::nat_info)
+                .filter(|n| n.state != "deleted" && carries(&n.tags, owner, None))
+                .collect(),
+            addresses: addresses
+                .addresses()
+                .iter()
+                .filter_map(|a| a.allocation_id().map(String::from))
+                .collect(),
+        })
+    }
+
+    pub async fn delete_nat_gateway(&self, id: &str) -> Result<(), StepError> {
+        Self::gone(
+            "EC2 DeleteNatGateway",
+            self.client
+                .delete_nat_gateway()
+                .nat_gateway_id(id)
+                .send()
+                .await,
+            &["NatGatewayNotFound", "InvalidNatGatewayID.NotFound"],
+        )
+        .await
+    }
+    pub async fn release_address(&self, allocation: &str) -> Result<(), StepError> {
+        Self::gone(
+            "EC2 ReleaseAddress",
+            self.client
+                .release_address()
+                .allocation_id(allocation)
+                .send()
+                .await,
+            &["InvalidAllocationID.NotFound"],
+        )
+        .await
+    }
+    pub async fn disassociate_route_table(&self, association: &str) -> Result<(), StepError> {
+        Self::gone(
+            "EC2 DisassociateRouteTable",
+            self.client
+                .disassociate_route_table()
+                .association_id(association)
+                .send()
+                .await,
+            &["InvalidAssociationID.NotFound"],
+        )
+        .await
+    }
+    pub async fn delete_route_table(&self, id: &str) -> Result<(), StepError> {
+        Self::gone(
+            "EC2 DeleteRouteTable",
+            self.client
+                .delete_route_table()
+                .route_table_id(id)
+                .send()
+                .await,
+            &["InvalidRouteTableID.NotFound"],
+        )
+        .await
+    }
+    pub async fn delete_subnet(&self, id: &str) -> Result<(), StepError> {
+        Self::gone(
+            "EC2 DeleteSubnet",
+            self.client.delete_subnet().subnet_id(id).send().await,
+            &["InvalidSubnetID.NotFound"],
+        )
+        .await
+    }
+    pub async fn detach_internet_gateway(&self, igw: &str, vpc: &str) -> Result<(), StepError> {
+        Self::gone(
+            "EC2 DetachInternetGateway",
+            self.client
+                .detach_internet_gateway()
+                .internet_gateway_id(igw)
+                .vpc_id(vpc)
+                .send()
+                .await,
+            &["Gateway.NotAttached", "InvalidInternetGatewayID.NotFound"],
+        )
+        .await
+    }
+    pub async fn delete_internet_gateway(&self, igw: &str) -> Result<(), StepError> {
+        Self::gone(
+            "EC2 DeleteInternetGateway",
+            self.client
+                .delete_internet_gateway()
+                .internet_gateway_id(igw)
+                .send()
+                .await,
+            &["InvalidInternetGatewayID.NotFound"],
+        )
+        .await
+    }
+    pub async fn delete_security_group(&self, id: &str) -> Result<(), StepError> {
+        Self::gone(
+            "EC2 DeleteSecurityGroup",
+            self.client
+                .delete_security_group()
+                .group_id(id)
+                .send()
+                .await,
+            &["InvalidGroup.NotFound"],
+        )
+        .await
+    }
+    pub async fn delete_vpc(&self, id: &str) -> Result<(), StepError> {
+        Self::gone(
+            "EC2 DeleteVpc",
+            self.client.delete_vpc().vpc_id(id).send().await,
+            &["InvalidVpcID.NotFound"],
+        )
+        .await
+    }
+}
+
+/// Everything of the network that carries an environment's tags.
+#[derive(Debug, Clone, Default)]
+pub struct Tagged {
+    pub vpcs: Vec<VpcInfo>,
+    pub subnets: Vec<String>,
+    pub internet_gateways: Vec<GatewayInfo>,
+    pub route_tables: Vec<RouteTableInfo>,
+    pub security_groups: Vec<SecurityGroupInfo>,
+    pub nat_gateways: Vec<NatInfo>,
+    pub addresses: Vec<String>,
 }

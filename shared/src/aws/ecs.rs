@@ -369,3 +369,102 @@ impl Ecs {
         Ok(())
     }
 }
+
+/// Deletions, for teardown. Each treats "already gone" as done.
+impl Ecs {
+    pub async fn scale_to_zero(&self, cluster: &str, service: &str) -> Result<(), StepError> {
+        self.client
+            .update_service()
+            .cluster(cluster)
+            .service(service)
+            .desired_count(0)
+            .send()
+            .await
+            .map_err(|e| aws_error("ECS UpdateService", &e))?;
+        Ok(())
+    }
+
+    pub async fn delete_service(&self, cluster: &str, service: &str) -> Result<(), StepError> {
+        match self
+            .client
+            .delete_service()
+            .cluster(cluster)
+            .service(service)
+            .force(true)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e)
+                if has_code(
+                    &e,
+                    &[
+                        "ServiceNotFoundException",
+                        "ServiceNotActiveException",
+                        "ClusterNotFoundException",
+                    ],
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(aws_error("ECS DeleteService", &e)),
+        }
+    }
+
+    pub async fn delete_cluster(&self, cluster: &str) -> Result<(), StepError> {
+        match self.client.delete_cluster().cluster(cluster).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if has_code(&e, &["ClusterNotFoundException"]) => Ok(()),
+            Err(e) => Err(aws_error("ECS DeleteCluster", &e)),
+        }
+    }
+
+    /// The active revisions of a family, with their tags.
+    pub async fn task_definitions(
+        &self,
+        family: &str,
+    ) -> Result<Vec<(String, BTreeMap<String, String>)>, StepError> {
+        let out = self
+            .client
+            .list_task_definitions()
+            .family_prefix(family)
+            .send()
+            .await
+            .map_err(|e| aws_error("ECS ListTaskDefinitions", &e))?;
+        let mut found = Vec::new();
+        for arn in out.task_definition_arns() {
+            let family_of = arn
+                .rsplit('/')
+                .next()
+                .and_then(|x| x.split(':').next())
+                .unwrap_or_default();
+            if family_of != family {
+                continue;
+            }
+            let td = self
+                .client
+                .describe_task_definition()
+                .task_definition(arn)
+                .include(aws_sdk_ecs::types::TaskDefinitionField::Tags)
+                .send()
+                .await
+                .map_err(|e| aws_error("ECS DescribeTaskDefinition", &e))?;
+            found.push((arn.clone(), tag_map(td.tags())));
+        }
+        Ok(found)
+    }
+
+    pub async fn deregister_task_definition(&self, arn: &str) -> Result<(), StepError> {
+        match self
+            .client
+            .deregister_task_definition()
+            .task_definition(arn)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if has_code(&e, &["ClientException"]) => Ok(()),
+            Err(e) => Err(aws_error("ECS DeregisterTaskDefinition", &e)),
+        }
+    }
+}

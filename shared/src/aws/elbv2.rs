@@ -297,3 +297,40 @@ impl Elb {
         Ok(())
     }
 }
+
+/// Deletions, for teardown. Each treats "already gone" as done.
+impl Elb {
+    pub async fn delete_listener(&self, arn: &str) -> Result<(), StepError> {
+        match self.client.delete_listener().listener_arn(arn).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if has_code(&e, &["ListenerNotFound"]) => Ok(()),
+            Err(e) => Err(aws_error("ELB DeleteListener", &e)),
+        }
+    }
+    pub async fn delete_load_balancer(&self, arn: &str) -> Result<(), StepError> {
+        match self
+            .client
+            .delete_load_balancer()
+            .load_balancer_arn(arn)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if has_code(&e, &["LoadBalancerNotFound"]) => Ok(()),
+            Err(e) => Err(aws_error("ELB DeleteLoadBalancer", &e)),
+        }
+    }
+    pub async fn delete_target_group(&self, arn: &str) -> Result<(), StepError> {
+        match self
+            .client
+            .delete_target_group()
+            .target_group_arn(arn)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if has_code(&e, &["TargetGroupNotFound"]) => Ok(()),
+            Err(e) => Err(aws_error("ELB DeleteTargetGroup", &e)),
+        }
+    }
+}

@@ -45,6 +45,20 @@ impl Logs {
         }
     }
 
+    pub async fn delete_group(&self, name: &str) -> Result<(), StepError> {
+        match self
+            .client
+            .delete_log_group()
+            .log_group_name(name)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if has_code(&e, &["ResourceNotFoundException"]) => Ok(()),
+            Err(e) => Err(aws_error("Logs DeleteLogGroup", &e)),
+        }
+    }
+
     pub async fn set_retention(&self, name: &str, days: i32) -> Result<(), StepError> {
         self.client
             .put_retention_policy()

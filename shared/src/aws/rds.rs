@@ -24,6 +24,7 @@ pub struct DbInstanceInfo {
     pub port: i32,
     pub secret_arn: Option<String>,
     pub publicly_accessible: bool,
+    pub deletion_protection: bool,
     pub tags: BTreeMap<String, String>,
 }
 
@@ -150,6 +151,7 @@ impl Rds {
                     .and_then(|s| s.secret_arn())
                     .map(String::from),
                 publicly_accessible: i.publicly_accessible().unwrap_or(false),
+                deletion_protection: i.deletion_protection().unwrap_or(false),
                 tags: i
                     .tag_list()
                     .iter()
@@ -197,6 +199,68 @@ impl Rds {
                 Ok(())
             }
             Err(e) => Err(aws_error("RDS CreateDBInstance", &e)),
+        }
+    }
+}
+
+/// Deletions, for teardown. Each treats "already gone" as done.
+impl Rds {
+    pub async fn disable_deletion_protection(&self, identifier: &str) -> Result<(), StepError> {
+        self.client
+            .modify_db_instance()
+            .db_instance_identifier(identifier)
+            .deletion_protection(false)
+            .apply_immediately(true)
+            .send()
+            .await
+            .map_err(|e| aws_error("RDS ModifyDBInstance", &e))?;
+        Ok(())
+    }
+
+    /// Delete the instance, with a final snapshot named `final_snapshot` when given.
+    pub async fn delete_instance(
+        &self,
+        identifier: &str,
+        final_snapshot: Option<&str>,
+    ) -> Result<(), StepError> {
+        let b = self
+            .client
+            .delete_db_instance()
+            .db_instance_identifier(identifier)
+            .delete_automated_backups(final_snapshot.is_none());
+        let b = match final_snapshot {
+            Some(name) => b
+                .skip_final_snapshot(false)
+                .final_db_snapshot_identifier(name),
+            None => b.skip_final_snapshot(true),
+        };
+        match b.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if has_code(&e, &["DBInstanceNotFound", "DBInstanceNotFoundFault"]) => Ok(()),
+            // Already being deleted.
+            Err(e)
+                if has_code(
+                    &e,
+                    &["InvalidDBInstanceState", "InvalidDBInstanceStateFault"],
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(aws_error("RDS DeleteDBInstance", &e)),
+        }
+    }
+
+    pub async fn delete_subnet_group(&self, name: &str) -> Result<(), StepError> {
+        match self
+            .client
+            .delete_db_subnet_group()
+            .db_subnet_group_name(name)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if has_code(&e, &["DBSubnetGroupNotFoundFault"]) => Ok(()),
+            Err(e) => Err(aws_error("RDS DeleteDBSubnetGroup", &e)),
         }
     }
 }

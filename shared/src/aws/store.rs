@@ -336,6 +336,10 @@ impl Store {
         self.get(&env_pk(app, environment), ENV_SK).await
     }
 
+    pub async fn put_teardown(&self, record: &TeardownRecord) -> Result<(), StepError> {
+        self.put(record).await
+    }
+
     // --- owned resources ---
 
     pub async fn get_resource(

@@ -13,6 +13,15 @@ pub mod network;
 pub mod record;
 #[cfg(all(feature = "dynamodb", feature = "ecs", feature = "logs"))]
 pub mod service;
+#[cfg(all(
+    feature = "dynamodb",
+    feature = "ec2",
+    feature = "ecs",
+    feature = "elbv2",
+    feature = "rds",
+    feature = "logs"
+))]
+pub mod teardown;
 #[cfg(all(feature = "dynamodb", feature = "sfn", feature = "secrets"))]
 pub mod webhook;
 

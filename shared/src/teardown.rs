@@ -1,0 +1,127 @@
+//! Teardown's rules: who may tear down what, and in which order.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::StepError;
+use crate::naming::{check_app_name, check_environment_name};
+
+/// The order things are removed in: what depends on something goes first.
+pub const PHASES: [&str; 5] = ["service", "load_balancer", "database", "network", "cleanup"];
+
+/// The teardown state machine's input (`events/teardown.manual.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeardownRequest {
+    pub app: String,
+    pub environment: String,
+    /// The environment's name, required to tear down anything but a preview.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm: Option<String>,
+    /// Remove the log group too (kept by default, so the app's logs outlive it).
+    #[serde(default)]
+    pub delete_logs: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<Value>,
+}
+
+/// Previews are `pr-*` environments (the prefix is reserved for them).
+pub fn is_preview(environment: &str) -> bool {
+    environment.starts_with("pr-")
+}
+
+/// Only previews come down without `"confirm": "<environment>"`.
+pub fn check_request(req: &TeardownRequest) -> Result<(), StepError> {
+    check_app_name(&req.app)?;
+    check_environment_name(&req.environment)?;
+    if is_preview(&req.environment) || req.confirm.as_deref() == Some(req.environment.as_str()) {
+        return Ok(());
+    }
+    Err(StepError::invalid_input(format!(
+        "tearing down {app}/{env} deletes its service, load balancer, database and network; to go ahead, start the teardown again with \"confirm\": \"{env}\" in the input{snap}",
+        app = req.app,
+        env = req.environment,
+        snap = " (the database gets a final snapshot)"
+    )))
+}
+
+/// Something teardown left in place, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Skipped {
+    pub resource: String,
+    pub reason: String,
+}
+
+/// The document the teardown state machine carries from phase to phase.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TeardownState {
+    pub app: String,
+    pub environment: String,
+    pub preview: bool,
+    pub delete_logs: bool,
+    pub teardown_id: String,
+    /// Whether the phase just run has finished (else: wait and run it again).
+    pub done: bool,
+    #[serde(default)]
+    pub removed: Vec<String>,
+    #[serde(default)]
+    pub skipped: Vec<Skipped>,
+}
+
+impl TeardownState {
+    pub fn skip(&mut self, resource: impl Into<String>, reason: impl Into<String>) {
+        let resource = resource.into();
+        if !self.skipped.iter().any(|s| s.resource == resource) {
+            self.skipped.push(Skipped {
+                resource,
+                reason: reason.into(),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(env: &str, confirm: Option<&str>) -> TeardownRequest {
+        TeardownRequest {
+            app: "bank".into(),
+            environment: env.into(),
+            confirm: confirm.map(String::from),
+            delete_logs: false,
+            trigger: None,
+        }
+    }
+
+    #[test]
+    fn confirmation_rule() {
+        assert!(check_request(&req("pr-feature-x", None)).is_ok());
+        assert!(check_request(&req("production", Some("production"))).is_ok());
+        let e = check_request(&req("production", None)).unwrap_err();
+        assert!(
+            e.message.contains("\"confirm\": \"production\""),
+            "{}",
+            e.message
+        );
+        assert!(check_request(&req("production", Some("staging"))).is_err());
+        assert!(check_request(&req("Prod!", Some("Prod!"))).is_err());
+    }
+
+    #[test]
+    fn dependents_go_first() {
+        let pos = |p: &str| PHASES.iter().position(|x| *x == p).unwrap();
+        assert!(pos("service") < pos("load_balancer"));
+        assert!(pos("service") < pos("database"));
+        assert!(pos("load_balancer") < pos("network"));
+        assert!(pos("database") < pos("network"));
+        assert!(pos("network") < pos("cleanup"));
+    }
+
+    #[test]
+    fn manual_sample_event_is_valid() {
+        let r: TeardownRequest =
+            serde_json::from_str(include_str!("../../events/teardown.manual.json")).unwrap();
+        check_request(&r).unwrap();
+    }
+}
