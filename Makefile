@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: help tools up down demo status test test-rust test-e2e lint fmt invoke clean
+.PHONY: help tools up down demo status test test-rust test-e2e lint fmt invoke teardown clean
 
 help:
 	@echo "make demo    deploy the sample app from a sample push on the local AWS emulator"
@@ -14,6 +14,7 @@ help:
 	@echo "make down    stop what make up started"
 	@echo "make status  what is running, and the last deployments"
 	@echo "make invoke EVENT=events/webhook.ping.json   invoke a function of the running stack"
+	@echo "make teardown ENV=production   remove everything the environment owns"
 
 tools:
 	@scripts/bootstrap.sh
@@ -54,6 +55,12 @@ invoke: tools
 	@port=$$(sed -n 's#^STEPDEPLOY_LAMBDA_URL=http://127.0.0.1:##p' .local/env); \
 	  fn=$$(basename $(EVENT) | cut -d. -f1); \
 	  cargo lambda invoke $$fn --invoke-address 127.0.0.1 --invoke-port $$port --data-file $(EVENT)
+
+# Tear an environment of the sample app down (non-previews need the confirmation):
+#   make teardown ENV=production
+teardown: tools
+	@test -f .local/env || { echo "the local stack is not up: run make up"; exit 1; }
+	@$(PY) scripts/stack.py teardown --app $(or $(APP),bank) --environment $(or $(ENV),production)
 
 clean: down
 	rm -rf .local

@@ -411,6 +411,29 @@ def demo(stack: Stack, args) -> int:
     return 0
 
 
+def teardown(stack: Stack, app: str, environment: str) -> int:
+    env = read_env(stack.env_file)
+    request = {"app": app, "environment": environment}
+    if not environment.startswith("pr-"):
+        request["confirm"] = environment
+    sfn = clients(env)("stepfunctions")
+    name = f"teardown-{app}-{environment}-{int(time.time())}"
+    arn = sfn.start_execution(stateMachineArn=env["STEPDEPLOY_TEARDOWN_STATE_MACHINE_ARN"], name=name,
+                              input=json.dumps(request))["executionArn"]
+    say(f"tearing down {app}/{environment} ({name})")
+    desc = follow(env, arn)
+    if desc["status"] != "SUCCEEDED":
+        say(f"teardown {desc['status']}: {desc.get('error', '')}: {desc.get('cause', '')}")
+        return 1
+    out = json.loads(desc["output"])
+    say(f"teardown SUCCEEDED in {(desc['stopDate'] - desc['startDate']).total_seconds():.1f}s: removed {len(out['removed'])}, skipped {len(out['skipped'])}")
+    for r in out["removed"]:
+        print(f"    removed {r}")
+    for s in out["skipped"]:
+        print(f"    skipped {s['resource']}: {s['reason']}")
+    return 0
+
+
 def status(stack: Stack) -> int:
     env = read_env(stack.env_file)
     for name in ("emulator", "lambdas"):
@@ -428,7 +451,9 @@ def status(stack: Stack) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["up", "down", "demo", "status"])
+    parser.add_argument("command", choices=["up", "down", "demo", "status", "teardown"])
+    parser.add_argument("--app", default="bank")
+    parser.add_argument("--environment", default="production")
     parser.add_argument("--state-dir", default=str(ROOT / ".local"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("STEPDEPLOY_EMULATOR_PORT", DEFAULT_PORT)))
     parser.add_argument("--lambda-port", type=int, default=int(os.environ.get("STEPDEPLOY_LAMBDA_PORT", DEFAULT_LAMBDA_PORT)))
@@ -444,6 +469,8 @@ def main() -> int:
         return 0
     if args.command == "status":
         return status(stack)
+    if args.command == "teardown":
+        return teardown(stack, args.app, args.environment)
     return demo(stack, args)
 
 
