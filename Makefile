@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: help tools up down demo status test test-rust test-e2e lint fmt invoke teardown clean
+.PHONY: help tools up down demo status test test-rust test-e2e lint check-template fmt invoke teardown bench clean
 
 help:
 	@echo "make demo    deploy the sample app from a sample push on the local AWS emulator"
@@ -45,7 +45,13 @@ test-e2e: tools
 	cargo build --workspace --bins --quiet
 	$(PY) -m pytest -q tests
 
-test: tools lint test-rust test-e2e
+# The SAM template and the state machines, as AWS would check them (offline).
+check-template: tools
+	.venv/bin/cfn-lint template.yaml
+	AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline SAM_CLI_TELEMETRY=0 \
+	  .venv/bin/sam validate --lint --template template.yaml
+
+test: tools lint check-template test-rust test-e2e
 
 # Invoke a function of the running stack with a sample event:
 #   make invoke EVENT=events/webhook.ping.json   (the function is the file name's first part)
@@ -61,6 +67,11 @@ invoke: tools
 teardown: tools
 	@test -f .local/env || { echo "the local stack is not up: run make up"; exit 1; }
 	@$(PY) scripts/stack.py teardown --app $(or $(APP),bank) --environment $(or $(ENV),production)
+
+# Release bootstraps (slow: minutes, kept out of make test): sizes and cold-start figures.
+bench: tools
+	$(PY) scripts/bench.py
+	$(PY) scripts/bench_stack.py
 
 clean: down
 	rm -rf .local

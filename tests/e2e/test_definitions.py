@@ -46,3 +46,62 @@ def test_the_emulator_accepts_the_rendered_definitions(local):
         arn = local.env[f"STEPDEPLOY_{name.upper()}_STATE_MACHINE_ARN"]
         definition = sfn.describe_state_machine(stateMachineArn=arn)["definition"]
         assert "${" not in definition
+
+
+def test_rendered_definitions_pass_statelint(tmp_path):
+    import subprocess
+    for name in ("deploy", "teardown"):
+        rendered = tmp_path / f"{name}.json"
+        rendered.write_text(stk.render_definition(ROOT / "statemachine" / f"{name}.asl.json", stk.substitutions(15)))
+        result = subprocess.run([str(ROOT / ".venv" / "bin" / "statelint"), str(rendered)], capture_output=True, text=True)
+        assert result.returncode == 0, f"{name}: {result.stdout}{result.stderr}"
+
+
+def load_template():
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    # CloudFormation's short forms (!Ref, !GetAtt, !Sub) as plain tagged values.
+    Loader.add_multi_constructor("!", lambda loader, tag, node: {tag: loader.construct_scalar(node) if isinstance(node, yaml.ScalarNode) else loader.construct_sequence(node) if isinstance(node, yaml.SequenceNode) else loader.construct_mapping(node)})
+    return yaml.load((ROOT / "template.yaml").read_text(), Loader=Loader)
+
+
+# Resource "*" is unavoidable for these (no resource-level permissions), each for a reason.
+STAR_ALLOWED = {
+    "states:SendTaskSuccess", "states:SendTaskFailure",  # task tokens have no ARN
+    "ecs:DeregisterTaskDefinition",  # no tag condition; the code checks each revision's tags
+    "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
+}
+READ_PREFIXES = ("Describe", "List", "Get")
+
+
+def statements():
+    for name, res in load_template()["Resources"].items():
+        for policy in res.get("Properties", {}).get("Policies", []) or []:
+            doc = policy.get("PolicyDocument", policy) if isinstance(policy, dict) else {}
+            for st in doc.get("Statement", []):
+                actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+                yield name, actions, st.get("Resource"), st.get("Condition")
+
+
+def test_policies_have_no_wildcard_actions_and_scope_every_mutation():
+    seen = 0
+    for name, actions, resource, condition in statements():
+        for action in actions:
+            seen += 1
+            assert action != "*" and not action.endswith(":*"), f"{name}: wildcard action {action}"
+            verb = action.split(":", 1)[1]
+            if resource == "*" and not verb.startswith(READ_PREFIXES) and condition is None:
+                assert action in STAR_ALLOWED, f"{name}: {action} on every resource with no condition"
+            if action == "iam:PassRole":
+                assert resource == {"GetAtt": "TaskExecutionRole.Arn"}, f"{name}: PassRole beyond the task execution role"
+    assert seen > 50
+
+
+def test_no_account_id_or_region_is_written_down():
+    text = (ROOT / "template.yaml").read_text()
+    assert not re.search(r"\b\d{12}\b", text)
+    assert not re.search(r"\b(us|eu|ap|sa|ca|me|af)-(east|west|north|south|central|northeast|southeast)-\d\b", text)
