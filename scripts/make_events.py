@@ -40,6 +40,13 @@ CASES = {
     "delete": ("delete", {"ref": "feature/login", "ref_type": "branch", "pusher_type": "user",
                           "repository": REPO, "sender": {"login": "octocat", "id": 583231}}, True),
     "tag-push": ("push", push("refs/tags/v1.0.0"), True),
+    "package": ("package", {"action": "published", "package": {
+        "id": 51234567, "name": "flask-banking", "namespace": "stepdeploy-samples", "package_type": "CONTAINER",
+        "owner": {"login": "stepdeploy-samples"},
+        "package_version": {"id": 312345678, "version": "sha256:" + hashlib.sha256(b"layer-" + SHA.encode()).hexdigest(),
+                            "container_metadata": {"tag": {"name": SHA, "digest": "sha256:" + hashlib.sha256(b"layer-" + SHA.encode()).hexdigest()}},
+                            "package_url": f"ghcr.io/stepdeploy-samples/flask-banking:{SHA}"}},
+        "repository": REPO, "sender": {"login": "github-actions[bot]", "id": 41898282}}, True),
     "bad-signature": ("push", push("refs/heads/main"), False),
     "malformed": ("push", None, True),
 }

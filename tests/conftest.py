@@ -31,6 +31,15 @@ QUICK = {
 }
 
 
+# An app whose images are built into GHCR and announced by GitHub package events.
+GHCR_APP = {
+    "name": "ghapp",
+    "repository": "acme/ghapp",
+    "image": {"repository": "ghcr.io/acme/ghapp", "wait_timeout_seconds": 60},
+    "network": {"cidr": "10.50.0.0/16"},
+}
+
+
 def new_commit() -> str:
     return secrets.token_hex(20)
 
@@ -117,6 +126,7 @@ def local(tmp_path_factory) -> Local:
     try:
         env = stack.up(port=None, lambda_port=None, poll_seconds=0, build=False)
         stk.register_spec(stk.clients(env)("dynamodb"), QUICK)
+        stk.register_spec(stk.clients(env)("dynamodb"), GHCR_APP)
         for repo in ("quick",):
             try:
                 stk.clients(env)("ecr").create_repository(repositoryName=repo)

@@ -223,6 +223,62 @@ pub fn parse_ecr_event(event: &EcrImageActionEvent) -> Result<Option<Arrival>, S
     }
 }
 
+/// Read a GitHub `package` / `registry_package` event: a container image
+/// published to GHCR. `Ok(None)` for other package types, other actions and
+/// untagged versions; `Err` (the reason) for a payload not in GitHub's form.
+pub fn parse_github_package(payload: &serde_json::Value) -> Result<Option<Arrival>, String> {
+    let action = payload
+        .get("action")
+        .and_then(|a| a.as_str())
+        .unwrap_or_default();
+    let package = payload
+        .get("package")
+        .or_else(|| payload.get("registry_package"))
+        .ok_or("no package or registry_package object")?;
+    let kind = package
+        .get("package_type")
+        .and_then(|t| t.as_str())
+        .unwrap_or_default();
+    if !kind.eq_ignore_ascii_case("container") || !matches!(action, "published" | "updated") {
+        return Ok(None);
+    }
+    let name = package
+        .get("name")
+        .and_then(|n| n.as_str())
+        .ok_or("package without a name")?;
+    let owner = package
+        .get("namespace")
+        .and_then(|n| n.as_str())
+        .or_else(|| package.pointer("/owner/login").and_then(|l| l.as_str()))
+        .ok_or("package without a namespace or owner")?;
+    let version = package
+        .get("package_version")
+        .ok_or("package without a package_version")?;
+    let tag = version
+        .pointer("/container_metadata/tag/name")
+        .and_then(|t| t.as_str())
+        .filter(|t| !t.is_empty());
+    let Some(tag) = tag else {
+        return Ok(None);
+    };
+    let digest = version
+        .pointer("/container_metadata/tag/digest")
+        .and_then(|d| d.as_str())
+        .or_else(|| version.get("version").and_then(|v| v.as_str()))
+        .filter(|d| is_digest(d))
+        .ok_or("container version without a sha256 digest")?;
+    let image = ImageRef::parse(&format!(
+        "ghcr.io/{}/{}:{tag}",
+        owner.to_lowercase(),
+        name.to_lowercase()
+    ))
+    .map_err(|e| e.message)?;
+    Ok(Some(Arrival::Pushed {
+        image,
+        digest: digest.to_string(),
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,6 +335,33 @@ mod tests {
         assert_eq!(r.ecr_repository(), Some("bank"));
         assert_eq!(r.wait_key(), format!("{host}/bank:t"));
         assert_eq!(r.pinned(D), format!("{host}/bank@{D}"));
+    }
+
+    #[test]
+    fn github_package_events() {
+        let payload = serde_json::json!({
+            "action": "published",
+            "package": {"name": "Bank", "namespace": "Acme", "package_type": "CONTAINER",
+                "package_version": {"version": D, "container_metadata": {"tag": {"name": "abc123", "digest": D}}}}
+        });
+        match parse_github_package(&payload).unwrap() {
+            Some(Arrival::Pushed { image, digest }) => {
+                assert_eq!(image.wait_key(), "ghcr.io/acme/bank:abc123");
+                assert_eq!(digest, D);
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut npm = payload.clone();
+        npm["package"]["package_type"] = "npm".into();
+        assert_eq!(parse_github_package(&npm).unwrap(), None);
+        let mut untagged = payload.clone();
+        untagged["package"]["package_version"]["container_metadata"]["tag"]["name"] = "".into();
+        assert_eq!(parse_github_package(&untagged).unwrap(), None);
+        assert!(parse_github_package(&serde_json::json!({"action": "published"})).is_err());
+        let mut no_digest = payload;
+        no_digest["package"]["package_version"] =
+            serde_json::json!({"container_metadata": {"tag": {"name": "x"}}});
+        assert!(parse_github_package(&no_digest).is_err());
     }
 
     #[test]

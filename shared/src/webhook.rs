@@ -16,7 +16,7 @@ use crate::spec::{AppSpec, Route};
 pub const MAX_BODY: usize = 1024 * 1024;
 
 /// The events stepdeploy acts on; everything else is acknowledged and ignored.
-pub const HANDLED_EVENTS: [&str; 3] = ["push", "delete", "ping"];
+pub const HANDLED_EVENTS: [&str; 5] = ["push", "delete", "package", "registry_package", "ping"];
 
 /// An HTTP answer: status and JSON body.
 #[derive(Debug, Clone, PartialEq)]
@@ -227,6 +227,8 @@ pub enum Decision {
     },
     /// Tear a preview environment down.
     Teardown { app: String, environment: String },
+    /// A container image was published to GHCR: hand it to the deployments waiting for it.
+    ImageArrived(crate::image::Arrival),
 }
 
 fn bad_payload(event: &str, e: serde_json::Error) -> Decision {
@@ -296,6 +298,25 @@ pub fn decide(event: &str, delivery: &str, payload: Value, apps: &[AppSpec], now
                     "branch {} has no environment",
                     del.git_ref
                 ))),
+            }
+        }
+        "package" | "registry_package" => {
+            let repo = payload
+                .pointer("/repository/full_name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if find_app(apps, repo).is_none() {
+                return Decision::Reply(Reply::ignored("repository not configured"));
+            }
+            match crate::image::parse_github_package(&payload) {
+                Ok(Some(arrival)) => Decision::ImageArrived(arrival),
+                Ok(None) => Decision::Reply(Reply::ignored(
+                    "not a tagged container image being published",
+                )),
+                Err(why) => Decision::Reply(Reply::error(
+                    400,
+                    format!("{event} payload is not in GitHub's form: {why}"),
+                )),
             }
         }
         other => Decision::Reply(Reply::ignored(format!(

@@ -110,3 +110,23 @@ def test_malformed_image_events_are_refused_clearly(local):
     assert status == 500
     assert out["errorType"] == "InvalidInput"
     assert "ECR Image Action" in out["errorMessage"]
+
+
+def test_a_ghcr_image_announced_by_a_package_event_resumes_its_deployment(local):
+    commit = new_commit()
+    status, reply = local.push(commit, repository="acme/ghapp")
+    assert status == 202, reply
+    arn = reply["execution_arn"]
+    local.wait_state(arn, "Wait For Image")
+    sample = json.loads(json.loads((ROOT / "events" / "webhook.package.json").read_text())["body"])
+    digest = "sha256:" + "9f" * 32
+    sample["repository"]["full_name"] = "acme/ghapp"
+    sample["package"].update({"name": "ghapp", "namespace": "acme"})
+    sample["package"]["package_version"].update({"version": digest, "container_metadata": {"tag": {"name": commit, "digest": digest}}})
+    status, out = local.post("package", sample)
+    assert status == 200, out
+    assert "resumed" in out, out
+    assert out["resumed"] == [reply["deployment_id"]]
+    desc = local.follow(arn)
+    assert desc["status"] == "SUCCEEDED", desc.get("cause")
+    assert json.loads(desc["output"])["image"] == f"ghcr.io/acme/ghapp@{digest}"

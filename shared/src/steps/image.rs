@@ -12,14 +12,12 @@ use serde_json::{json, Value};
 use tracing::Instrument;
 
 use crate::aws::ecr::Ecr;
-use crate::aws::sfn::{StepFunctions, TokenOutcome};
+use crate::aws::sfn::StepFunctions;
 use crate::aws::store::Store;
 use crate::deploy::{now_epoch, rfc3339, Deployment, ResolvedImage};
 use crate::error::{ErrorKind, StepError};
 use crate::image::{parse_ecr_event, Arrival, EcrImageActionEvent};
-use crate::ledger::{
-    image_pk, waiter_sk, ArrivalRecord, WaiterRecord, ARRIVAL_SK, ARRIVAL_TTL_SECONDS,
-};
+use crate::ledger::{image_pk, waiter_sk, WaiterRecord};
 use crate::runtime::parse_input;
 
 /// The deploy state machine's request: wait for this deployment's image.
@@ -128,55 +126,6 @@ impl ImageReady {
 
     /// An image arrived (or failed to): record it, then resume its waiters.
     pub async fn arrived(&self, arrival: Arrival) -> Result<Value, StepError> {
-        let key = arrival.image().wait_key();
-        let (digest, failure) = match &arrival {
-            Arrival::Pushed { digest, .. } => (Some(digest.clone()), None),
-            Arrival::Failed { reason, .. } => (None, Some(reason.clone())),
-        };
-        self.store
-            .put_arrival(&ArrivalRecord {
-                pk: image_pk(&key),
-                sk: ARRIVAL_SK.into(),
-                image: key.clone(),
-                digest: digest.clone(),
-                failure: failure.clone(),
-                expires_at: now_epoch() + ARRIVAL_TTL_SECONDS,
-            })
-            .await?;
-        let waiters = self.store.waiters(&key).await?;
-        let (mut resumed, mut gone) = (Vec::new(), 0);
-        for w in &waiters {
-            let span = tracing::info_span!("deployment", deployment_id = %w.deployment_id);
-            let outcome = async {
-                let outcome = match (&digest, &failure) {
-                    (Some(digest), _) => {
-                        let resolved = ResolvedImage {
-                            uri: arrival.image().pinned(digest),
-                            digest: digest.clone(),
-                            waited: true,
-                        };
-                        self.sfn.send_success(&w.task_token, &json!(resolved)).await?
-                    }
-                    (None, reason) => {
-                        let reason = reason.clone().unwrap_or_default();
-                        self.sfn.send_failure(&w.task_token, ErrorKind::ImageFailed.name(), &reason).await?
-                    }
-                };
-                tracing::info!(image = %key, outcome = ?outcome, "image arrival handed to the waiting deployment");
-                // Resumed or gone (timed out, ended): either way nobody waits on this token now.
-                self.store.delete_waiter(&key, &w.deployment_id).await?;
-                Ok::<_, StepError>(outcome)
-            }
-            .instrument(span)
-            .await?;
-            match outcome {
-                TokenOutcome::Delivered => resumed.push(w.deployment_id.clone()),
-                TokenOutcome::Gone => gone += 1,
-            }
-        }
-        if waiters.is_empty() {
-            tracing::info!(image = %key, "image arrived; no deployment waits for it (recorded for one that may)");
-        }
-        Ok(json!({ "image": key, "digest": digest, "resumed": resumed, "expired_waiters": gone }))
+        crate::steps::arrival::arrived(&self.store, &self.sfn, arrival).await
     }
 }

@@ -1,6 +1,8 @@
 //! What each Lambda does, wired to AWS. The function crates only adapt
 //! their events to these and build the clients once.
 
+#[cfg(all(feature = "dynamodb", feature = "sfn"))]
+pub mod arrival;
 #[cfg(all(feature = "dynamodb", feature = "rds"))]
 pub mod database;
 #[cfg(all(feature = "dynamodb", feature = "sfn", feature = "ecr"))]

@@ -86,6 +86,10 @@ impl Webhook {
             Decision::Teardown { app, environment } => {
                 self.teardown(delivery, &app, &environment).await
             }
+            Decision::ImageArrived(arrival) => {
+                let out = crate::steps::arrival::arrived(&self.store, &self.sfn, arrival).await?;
+                Ok(Reply::new(200, out))
+            }
         }
     }
 
