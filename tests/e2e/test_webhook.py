@@ -142,3 +142,25 @@ def test_twenty_concurrent_pushes_are_all_recorded(local):
         record = local.deployment("quick", "production", reply["deployment_id"])
         assert record is not None and record["commit"] == commit
         assert len(local.executions(reply["deployment_id"])) == 1
+
+
+def test_a_rotated_secret_is_picked_up_and_the_previous_one_still_works(local):
+    import time
+
+    sm = local.c("secretsmanager")
+    secret_id = local.env["STEPDEPLOY_WEBHOOK_SECRET_ID"]
+    old = local.env["STEPDEPLOY_WEBHOOK_SECRET"]
+    new = "rotated-" + new_commit()[:20]
+    payload = {"zen": "Rotate early, rotate often.", "hook_id": 1}
+    assert local.post("ping", payload)[0] == 200  # the old secret is cached
+    sm.put_secret_value(SecretId=secret_id, SecretString=new)
+    try:
+        time.sleep(11)  # a failed signature re-reads the secret at most every 10 s
+        status, reply = local.post("ping", payload, secret=new)
+        assert status == 200, reply
+        status, reply = local.post("ping", payload, secret=old)  # AWSPREVIOUS, during the rotation window
+        assert status == 200, reply
+        assert local.post("ping", payload, secret="neither")[0] == 401
+    finally:
+        # The cache keeps both values, so the old secret stays valid for the other tests.
+        sm.put_secret_value(SecretId=secret_id, SecretString=old)

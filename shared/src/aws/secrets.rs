@@ -10,7 +10,7 @@ use crate::error::StepError;
 
 /// A failed signature re-reads the secret at most this often, so a flood of
 /// bad requests cannot turn into a flood of Secrets Manager calls.
-const REFRESH_AFTER_FAILURE: Duration = Duration::from_secs(30);
+const REFRESH_AFTER_FAILURE: Duration = Duration::from_secs(10);
 
 /// The webhook secret's current and (during a rotation) previous value.
 #[derive(Debug)]
