@@ -48,6 +48,11 @@ pub struct Ec2 {
 }
 
 impl Ec2 {
+    /// A wrapper over a client built elsewhere (tests use mock clients).
+    pub fn from_client(client: Client) -> Ec2 {
+        Ec2 { client }
+    }
+
     pub fn new(config: &aws_config::SdkConfig) -> Ec2 {
         Ec2 {
             client: Client::new(config),

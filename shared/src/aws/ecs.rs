@@ -117,6 +117,11 @@ pub struct Ecs {
 }
 
 impl Ecs {
+    /// A wrapper over a client built elsewhere (tests use mock clients).
+    pub fn from_client(client: Client) -> Ecs {
+        Ecs { client }
+    }
+
     pub fn new(config: &aws_config::SdkConfig) -> Ecs {
         Ecs {
             client: Client::new(config),
