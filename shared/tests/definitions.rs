@@ -51,3 +51,40 @@ fn asl_files_name_only_known_errors() {
     }
     assert!(files >= 2, "found {files} definitions in {dir}");
 }
+
+/// The sample events are the inputs their functions take.
+#[test]
+fn sample_events_parse_as_their_functions_inputs() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../events");
+    let read = |name: &str| -> Value {
+        let text = std::fs::read_to_string(format!("{dir}/{name}"))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    for name in [
+        "provision-network.deploy.json",
+        "provision-database.deploy.json",
+        "provision-load-balancer.deploy.json",
+        "provision-service.deploy.json",
+    ] {
+        let state: stepdeploy::deploy::DeployState =
+            serde_json::from_value(read(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(state.deployment.app, "bank", "{name}");
+    }
+    let service: stepdeploy::deploy::DeployState =
+        serde_json::from_value(read("provision-service.deploy.json")).unwrap();
+    assert!(
+        service.database.is_some() && service.load_balancer.is_some() && service.network.is_some()
+    );
+    let wait = read("image-ready.wait.json");
+    assert!(wait["task_token"].is_string());
+    let _: stepdeploy::deploy::Deployment =
+        serde_json::from_value(wait["deployment"].clone()).unwrap();
+    let begin = read("teardown.begin.json");
+    let request: stepdeploy::teardown::TeardownRequest =
+        serde_json::from_value(begin["request"].clone()).unwrap();
+    stepdeploy::teardown::check_request(&request).unwrap();
+    let manual: stepdeploy::deploy::DeployRequest =
+        serde_json::from_value(read("deploy.manual.json")).unwrap();
+    stepdeploy::deploy::check_commit(&manual.commit).unwrap();
+}
