@@ -40,6 +40,15 @@ GHCR_APP = {
 }
 
 
+# An app with a NAT gateway in each availability zone.
+AZ_APP = {
+    "name": "azapp",
+    "repository": "acme/azapp",
+    "network": {"cidr": "10.60.0.0/16", "nat_gateways": "per_az"},
+    "service": {"health_check_path": "/healthz", "health_check_interval_seconds": 30, "healthy_threshold": 3},
+}
+
+
 def new_commit() -> str:
     return secrets.token_hex(20)
 
@@ -127,7 +136,8 @@ def local(tmp_path_factory) -> Local:
         env = stack.up(port=None, lambda_port=None, poll_seconds=0, build=False)
         stk.register_spec(stk.clients(env)("dynamodb"), QUICK)
         stk.register_spec(stk.clients(env)("dynamodb"), GHCR_APP)
-        for repo in ("quick",):
+        stk.register_spec(stk.clients(env)("dynamodb"), AZ_APP)
+        for repo in ("quick", "azapp"):
             try:
                 stk.clients(env)("ecr").create_repository(repositoryName=repo)
             except Exception:  # noqa: BLE001 - already there

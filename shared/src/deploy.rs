@@ -264,7 +264,7 @@ pub struct NetworkOutput {
     #[serde(default)]
     pub security_groups: SecurityGroups,
     #[serde(default)]
-    pub nat_gateway: String,
+    pub nat_gateways: Vec<String>,
     /// What this run created or changed (empty on a converged re-run).
     #[serde(default)]
     pub created: Vec<String>,

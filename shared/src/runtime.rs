@@ -1,17 +1,26 @@
 //! The glue every Lambda shares: JSON logs and error names for Step Functions.
 
 use lambda_runtime::Diagnostic;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::LevelFilter;
 
 use crate::error::StepError;
+
+/// The log level from `RUST_LOG` (`error`, `warn`, `info`, `debug`, `trace`,
+/// `off`); `info` when unset or not a level. A plain level, not a directive
+/// list: the regex engine behind directives would double the webhook's size.
+pub fn log_level(value: Option<&str>) -> LevelFilter {
+    value
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(LevelFilter::INFO)
+}
 
 /// Structured JSON logs, one object a line, with the fields of the current
 /// span (the deployment id) flattened into every line. `RUST_LOG` sets the level.
 pub fn init_logging() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let level = log_level(std::env::var("RUST_LOG").ok().as_deref());
     let _ = tracing_subscriber::fmt()
         .json()
-        .with_env_filter(filter)
+        .with_max_level(level)
         .with_current_span(true)
         .with_span_list(false)
         .flatten_event(true)
@@ -59,6 +68,14 @@ pub fn env_var(name: &str) -> Result<String, StepError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_levels() {
+        assert_eq!(log_level(None), LevelFilter::INFO);
+        assert_eq!(log_level(Some("debug")), LevelFilter::DEBUG);
+        assert_eq!(log_level(Some("off")), LevelFilter::OFF);
+        assert_eq!(log_level(Some("stepdeploy=debug,info")), LevelFilter::INFO);
+    }
 
     #[test]
     fn diagnostics_carry_the_stable_name() {

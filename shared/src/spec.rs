@@ -92,6 +92,15 @@ pub struct ServiceSpec {
     pub desired_count: u32,
     #[serde(default = "default_health_check_path")]
     pub health_check_path: String,
+    /// Seconds between two health checks of a task (5-300).
+    #[serde(default = "default_hc_interval")]
+    pub health_check_interval_seconds: i32,
+    /// Consecutive passes before a task takes traffic (2-10).
+    #[serde(default = "default_hc_healthy")]
+    pub healthy_threshold: i32,
+    /// Consecutive failures before a task is taken out (2-10).
+    #[serde(default = "default_hc_unhealthy")]
+    pub unhealthy_threshold: i32,
     /// Plain environment variables for the container (never secrets).
     #[serde(default)]
     pub environment: BTreeMap<String, String>,
@@ -106,6 +115,9 @@ impl Default for ServiceSpec {
             memory: default_memory(),
             desired_count: default_desired_count(),
             health_check_path: default_health_check_path(),
+            health_check_interval_seconds: default_hc_interval(),
+            healthy_threshold: default_hc_healthy(),
+            unhealthy_threshold: default_hc_unhealthy(),
             environment: BTreeMap::new(),
         }
     }
@@ -117,12 +129,26 @@ pub struct NetworkSpec {
     /// The VPC's address range; must be a /16 to /20 so four subnets fit.
     #[serde(default = "default_cidr")]
     pub cidr: String,
+    /// One NAT gateway for the environment (`single`, the default), or one per
+    /// availability zone (`per_az`: no zone depends on another's). Choose
+    /// before the first deploy; switching later needs a teardown.
+    #[serde(default)]
+    pub nat_gateways: NatMode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum NatMode {
+    #[default]
+    Single,
+    PerAz,
 }
 
 impl Default for NetworkSpec {
     fn default() -> Self {
         NetworkSpec {
             cidr: default_cidr(),
+            nat_gateways: NatMode::Single,
         }
     }
 }
@@ -205,6 +231,15 @@ fn default_desired_count() -> u32 {
 }
 fn default_health_check_path() -> String {
     "/health".into()
+}
+fn default_hc_interval() -> i32 {
+    15
+}
+fn default_hc_healthy() -> i32 {
+    2
+}
+fn default_hc_unhealthy() -> i32 {
+    3
 }
 fn default_cidr() -> String {
     "172.28.0.0/16".into()
@@ -323,6 +358,20 @@ impl AppSpec {
             }
         }) {
             problems.push(e.message);
+        }
+        if !(5..=300).contains(&s.health_check_interval_seconds) {
+            problems.push(format!(
+                "service.health_check_interval_seconds {} must be 5 to 300",
+                s.health_check_interval_seconds
+            ));
+        }
+        for (name, v) in [
+            ("healthy_threshold", s.healthy_threshold),
+            ("unhealthy_threshold", s.unhealthy_threshold),
+        ] {
+            if !(2..=10).contains(&v) {
+                problems.push(format!("service.{name} {v} must be 2 to 10"));
+            }
         }
         let db = &self.database;
         if !(20..=65536).contains(&db.allocated_storage) {
@@ -472,6 +521,34 @@ mod tests {
         assert!(e.message.contains("owner/name"), "{}", e.message);
         assert!(e.message.contains("not a Fargate size"), "{}", e.message);
         assert!(e.message.contains("Bank!"), "{}", e.message);
+    }
+
+    #[test]
+    fn health_check_and_nat_layout_are_checked() {
+        let e = AppSpec::from_json(
+            r#"{"name":"bank","repository":"a/b","service":{"health_check_interval_seconds":1,"unhealthy_threshold":11}}"#,
+        )
+        .unwrap_err();
+        assert!(
+            e.message
+                .contains("health_check_interval_seconds 1 must be 5 to 300"),
+            "{}",
+            e.message
+        );
+        assert!(
+            e.message.contains("unhealthy_threshold 11 must be 2 to 10"),
+            "{}",
+            e.message
+        );
+        let s = AppSpec::from_json(
+            r#"{"name":"bank","repository":"a/b","network":{"nat_gateways":"per_az"}}"#,
+        )
+        .unwrap();
+        assert_eq!(s.network.nat_gateways, NatMode::PerAz);
+        assert!(AppSpec::from_json(
+            r#"{"name":"bank","repository":"a/b","network":{"nat_gateways":"two"}}"#
+        )
+        .is_err());
     }
 
     #[test]

@@ -213,3 +213,41 @@ def test_a_bad_request_is_refused_with_what_to_fix(local):
         assert desc["error"] == "InvalidInput", desc
         assert why in desc["cause"], desc["cause"]
         assert local.states(arn) == ["Begin Deployment", "Explain Refusal", "Request Refused"]
+
+
+def test_a_nat_gateway_per_zone_when_the_spec_asks_and_its_health_check(local):
+    commit = new_commit()
+    local.put_image("azapp", commit)
+    status, reply = local.push(commit, repository="acme/azapp")
+    assert status == 202, reply
+    desc = local.follow(reply["execution_arn"])
+    assert desc["status"] == "SUCCEEDED", desc.get("cause")
+    ec2 = local.c("ec2")
+    owner = [{"Name": "tag:stepdeploy:app", "Values": ["azapp"]}, {"Name": "tag:stepdeploy:environment", "Values": ["production"]}]
+    role = lambda r: next((t["Value"] for t in r.get("Tags", []) if t["Key"] == "stepdeploy:role"), None)  # noqa: E731
+    subnets = {role(s): s["SubnetId"] for s in ec2.describe_subnets(Filters=owner)["Subnets"]}
+    # moto ignores tag filters on NAT gateways: select by tags here.
+    nats = {role(n): n for n in ec2.describe_nat_gateways()["NatGateways"]
+            if {"stepdeploy:app": "azapp"}.items() <= {t["Key"]: t["Value"] for t in n.get("Tags", [])}.items()}
+    assert set(nats) == {"nat-1", "nat-2"}
+    assert nats["nat-1"]["SubnetId"] == subnets["public-1"] and nats["nat-2"]["SubnetId"] == subnets["public-2"]
+    assert len(ec2.describe_addresses(Filters=owner)["Addresses"]) == 2
+    tables = {role(t): t for t in ec2.describe_route_tables(Filters=owner)["RouteTables"]}
+    assert set(tables) == {"public", "private-1", "private-2"}
+    for n in ("1", "2"):
+        t = tables[f"private-{n}"]
+        route = next(r for r in t["Routes"] if r.get("DestinationCidrBlock") == "0.0.0.0/0")
+        assert route["NatGatewayId"] == nats[f"nat-{n}"]["NatGatewayId"]
+        assert [a["SubnetId"] for a in t["Associations"] if "SubnetId" in a] == [subnets[f"private-{n}"]]
+    (tg,) = local.c("elbv2").describe_target_groups(Names=["azapp-production-tg"])["TargetGroups"]
+    assert (tg["HealthCheckPath"], tg["HealthCheckIntervalSeconds"], tg["HealthyThresholdCount"]) == ("/healthz", 30, 3)
+    again = deploy_app(local, commit, "acme/azapp")
+    assert again["mutations"] == 0, again["changes"]
+
+
+def deploy_app(local, commit, repository):
+    status, reply = local.push(commit, repository=repository)
+    assert status == 202, reply
+    desc = local.follow(reply["execution_arn"])
+    assert desc["status"] == "SUCCEEDED", desc.get("cause")
+    return json.loads(desc["output"])

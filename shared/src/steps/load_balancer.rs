@@ -14,12 +14,12 @@ use crate::runtime::parse_input;
 use crate::steps::{is_owned, Ctx};
 
 /// The health check the spec asks for.
-pub fn wanted_health_check(path: &str) -> HealthCheck {
+pub fn wanted_health_check(service: &crate::spec::ServiceSpec) -> HealthCheck {
     HealthCheck {
-        path: path.into(),
-        interval_seconds: 15,
-        healthy_threshold: 2,
-        unhealthy_threshold: 3,
+        path: service.health_check_path.clone(),
+        interval_seconds: service.health_check_interval_seconds,
+        healthy_threshold: service.healthy_threshold,
+        unhealthy_threshold: service.unhealthy_threshold,
         matcher: "200-399".into(),
     }
 }
@@ -45,7 +45,7 @@ pub async fn converge(
         ctx.names.environment().to_string(),
     );
     let port = i32::from(state.spec.service.port);
-    let hc = wanted_health_check(&state.spec.service.health_check_path);
+    let hc = wanted_health_check(&state.spec.service);
 
     let tg_name = ctx.names.target_group();
     let tg_arn = match elb.target_group(&tg_name).await? {

@@ -16,6 +16,7 @@ use crate::error::StepError;
 use crate::naming::{short_hash, Names};
 use crate::network::{describe_rules, diff_ingress, plan_subnets, wanted_ingress, Tier, AZ_COUNT};
 use crate::runtime::parse_input;
+use crate::spec::NatMode;
 use crate::steps::{is_owned, single, Ctx};
 
 /// The VPC: ledger first, then ownership tags, created (tagged) only if absent.
@@ -153,9 +154,10 @@ pub async fn ensure_nat_gateway(
     ec2: &Ec2,
     ctx: &mut Ctx<'_>,
     public_subnet: &str,
+    role: &str,
 ) -> Result<(String, bool), StepError> {
     let eip = match single(
-        ec2.addresses_tagged(&ctx.owner(), "nat").await?,
+        ec2.addresses_tagged(&ctx.owner(), role).await?,
         "NAT Elastic IP",
         ctx,
         |a| a.allocation_id.clone(),
@@ -163,7 +165,7 @@ pub async fn ensure_nat_gateway(
         Some(a) => a,
         None => {
             let a = ec2
-                .allocate_address(&format!("{}-nat", ctx.names.vpc()), &ctx.tags(), "nat")
+                .allocate_address(&format!("{}-{role}", ctx.names.vpc()), &ctx.tags(), role)
                 .await?;
             ctx.changed(format!(
                 "allocated Elastic IP {} ({})",
@@ -172,8 +174,9 @@ pub async fn ensure_nat_gateway(
             a
         }
     };
-    ctx.remember("eip-nat", &eip.allocation_id).await?;
-    let all = ec2.nat_gateways_tagged(&ctx.owner(), "nat").await?;
+    ctx.remember(&format!("eip-{role}"), &eip.allocation_id)
+        .await?;
+    let all = ec2.nat_gateways_tagged(&ctx.owner(), role).await?;
     let failed = all.iter().filter(|n| n.state == "failed").count();
     let live: Vec<_> = all
         .into_iter()
@@ -198,7 +201,7 @@ pub async fn ensure_nat_gateway(
                     &eip.allocation_id,
                     &format!("{}-nat", ctx.names.vpc()),
                     &ctx.tags(),
-                    "nat",
+                    role,
                     &token,
                 )
                 .await?;
@@ -206,7 +209,7 @@ pub async fn ensure_nat_gateway(
             n
         }
     };
-    ctx.remember("nat", &nat.id).await?;
+    ctx.remember(role, &nat.id).await?;
     Ok((nat.id.clone(), nat.state == "available"))
 }
 
@@ -215,11 +218,10 @@ pub async fn ensure_route_table(
     ec2: &Ec2,
     ctx: &mut Ctx<'_>,
     vpc: &str,
-    tier: Tier,
+    role: &str,
     target: Option<&str>,
     subnets: &[String],
 ) -> Result<String, StepError> {
-    let role = tier.as_str();
     let table = match single(
         ec2.route_tables_tagged(&ctx.owner(), role).await?,
         &format!("{role} route table"),
@@ -340,17 +342,59 @@ pub async fn converge(
     let vpc = ensure_vpc(ec2, ctx, cidr).await?;
     let (public, private) = ensure_subnets(ec2, ctx, &vpc).await?;
     let igw = ensure_internet_gateway(ec2, ctx, &vpc.id).await?;
-    ensure_route_table(ec2, ctx, &vpc.id, Tier::Public, Some(&igw), &public).await?;
-    let (nat, nat_ready) = ensure_nat_gateway(ec2, ctx, &public[0]).await?;
-    ensure_route_table(
-        ec2,
-        ctx,
-        &vpc.id,
-        Tier::Private,
-        nat_ready.then_some(nat.as_str()),
-        &private,
-    )
-    .await?;
+    ensure_route_table(ec2, ctx, &vpc.id, "public", Some(&igw), &public).await?;
+    let mode = state.spec.network.nat_gateways;
+    let other_mode = match mode {
+        NatMode::Single => "nat-1",
+        NatMode::PerAz => "nat",
+    };
+    if !ec2
+        .nat_gateways_tagged(&ctx.owner(), other_mode)
+        .await?
+        .is_empty()
+    {
+        return Err(StepError::conflict(format!(
+            "network.nat_gateways is {mode:?} but the environment was built with the other layout; tear it down first, or set network.nat_gateways back"
+        )));
+    }
+    let mut nat_gateways = Vec::new();
+    let mut nat_ready = true;
+    match mode {
+        NatMode::Single => {
+            let (nat, ready) = ensure_nat_gateway(ec2, ctx, &public[0], "nat").await?;
+            ensure_route_table(
+                ec2,
+                ctx,
+                &vpc.id,
+                "private",
+                ready.then_some(nat.as_str()),
+                &private,
+            )
+            .await?;
+            nat_gateways.push(nat);
+            nat_ready = ready;
+        }
+        NatMode::PerAz => {
+            for az in 0..AZ_COUNT {
+                let n = az + 1;
+                let (nat, ready) =
+                    ensure_nat_gateway(ec2, ctx, &public[az], &format!("nat-{n}")).await?;
+                let table = format!("private-{n}");
+                ensure_route_table(
+                    ec2,
+                    ctx,
+                    &vpc.id,
+                    &table,
+                    ready.then_some(nat.as_str()),
+                    &private[az..=az],
+                )
+                .await?;
+                nat_gateways.push(nat);
+                nat_ready &= ready;
+            }
+        }
+    }
+
     let security_groups =
         ensure_security_groups(ec2, ctx, &vpc.id, state.spec.service.port).await?;
     Ok(NetworkOutput {
@@ -360,7 +404,7 @@ pub async fn converge(
         public_subnets: public,
         private_subnets: private,
         security_groups,
-        nat_gateway: nat,
+        nat_gateways,
         created: std::mem::take(&mut ctx.created),
         mutations: ctx.mutations,
     })
