@@ -130,3 +130,22 @@ def test_a_ghcr_image_announced_by_a_package_event_resumes_its_deployment(local)
     desc = local.follow(arn)
     assert desc["status"] == "SUCCEEDED", desc.get("cause")
     assert json.loads(desc["output"])["image"] == f"ghcr.io/acme/ghapp@{digest}"
+
+
+def test_two_environments_waiting_on_one_image_are_both_resumed(local):
+    commit = new_commit()
+    arns = []
+    for branch in ("develop", "qa"):
+        status, reply = local.push(commit, repository="acme/quick", branch=branch)
+        assert status == 202, reply
+        local.wait_state(reply["execution_arn"], "Wait For Image")
+        arns.append(reply["execution_arn"])
+    time.sleep(1)
+    digest = local.put_image("quick", commit)
+    status, out = local.invoke("image-ready", ecr_event(commit, digest))
+    assert status == 200, out
+    assert len(out["resumed"]) == 2, out
+    for arn in arns:
+        desc = local.follow(arn)
+        assert desc["status"] == "SUCCEEDED", desc.get("cause")
+        assert task_definition_image(local, arn)["digest"] == digest
