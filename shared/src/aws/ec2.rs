@@ -260,6 +260,15 @@ fn rules_of(perms: &[aws_sdk_ec2::types::IpPermission]) -> Vec<crate::network::I
     out
 }
 
+fn sg_info(g: &aws_sdk_ec2::types::SecurityGroup) -> SecurityGroupInfo {
+    SecurityGroupInfo {
+        id: g.group_id().unwrap_or_default().into(),
+        name: g.group_name().unwrap_or_default().into(),
+        ingress: rules_of(g.ip_permissions()),
+        tags: tags_of(g.tags()),
+    }
+}
+
 fn permission(rule: &crate::network::IngressRule) -> aws_sdk_ec2::types::IpPermission {
     use crate::network::Source;
     let b = aws_sdk_ec2::types::IpPermission::builder()
@@ -654,16 +663,7 @@ impl Ec2 {
             .send()
             .await
             .map_err(|e| aws_error("EC2 DescribeSecurityGroups", &e))?;
-        Ok(out
-            .security_groups()
-            .iter()
-            .map(|g| SecurityGroupInfo {
-                id: g.group_id().unwrap_or_default().into(),
-                name: g.group_name().unwrap_or_default().into(),
-                ingress: rules_of(g.ip_permissions()),
-                tags: tags_of(g.tags()),
-            })
-            .collect())
+        Ok(out.security_groups().iter().map(sg_info).collect())
     }
 
     pub async fn create_security_group(
@@ -819,16 +819,7 @@ impl Ec2 {
                     tags: tags_of(t.tags()),
                 })
                 .collect(),
-            security_groups: groups
-                .security_groups()
-                .iter()
-                .map(|g| SecurityGroupInfo {
-                    id: g.group_id().unwrap_or_default().into(),
-                    name: g.group_name().unwrap_or_default().into(),
-                    ingress: rules_of(g.ip_permissions()),
-                    tags: tags_of(g.tags()),
-                })
-                .collect(),
+            security_groups: groups.security_groups().iter().map(sg_info).collect(),
             nat_gateways: nats
                 .nat_gateways()
                 .iter()

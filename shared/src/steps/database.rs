@@ -24,14 +24,6 @@ const DEAD_STATES: &[&str] = &[
     "deleting",
 ];
 
-fn not_ours(what: &str, id: &str, ctx: &Ctx<'_>) -> StepError {
-    StepError::conflict(format!(
-        "{what} {id} exists but does not carry the tags of {}/{}; stepdeploy will not take over what it did not create: rename or delete it, then re-run",
-        ctx.names.app(),
-        ctx.names.environment()
-    ))
-}
-
 pub async fn ensure_subnet_group(
     rds: &Rds,
     ctx: &mut Ctx<'_>,
@@ -51,7 +43,7 @@ pub async fn ensure_subnet_group(
                 ctx.names.app(),
                 ctx.names.environment(),
             ) {
-                return Err(not_ours("DB subnet group", &name, ctx));
+                return Err(ctx.not_ours("DB subnet group", &name));
             }
             let (mut have, mut want) = (group.subnets.clone(), subnets.to_vec());
             have.sort();
@@ -78,7 +70,7 @@ pub async fn ensure_instance(
     let mut found = rds.instance(&id).await?;
     if let Some(i) = &found {
         if !is_owned(&i.tags, ctx.names.app(), ctx.names.environment()) {
-            return Err(not_ours("RDS instance", &id, ctx));
+            return Err(ctx.not_ours("RDS instance", &id));
         }
     } else {
         let tags = ctx.tags();

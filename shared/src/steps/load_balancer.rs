@@ -24,14 +24,6 @@ pub fn wanted_health_check(service: &crate::spec::ServiceSpec) -> HealthCheck {
     }
 }
 
-fn not_ours(what: &str, name: &str, ctx: &Ctx<'_>) -> StepError {
-    StepError::conflict(format!(
-        "{what} {name} exists but does not carry the tags of {}/{}; stepdeploy will not take over what it did not create: delete or rename it, then re-run",
-        ctx.names.app(),
-        ctx.names.environment()
-    ))
-}
-
 pub async fn converge(
     elb: &Elb,
     ctx: &mut Ctx<'_>,
@@ -61,7 +53,7 @@ pub async fn converge(
         }
         Some(tg) => {
             if !is_owned(&elb.tags_of(&tg.arn).await?, &app, &env) {
-                return Err(not_ours("target group", &tg_name, ctx));
+                return Err(ctx.not_ours("target group", &tg_name));
             }
             if tg.port != port || tg.vpc_id != network.vpc_id || tg.target_type != "ip" {
                 return Err(StepError::conflict(format!(
@@ -94,7 +86,7 @@ pub async fn converge(
         }
         Some(lb) => {
             if !is_owned(&elb.tags_of(&lb.arn).await?, &app, &env) {
-                return Err(not_ours("load balancer", &lb_name, ctx));
+                return Err(ctx.not_ours("load balancer", &lb_name));
             }
             lb
         }

@@ -111,6 +111,17 @@ mod ctx {
         }
     }
 
+    impl Ctx<'_> {
+        /// The error for a resource with this environment's name that it does not own.
+        pub fn not_ours(&self, what: &str, name: &str) -> StepError {
+            StepError::conflict(format!(
+                "{what} {name} exists but does not carry the tags of {}/{}; stepdeploy will not take over what it did not create: delete or rename it, then re-run",
+                self.names.app(),
+                self.names.environment()
+            ))
+        }
+    }
+
     /// Exactly one tagged match, none, or a conflict naming them all.
     pub fn single<T>(
         mut found: Vec<T>,

@@ -25,14 +25,6 @@ pub struct ServiceConfig {
     pub execution_role_arn: String,
 }
 
-fn not_ours(what: &str, name: &str, ctx: &Ctx<'_>) -> StepError {
-    StepError::conflict(format!(
-        "{what} {name} exists but does not carry the tags of {}/{}; stepdeploy will not take over what it did not create: delete or rename it, then re-run",
-        ctx.names.app(),
-        ctx.names.environment()
-    ))
-}
-
 pub async fn converge(
     ecs: &Ecs,
     logs: &Logs,
@@ -82,7 +74,7 @@ pub async fn converge(
             arn
         }
         Some(c) if is_owned(&c.tags, &app, &env) => c.arn,
-        Some(_) => return Err(not_ours("ECS cluster", &cluster_name, ctx)),
+        Some(_) => return Err(ctx.not_ours("ECS cluster", &cluster_name)),
     };
     ctx.remember("cluster", &cluster).await?;
 
@@ -133,7 +125,7 @@ pub async fn converge(
             ctx.remember("service", &arn).await?;
         }
         Some(s) if !is_owned(&s.tags, &app, &env) => {
-            return Err(not_ours("ECS service", &service_name, ctx))
+            return Err(ctx.not_ours("ECS service", &service_name))
         }
         Some(s) => {
             ctx.remember("service", &s.arn).await?;
