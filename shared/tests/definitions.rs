@@ -92,12 +92,15 @@ fn sample_events_parse_as_their_functions_inputs() {
 /// The spec shown in the README is a valid spec.
 #[test]
 fn the_readme_spec_example_is_valid() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
     let section = &readme[readme.find("## Configure an app").expect("section")..];
     let start = section.find("```json\n").expect("a json block") + "```json\n".len();
     let block = &section[start..start + section[start..].find("```").unwrap()];
-    let spec = stepdeploy::spec::AppSpec::from_json(block).unwrap_or_else(|e| panic!("{}", e.message));
+    let spec =
+        stepdeploy::spec::AppSpec::from_json(block).unwrap_or_else(|e| panic!("{}", e.message));
     assert_eq!(spec.name, "bank");
-    let sample = stepdeploy::spec::AppSpec::from_json(include_str!("../../apps/bank.json")).unwrap();
+    let sample =
+        stepdeploy::spec::AppSpec::from_json(include_str!("../../apps/bank.json")).unwrap();
     assert_eq!(sample.service.port, spec.service.port);
 }
