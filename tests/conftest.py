@@ -26,7 +26,7 @@ QUICK = {
     "repository": "acme/quick",
     "image": {"repository": "quick", "wait_timeout_seconds": 4},
     "environments": [{"name": "production", "branch": "main"}, {"name": "staging", "branch": "develop"},
-                     {"name": "qa", "branch": "qa"}],
+                     {"name": "qa", "branch": "qa"}, {"name": "uat", "branch": "uat"}],
     "network": {"cidr": "10.40.0.0/16"},
 }
 

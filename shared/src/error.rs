@@ -17,6 +17,8 @@ pub enum ErrorKind {
     Conflict,
     /// The image the deployment waits for failed to arrive (its build or push failed).
     ImageFailed,
+    /// The environment is locked by a teardown: nothing deploys to it until it ends.
+    Locked,
     /// Anything else: fail the deployment and report the cause.
     Fatal,
 }
@@ -24,12 +26,13 @@ pub enum ErrorKind {
 impl ErrorKind {
     /// Every error name the code can raise: the ASL files may name only these
     /// (plus `States.*` and `Lambda.*`).
-    pub const ALL: [ErrorKind; 6] = [
+    pub const ALL: [ErrorKind; 7] = [
         ErrorKind::InvalidInput,
         ErrorKind::NotReady,
         ErrorKind::Retryable,
         ErrorKind::Conflict,
         ErrorKind::ImageFailed,
+        ErrorKind::Locked,
         ErrorKind::Fatal,
     ];
 
@@ -40,6 +43,7 @@ impl ErrorKind {
             ErrorKind::Retryable => "Retryable",
             ErrorKind::Conflict => "Conflict",
             ErrorKind::ImageFailed => "ImageFailed",
+            ErrorKind::Locked => "Locked",
             ErrorKind::Fatal => "Fatal",
         }
     }

@@ -7,6 +7,7 @@
 //! | deployment | `ENV#<app>#<env>` | `DEPLOY#<deployment id>` (sorts by time) |
 //! | owned resource | `ENV#<app>#<env>` | `RES#<kind>` |
 //! | teardown | `ENV#<app>#<env>` | `TEARDOWN#<teardown id>` |
+//! | lock | `ENV#<app>#<env>` | `LOCK` (held by a teardown) |
 //! | webhook delivery | `DELIVERY#<delivery id>` | `DELIVERY` (expires) |
 //! | image waiter | `IMAGE#<registry/repo:tag>` | `WAIT#<deployment id>` (expires) |
 //! | image arrival | `IMAGE#<registry/repo:tag>` | `ARRIVAL` (expires) |
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub const APPS_PK: &str = "APPS";
 pub const ENV_SK: &str = "ENV";
+pub const LOCK_SK: &str = "LOCK";
 pub const DELIVERY_SK: &str = "DELIVERY";
 pub const ARRIVAL_SK: &str = "ARRIVAL";
 pub const WAIT_PREFIX: &str = "WAIT#";
@@ -132,6 +134,16 @@ pub struct ResourceRecord {
     pub id: String,
     pub created_by: String,
     pub recorded_at: String,
+}
+
+/// Who holds an environment (`sk` = `LOCK`): a teardown, until it finishes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockRecord {
+    pub pk: String,
+    pub sk: String,
+    pub holder: String,
+    pub kind: String,
+    pub since: String,
 }
 
 /// What a teardown removed and skipped (`sk` = `TEARDOWN#<teardown id>`).

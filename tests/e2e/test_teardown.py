@@ -175,3 +175,31 @@ def test_deleting_a_preview_branch_tears_down_that_preview_only(local):
     assert any(r == "RDS instance bank-pr-feature-login-db" for r in out["removed"]), out["removed"]
     assert tagged(local, "bank", "pr-feature-login") == []
     assert sorted(tagged(local, "bank", "production")) == sorted(production_before)
+
+
+def test_no_deployment_starts_while_a_teardown_holds_the_environment(local):
+    deploy(local, new_commit(), "uat")
+    # A teardown that has begun (and, say, crashed): it holds the environment.
+    status, state = local.invoke("teardown", {"phase": "begin", "teardown_id": "teardown-held",
+                                              "request": {"app": "quick", "environment": "uat", "confirm": "uat"}})
+    assert status == 200, state
+    assert local.item("ENV#quick#uat", "LOCK")["holder"] == "teardown-held"
+
+    commit = new_commit()
+    local.put_image("quick", commit)
+    status, reply = local.push(commit, branch="uat", repository="acme/quick")
+    assert status == 202, reply
+    desc = local.follow(reply["execution_arn"])
+    assert desc["status"] == "FAILED" and desc["error"] == "Locked"
+    assert "being torn down by teardown-held" in desc["cause"]
+    record = local.deployment("quick", "uat", reply["deployment_id"])
+    assert record["status"] == "FAILED" and record["error"] == "Locked"
+
+    # Running the teardown again takes the lock over, finishes, and lets go.
+    done = local.follow(start_teardown(local, {"app": "quick", "environment": "uat", "confirm": "uat"}, "teardown-takes-over"))
+    assert done["status"] == "SUCCEEDED", done.get("cause")
+    assert local.item("ENV#quick#uat", "LOCK") is None
+    # (A new commit with no image yet: it gets past Begin Deployment and waits.)
+    status, reply = local.push(new_commit(), branch="uat", repository="acme/quick")
+    assert status == 202, reply
+    local.wait_state(reply["execution_arn"], "Wait For Image")

@@ -336,6 +336,40 @@ impl Store {
         self.get(&env_pk(app, environment), ENV_SK).await
     }
 
+    /// Take the environment's lock for `record.kind`. A holder of the same
+    /// kind is taken over (a re-run teardown finishes a crashed one); a holder
+    /// of another kind is returned instead.
+    pub async fn acquire_lock(&self, record: &LockRecord) -> Result<Option<LockRecord>, StepError> {
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(record)))
+            .condition_expression("attribute_not_exists(pk) OR kind = :kind")
+            .expression_attribute_values(":kind", AttributeValue::S(record.kind.clone()))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(None),
+            Err(e) if has_code(&e, &["ConditionalCheckFailedException"]) => {
+                self.get(&record.pk, LOCK_SK).await
+            }
+            Err(e) => Err(aws_error("DynamoDB PutItem", &e)),
+        }
+    }
+
+    pub async fn get_lock(
+        &self,
+        app: &str,
+        environment: &str,
+    ) -> Result<Option<LockRecord>, StepError> {
+        self.get(&env_pk(app, environment), LOCK_SK).await
+    }
+
+    pub async fn release_lock(&self, app: &str, environment: &str) -> Result<(), StepError> {
+        self.delete(&env_pk(app, environment), LOCK_SK).await
+    }
+
     pub async fn put_teardown(&self, record: &TeardownRecord) -> Result<(), StepError> {
         self.put(record).await
     }

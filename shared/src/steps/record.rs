@@ -10,7 +10,7 @@ use crate::deploy::{
     failure_message, failure_name, now_epoch, resolve, rfc3339, CaughtError, DeployRequest,
     DeployState,
 };
-use crate::error::StepError;
+use crate::error::{ErrorKind, StepError};
 use crate::ledger::{deploy_sk, env_pk, DeploymentRecord, EnvironmentRecord, Status, ENV_SK};
 use crate::runtime::parse_input;
 
@@ -93,6 +93,51 @@ async fn begin(
     })?;
     let now = now_epoch();
     let deployment = resolve(&request, &spec, id, execution_arn, poll_seconds, now)?;
+    if let Some(lock) = store
+        .get_lock(&deployment.app, &deployment.environment)
+        .await?
+    {
+        let cause = format!(
+            "{}/{} is being torn down by {} (since {}); nothing deploys to it until that {} finishes: push again, or start this deployment again, afterwards",
+            deployment.app, deployment.environment, lock.holder, lock.since, lock.kind
+        );
+        let at = rfc3339(now);
+        let refused = DeploymentRecord {
+            pk: env_pk(&deployment.app, &deployment.environment),
+            sk: deploy_sk(&deployment.id),
+            deployment_id: deployment.id.clone(),
+            app: deployment.app.clone(),
+            environment: deployment.environment.clone(),
+            commit: deployment.commit.clone(),
+            branch: deployment.branch.clone(),
+            status: Status::Failed,
+            trigger: deployment.trigger.kind.clone(),
+            execution_arn: Some(execution_arn.into()),
+            image: None,
+            url: None,
+            error: Some(ErrorKind::Locked.name().into()),
+            cause: Some(cause.clone()),
+            created_at: at.clone(),
+            updated_at: at.clone(),
+        };
+        if !store.create_deployment(&refused).await? {
+            store
+                .update_deployment(
+                    &deployment.app,
+                    &deployment.environment,
+                    &deployment.id,
+                    &[
+                        ("status", json!(Status::Failed)),
+                        ("error", json!(ErrorKind::Locked.name())),
+                        ("cause", json!(cause)),
+                        ("updated_at", json!(at)),
+                    ],
+                )
+                .await?;
+        }
+        tracing::warn!(holder = %lock.holder, "deployment refused: the environment is locked");
+        return Err(StepError::new(ErrorKind::Locked, cause));
+    }
     let at = rfc3339(now);
     let record = DeploymentRecord {
         pk: env_pk(&deployment.app, &deployment.environment),

@@ -17,7 +17,9 @@ use crate::aws::rds::Rds;
 use crate::aws::store::Store;
 use crate::deploy::{compact_utc, now_epoch, rfc3339};
 use crate::error::StepError;
-use crate::ledger::{env_pk, teardown_sk, EnvironmentRecord, Status, TeardownRecord, ENV_SK};
+use crate::ledger::{
+    env_pk, teardown_sk, EnvironmentRecord, LockRecord, Status, TeardownRecord, ENV_SK, LOCK_SK,
+};
 use crate::naming::Names;
 use crate::runtime::parse_input;
 use crate::steps::is_owned;
@@ -74,6 +76,16 @@ impl Teardown {
                     removed: Vec::new(),
                     skipped: Vec::new(),
                 };
+                // No deploy starts while the environment comes down.
+                self.store
+                    .acquire_lock(&LockRecord {
+                        pk: env_pk(&t.app, &t.environment),
+                        sk: LOCK_SK.into(),
+                        holder: t.teardown_id.clone(),
+                        kind: "teardown".into(),
+                        since: rfc3339(now_epoch()),
+                    })
+                    .await?;
                 self.mark(&t, Status::Destroying).await?;
                 tracing::info!(app = %t.app, environment = %t.environment, "teardown started");
                 return Ok(json!(t));
@@ -341,6 +353,7 @@ impl Teardown {
             })
             .await?;
         self.mark(t, Status::Destroyed).await?;
+        self.store.release_lock(&t.app, &t.environment).await?;
         Ok(true)
     }
 }
