@@ -8,7 +8,7 @@ use tracing::Instrument;
 use crate::aws::store::Store;
 use crate::deploy::{
     failure_message, failure_name, now_epoch, resolve, rfc3339, CaughtError, DeployRequest,
-    DeployState,
+    DeployState, Deployment,
 };
 use crate::error::{ErrorKind, StepError};
 use crate::ledger::{deploy_sk, env_pk, DeploymentRecord, EnvironmentRecord, Status, ENV_SK};
@@ -74,6 +74,52 @@ pub async fn handle(store: &Store, input: Value) -> Result<Value, StepError> {
     }
 }
 
+/// A deployment's ledger record as `Begin Deployment` first writes it.
+fn deployment_record(
+    d: &Deployment,
+    execution_arn: &str,
+    status: Status,
+    at: &str,
+) -> DeploymentRecord {
+    DeploymentRecord {
+        pk: env_pk(&d.app, &d.environment),
+        sk: deploy_sk(&d.id),
+        deployment_id: d.id.clone(),
+        app: d.app.clone(),
+        environment: d.environment.clone(),
+        commit: d.commit.clone(),
+        branch: d.branch.clone(),
+        status,
+        trigger: d.trigger.kind.clone(),
+        execution_arn: Some(execution_arn.into()),
+        image: Some(d.image.to_string()),
+        url: None,
+        error: None,
+        cause: None,
+        created_at: at.into(),
+        updated_at: at.into(),
+    }
+}
+
+/// Write `record` if the deployment is not recorded yet, else set `fields` on it.
+async fn record_deployment(
+    store: &Store,
+    record: &DeploymentRecord,
+    fields: &[(&str, Value)],
+) -> Result<(), StepError> {
+    if !store.create_deployment(record).await? {
+        store
+            .update_deployment(
+                &record.app,
+                &record.environment,
+                &record.deployment_id,
+                fields,
+            )
+            .await?;
+    }
+    Ok(())
+}
+
 async fn begin(
     store: &Store,
     id: &str,
@@ -102,77 +148,36 @@ async fn begin(
             deployment.app, deployment.environment, lock.holder, lock.since, lock.kind
         );
         let at = rfc3339(now);
-        let refused = DeploymentRecord {
-            pk: env_pk(&deployment.app, &deployment.environment),
-            sk: deploy_sk(&deployment.id),
-            deployment_id: deployment.id.clone(),
-            app: deployment.app.clone(),
-            environment: deployment.environment.clone(),
-            commit: deployment.commit.clone(),
-            branch: deployment.branch.clone(),
-            status: Status::Failed,
-            trigger: deployment.trigger.kind.clone(),
-            execution_arn: Some(execution_arn.into()),
-            image: None,
-            url: None,
-            error: Some(ErrorKind::Locked.name().into()),
-            cause: Some(cause.clone()),
-            created_at: at.clone(),
-            updated_at: at.clone(),
-        };
-        if !store.create_deployment(&refused).await? {
-            store
-                .update_deployment(
-                    &deployment.app,
-                    &deployment.environment,
-                    &deployment.id,
-                    &[
-                        ("status", json!(Status::Failed)),
-                        ("error", json!(ErrorKind::Locked.name())),
-                        ("cause", json!(cause)),
-                        ("updated_at", json!(at)),
-                    ],
-                )
-                .await?;
-        }
+        let mut refused = deployment_record(&deployment, execution_arn, Status::Failed, &at);
+        refused.error = Some(ErrorKind::Locked.name().into());
+        refused.cause = Some(cause.clone());
+        record_deployment(
+            store,
+            &refused,
+            &[
+                ("status", json!(Status::Failed)),
+                ("error", json!(ErrorKind::Locked.name())),
+                ("cause", json!(cause)),
+                ("updated_at", json!(at)),
+            ],
+        )
+        .await?;
         tracing::warn!(holder = %lock.holder, "deployment refused: the environment is locked");
         return Err(StepError::new(ErrorKind::Locked, cause));
     }
     let at = rfc3339(now);
-    let record = DeploymentRecord {
-        pk: env_pk(&deployment.app, &deployment.environment),
-        sk: deploy_sk(&deployment.id),
-        deployment_id: deployment.id.clone(),
-        app: deployment.app.clone(),
-        environment: deployment.environment.clone(),
-        commit: deployment.commit.clone(),
-        branch: deployment.branch.clone(),
-        status: Status::InProgress,
-        trigger: deployment.trigger.kind.clone(),
-        execution_arn: Some(execution_arn.into()),
-        image: Some(deployment.image.to_string()),
-        url: None,
-        error: None,
-        cause: None,
-        created_at: at.clone(),
-        updated_at: at.clone(),
-    };
-    if !store.create_deployment(&record).await? {
-        // Queued by the webhook (or a re-run): move it on.
-        store
-            .update_deployment(
-                &deployment.app,
-                &deployment.environment,
-                &deployment.id,
-                &[
-                    ("status", json!(Status::InProgress)),
-                    ("execution_arn", json!(execution_arn)),
-                    ("image", json!(deployment.image.to_string())),
-                    ("updated_at", json!(at)),
-                ],
-            )
-            .await?;
-    }
+    // Queued by the webhook (or a re-run): move it on.
+    record_deployment(
+        store,
+        &deployment_record(&deployment, execution_arn, Status::InProgress, &at),
+        &[
+            ("status", json!(Status::InProgress)),
+            ("execution_arn", json!(execution_arn)),
+            ("image", json!(deployment.image.to_string())),
+            ("updated_at", json!(at)),
+        ],
+    )
+    .await?;
     tracing::info!(
         app = %deployment.app,
         environment = %deployment.environment,
