@@ -10,7 +10,7 @@ use crate::deploy::{DatabaseOutput, DeployState};
 use crate::error::StepError;
 use crate::naming::Names;
 use crate::runtime::parse_input;
-use crate::steps::{is_owned, Ctx};
+use crate::steps::{carry_over, is_owned, Ctx};
 
 /// RDS states from which the instance will not become available by waiting.
 const DEAD_STATES: &[&str] = &[
@@ -130,11 +130,8 @@ pub async fn handle(store: &Store, rds: &Rds, input: Value) -> Result<Value, Ste
         let mut out = ensure_instance(rds, &mut ctx, &state, &group, &network.security_groups.db).await?;
         out.created = std::mem::take(&mut ctx.created);
         out.mutations = ctx.mutations;
-        // Polls of one deployment add up: what earlier polls changed stays in the output.
-        if let Some(prev) = &state.database {
-            out.created.splice(0..0, prev.created.iter().cloned());
-            out.mutations += prev.mutations;
-        }
+        let previous = state.database.as_ref().map(|p| (p.created.as_slice(), p.mutations));
+        carry_over(&mut out.created, &mut out.mutations, previous);
         tracing::info!(ready = out.ready, status = %out.status, mutations = out.mutations, "database converged");
         Ok(json!(out))
     }

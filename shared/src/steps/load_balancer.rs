@@ -11,7 +11,7 @@ use crate::deploy::{DeployState, LoadBalancerOutput};
 use crate::error::StepError;
 use crate::naming::Names;
 use crate::runtime::parse_input;
-use crate::steps::{is_owned, Ctx};
+use crate::steps::{carry_over, is_owned, Ctx};
 
 /// The health check the spec asks for.
 pub fn wanted_health_check(service: &crate::spec::ServiceSpec) -> HealthCheck {
@@ -133,11 +133,8 @@ pub async fn handle(store: &Store, elb: &Elb, input: Value) -> Result<Value, Ste
         let d = &state.deployment;
         let mut ctx = Ctx::load(store, Names::new(&d.app, &d.environment)?, &d.id).await?;
         let mut out = converge(elb, &mut ctx, &state).await?;
-        // Polls of one deployment add up: what earlier polls changed stays in the output.
-        if let Some(prev) = &state.load_balancer {
-            out.created.splice(0..0, prev.created.iter().cloned());
-            out.mutations += prev.mutations;
-        }
+        let previous = state.load_balancer.as_ref().map(|p| (p.created.as_slice(), p.mutations));
+        carry_over(&mut out.created, &mut out.mutations, previous);
         tracing::info!(ready = out.ready, url = %out.url, mutations = out.mutations, "load balancer converged");
         Ok(json!(out))
     }

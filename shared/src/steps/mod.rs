@@ -145,6 +145,19 @@ mod ctx {
 #[cfg(feature = "dynamodb")]
 pub use ctx::{single, Ctx};
 
+/// Polls of one deployment add up: what earlier polls of a step changed stays
+/// in its output, so the deployment's summary lists every change once.
+pub fn carry_over(
+    created: &mut Vec<String>,
+    mutations: &mut u32,
+    previous: Option<(&[String], u32)>,
+) {
+    if let Some((earlier, count)) = previous {
+        created.splice(0..0, earlier.iter().cloned());
+        *mutations += count;
+    }
+}
+
 /// Whether a resource's tags make it this environment's.
 pub fn is_owned<'a>(
     tags: impl IntoIterator<Item = (&'a String, &'a String)>,

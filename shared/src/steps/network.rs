@@ -17,7 +17,7 @@ use crate::naming::{short_hash, Names};
 use crate::network::{describe_rules, diff_ingress, plan_subnets, wanted_ingress, Tier, AZ_COUNT};
 use crate::runtime::parse_input;
 use crate::spec::NatMode;
-use crate::steps::{is_owned, single, Ctx};
+use crate::steps::{carry_over, is_owned, single, Ctx};
 
 /// The VPC: ledger first, then ownership tags, created (tagged) only if absent.
 pub async fn ensure_vpc(ec2: &Ec2, ctx: &mut Ctx<'_>, cidr: &str) -> Result<VpcInfo, StepError> {
@@ -417,11 +417,11 @@ pub async fn handle(store: &Store, ec2: &Ec2, input: Value) -> Result<Value, Ste
         let d = &state.deployment;
         let mut ctx = Ctx::load(store, Names::new(&d.app, &d.environment)?, &d.id).await?;
         let mut out = converge(ec2, &mut ctx, &state).await?;
-        // Polls of one deployment add up: what earlier polls changed stays in the output.
-        if let Some(prev) = &state.network {
-            out.created.splice(0..0, prev.created.iter().cloned());
-            out.mutations += prev.mutations;
-        }
+        let previous = state
+            .network
+            .as_ref()
+            .map(|p| (p.created.as_slice(), p.mutations));
+        carry_over(&mut out.created, &mut out.mutations, previous);
         tracing::info!(
             ready = out.ready,
             mutations = out.mutations,

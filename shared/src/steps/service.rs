@@ -13,7 +13,7 @@ use crate::deploy::{arn_account_region, DeployState, ServiceOutput};
 use crate::error::{ErrorKind, StepError};
 use crate::naming::Names;
 use crate::runtime::parse_input;
-use crate::steps::{is_owned, Ctx};
+use crate::steps::{carry_over, is_owned, Ctx};
 use crate::taskdef::wanted_task;
 
 /// Days the app's logs are kept.
@@ -194,11 +194,8 @@ pub async fn handle(
         let d = &state.deployment;
         let mut ctx = Ctx::load(store, Names::new(&d.app, &d.environment)?, &d.id).await?;
         let mut out = converge(ecs, logs, &mut ctx, &state, config).await?;
-        // Polls of one deployment add up: what earlier polls changed stays in the output.
-        if let Some(prev) = &state.service {
-            out.created.splice(0..0, prev.created.iter().cloned());
-            out.mutations += prev.mutations;
-        }
+        let previous = state.service.as_ref().map(|p| (p.created.as_slice(), p.mutations));
+        carry_over(&mut out.created, &mut out.mutations, previous);
         tracing::info!(ready = out.ready, rollout = %out.rollout, running = out.running, mutations = out.mutations, "service converged");
         Ok(json!(out))
     }
