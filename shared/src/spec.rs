@@ -460,6 +460,17 @@ impl AppSpec {
             .replace("{commit}", commit)
             .replace("{short_commit}", short)
     }
+
+    /// Whether pushes to `image`'s repository are this app's images (an ECR
+    /// repository name matches in any account; other registries by full name).
+    pub fn watches(&self, image: &crate::image::ImageRef) -> bool {
+        let repo = self.image.repository.as_deref().unwrap_or(&self.name);
+        if repo.contains('/') {
+            crate::image::ImageRef::parse(repo).is_ok_and(|r| r.name() == image.name())
+        } else {
+            image.ecr_repository() == Some(repo)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -468,6 +479,26 @@ mod tests {
 
     fn bank() -> AppSpec {
         AppSpec::from_json(r#"{"name": "bank", "repository": "acme/flask-banking"}"#).unwrap()
+    }
+
+    #[test]
+    fn watched_repositories() {
+        use crate::image::ImageRef;
+        let ecr = AppSpec::from_json(r#"{"name": "bank", "repository": "acme/bank"}"#).unwrap();
+        let hub = AppSpec::from_json(
+            r#"{"name": "bank", "repository": "acme/bank", "image": {"repository": "acme/bank"}}"#,
+        )
+        .unwrap();
+        let img = |s: &str| ImageRef::parse(s).unwrap();
+        assert!(ecr.watches(&img("123456789012.dkr.ecr.eu-west-1.amazonaws.com/bank:x")));
+        assert!(!ecr.watches(&img("123456789012.dkr.ecr.eu-west-1.amazonaws.com/other:x")));
+        assert!(!ecr.watches(&img("docker.io/library/bank:x")));
+        assert!(hub.watches(&img("docker.io/acme/bank:abc")));
+        assert!(hub.watches(&img("index.docker.io/acme/bank")));
+        assert!(!hub.watches(&img("ghcr.io/acme/bank:abc")));
+        assert!(!hub.watches(&img(
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/acme/bank:x"
+        )));
     }
 
     #[test]

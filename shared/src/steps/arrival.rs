@@ -8,12 +8,40 @@ use crate::aws::sfn::{StepFunctions, TokenOutcome};
 use crate::aws::store::Store;
 use crate::deploy::{now_epoch, ResolvedImage};
 use crate::error::{ErrorKind, StepError};
-use crate::image::Arrival;
+use crate::image::{Arrival, ImageRef};
 use crate::ledger::{image_pk, ArrivalRecord, ARRIVAL_SK, ARRIVAL_TTL_SECONDS};
 
-/// An image arrived (or failed to): record it, then resume every deployment
-/// waiting on it (a failed push fails them with its reason).
+/// Whether an image event concerns us: an app deploys from its repository,
+/// or a deployment (started with an explicit image) waits on it.
+pub async fn watched(store: &Store, image: &ImageRef) -> Result<bool, StepError> {
+    if store.list_apps().await?.iter().any(|a| a.watches(image)) {
+        return Ok(true);
+    }
+    Ok(!store.waiters(&image.wait_key()).await?.is_empty())
+}
+
+/// The answer to an event about a repository nobody deploys from.
+pub fn unwatched(image: &ImageRef) -> Value {
+    tracing::info!(image = %image.wait_key(), "image event ignored: no registered app deploys from this repository and no deployment waits on it");
+    json!({"image": image.wait_key(), "ignored": "no registered app deploys from this repository"})
+}
+
+/// An image arrived (or failed to): if it concerns us, record it, then
+/// resume every deployment waiting on it (a failed push fails them with its
+/// reason).
 pub async fn arrived(
+    store: &Store,
+    sfn: &StepFunctions,
+    arrival: Arrival,
+) -> Result<Value, StepError> {
+    if !watched(store, arrival.image()).await? {
+        return Ok(unwatched(arrival.image()));
+    }
+    deliver(store, sfn, arrival).await
+}
+
+/// Record an arrival and hand it to its waiters (the caller checked it is watched).
+pub async fn deliver(
     store: &Store,
     sfn: &StepFunctions,
     arrival: Arrival,
