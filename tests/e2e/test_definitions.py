@@ -40,6 +40,26 @@ def test_every_function_crate_is_in_the_template_and_back():
     assert set(stk.FUNCTIONS.values()) <= crates
 
 
+def function_blocks():
+    """template.yaml's function resources by binary name: their text."""
+    text = (ROOT / "template.yaml").read_text()
+    blocks = re.split(r"\n  (?=\w+:\n    Type: )", text)
+    return {m.group(1): b for b in blocks if (m := re.search(r"Binary: ([\w-]+)", b))}
+
+
+def test_every_setting_a_function_reads_is_set_by_the_template_and_the_local_stack(local):
+    """What a function's main.rs reads from its environment, the template gives it
+    (or the Globals do), and so does the local stack's env file."""
+    globals_ = re.search(r"\nGlobals:\n((?:  .*\n)+)", (ROOT / "template.yaml").read_text()).group(1)
+    blocks = function_blocks()
+    for crate in sorted(blocks):
+        main = (ROOT / "functions" / crate / "src" / "main.rs").read_text()
+        read = set(re.findall(r'"(STEPDEPLOY_[A-Z_]+)"', main))
+        for name in read:
+            assert f"{name}:" in blocks[crate] or f"{name}:" in globals_, f"template.yaml does not set {name} for {crate}"
+            assert name in local.env, f"the local stack does not set {name}"
+
+
 def test_the_emulator_accepts_the_rendered_definitions(local):
     sfn = local.c("stepfunctions")
     for name in ("deploy", "teardown"):
