@@ -11,11 +11,18 @@
   rollout fails and the deployment circuit breaker rolls back to the previous
   task definition (or fails the first rollout), with a service event that says
   why, as ECS does.
+- Docker Hub is not AWS, but deployments of Docker Hub images read digests
+  from its registry: --docker-hub-port serves the part of the OCI
+  distribution API that Docker Hub's registry answers (a Bearer challenge, a
+  token endpoint, HEAD/GET manifests) plus manifest PUT to push a tag.
+  Repositories whose name contains "private" refuse anonymous pulls, as
+  Docker Hub does for private repositories.
 
-Run: python scripts/emulator.py --port 5050 --lambda-url http://127.0.0.1:9050
+Run: python scripts/emulator.py --port 5050 --lambda-url http://127.0.0.1:9050 --docker-hub-port 5051
 """
 
 import argparse
+import hashlib
 import json
 import os
 import signal
@@ -162,11 +169,93 @@ def simulate_ecs_rollouts(rollout_seconds: float) -> None:
     EC2ContainerServiceBackend.update_service = update_service
 
 
+def serve_docker_hub(port: int):
+    """A registry with Docker Hub's protocol: anonymous pulls need a Bearer
+    token from /token; manifests are PUT to push a tag."""
+    import re
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import parse_qs, urlparse
+
+    manifests: dict[tuple[str, str], tuple[bytes, str]] = {}  # (repo, tag or digest) -> (body, media type)
+    lock = threading.Lock()
+    realm = f"http://127.0.0.1:{port}/token"
+    path_re = re.compile(r"^/v2/(?P<repo>[a-z0-9._/-]+)/manifests/(?P<ref>[A-Za-z0-9._:-]+)$")
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *_):
+            pass
+
+        def answer(self, status, body=b"", headers=None, head=False):
+            self.send_response(status)
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if not head:
+                self.wfile.write(body)
+
+        def error(self, status, code, message, headers=None, head=False):
+            body = json.dumps({"errors": [{"code": code, "message": message}]}).encode()
+            self.answer(status, body, {"Content-Type": "application/json", **(headers or {})}, head)
+
+        def manifest(self, head):
+            m = path_re.match(urlparse(self.path).path)
+            if not m:
+                return self.error(404, "NAME_UNKNOWN", "no such path", head=head)
+            repo, ref = m["repo"], m["ref"]
+            challenge = {"WWW-Authenticate": f'Bearer realm="{realm}",service="registry.docker.io",scope="repository:{repo}:pull"'}
+            if not self.headers.get("Authorization", "").startswith("Bearer local-"):
+                return self.error(401, "UNAUTHORIZED", "authentication required", challenge, head)
+            if "private" in repo:
+                return self.error(401, "UNAUTHORIZED", "pull access denied: repository does not exist or may require 'docker login'", challenge, head)
+            with lock:
+                found = manifests.get((repo, ref))
+            if found is None:
+                return self.error(404, "MANIFEST_UNKNOWN", f"manifest unknown: {repo}:{ref}", head=head)
+            body, media_type = found
+            digest = "sha256:" + hashlib.sha256(body).hexdigest()
+            self.answer(200, body, {"Content-Type": media_type, "Docker-Content-Digest": digest}, head)
+
+        def do_HEAD(self):
+            self.manifest(head=True)
+
+        def do_GET(self):
+            url = urlparse(self.path)
+            if url.path == "/token":
+                scope = parse_qs(url.query).get("scope", [""])[0]
+                token = "local-" + hashlib.sha256(scope.encode()).hexdigest()[:16]
+                body = json.dumps({"token": token, "access_token": token, "expires_in": 300}).encode()
+                return self.answer(200, body, {"Content-Type": "application/json"})
+            if url.path == "/v2/":
+                return self.answer(200, b"{}", {"Content-Type": "application/json"})
+            self.manifest(head=False)
+
+        def do_PUT(self):
+            m = path_re.match(urlparse(self.path).path)
+            if not m:
+                return self.error(404, "NAME_UNKNOWN", "no such path")
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            media_type = self.headers.get("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+            digest = "sha256:" + hashlib.sha256(body).hexdigest()
+            with lock:
+                manifests[(m["repo"], m["ref"])] = (body, media_type)
+                manifests[(m["repo"], digest)] = (body, media_type)
+            self.answer(201, b"", {"Docker-Content-Digest": digest, "Location": f"/v2/{m['repo']}/manifests/{digest}"})
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--lambda-url", required=True)
     parser.add_argument("--rollout-seconds", type=float, default=1.0)
+    parser.add_argument("--docker-hub-port", type=int, help="also serve a Docker Hub registry on this port")
     args = parser.parse_args()
 
     # moto's Step Functions interpreter calls back into this server on MOTO_PORT.
@@ -184,6 +273,9 @@ def main() -> None:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
     server.start()
     print(f"emulator listening on http://127.0.0.1:{args.port}", flush=True)
+    if args.docker_hub_port:
+        serve_docker_hub(args.docker_hub_port)
+        print(f"Docker Hub registry listening on http://127.0.0.1:{args.docker_hub_port}", flush=True)
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

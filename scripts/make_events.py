@@ -1,6 +1,8 @@
-"""Regenerate the webhook sample events (events/webhook.*.json): API Gateway
-HTTP API (payload 2.0) events carrying GitHub deliveries, signed with the
-local stack's webhook secret so `cargo lambda invoke webhook` accepts them."""
+"""Regenerate the webhook sample events: API Gateway HTTP API (payload 2.0)
+events carrying GitHub deliveries (events/webhook.*.json), signed with the
+local stack's webhook secret so `cargo lambda invoke webhook` accepts them, and
+a Docker Hub push (events/image-ready.dockerhub.json) on the local stack's hook
+token path."""
 
 import base64
 import hashlib
@@ -10,6 +12,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = b"stepdeploy-local-webhook-secret"
+# The local stack's Docker Hub hook token (the last segment of the hook URL).
+DOCKER_HUB_TOKEN = "stepdeploy-local-docker-hub-token"
 REPO = {"id": 812345678, "name": "flask-banking", "full_name": "stepdeploy-samples/flask-banking",
         "private": False, "html_url": "https://github.com/stepdeploy-samples/flask-banking",
         "default_branch": "main", "pushed_at": 1795624484,
@@ -82,7 +86,42 @@ def event(name, kind, payload, good_signature):
     }
 
 
+def docker_hub_event():
+    """What Docker Hub posts after `docker push stepdeploy-samples/flask-banking:<sha>`."""
+    repo = "stepdeploy-samples/flask-banking"
+    payload = {
+        "callback_url": f"https://registry.hub.docker.com/u/{repo}/hook/2141b5bi5i5b02bec211i4eeih0242eg11000a/",
+        "push_data": {"pushed_at": 1795624484, "pusher": "stepdeploy-ci", "tag": SHA, "images": [], "media_type": "application/vnd.oci.image.index.v1+json"},
+        "repository": {"comment_count": 0, "date_created": 1795000000, "description": "", "is_official": False,
+                       "is_private": False, "is_trusted": False, "name": "flask-banking", "namespace": "stepdeploy-samples",
+                       "owner": "stepdeploy-samples", "repo_name": repo, "repo_url": f"https://hub.docker.com/r/{repo}",
+                       "star_count": 0, "status": "Active"},
+    }
+    path = f"/dockerhub/{DOCKER_HUB_TOKEN}"
+    route = "POST /dockerhub/{token}"
+    return {
+        "version": "2.0",
+        "routeKey": route,
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {"accept": "*/*", "content-type": "application/json", "user-agent": "Go-http-client/2.0"},
+        "pathParameters": {"token": DOCKER_HUB_TOKEN},
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "local", "domainName": "localhost", "domainPrefix": "localhost",
+            "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1", "sourceIp": "34.202.14.25",
+                     "userAgent": "Go-http-client/2.0"},
+            "requestId": "req-dockerhub", "routeKey": route, "stage": "$default",
+            "time": "25/Nov/2026:16:34:44 +0000", "timeEpoch": 1795624484000,
+        },
+        "body": json.dumps(payload),
+        "isBase64Encoded": False,
+    }
+
+
 if __name__ == "__main__":
+    path = ROOT / "events" / "image-ready.dockerhub.json"
+    path.write_text(json.dumps(docker_hub_event(), indent=2) + "\n")
+    print(path.relative_to(ROOT))
     for name, (kind, payload, good) in CASES.items():
         path = ROOT / "events" / f"webhook.{name}.json"
         path.write_text(json.dumps(event(name, kind, payload, good), indent=2) + "\n")

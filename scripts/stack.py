@@ -35,6 +35,9 @@ TABLE = "stepdeploy"
 SECRET_NAME = "stepdeploy/webhook-secret"
 # The local stack's webhook secret; the sample events are signed with it.
 LOCAL_WEBHOOK_SECRET = "stepdeploy-local-webhook-secret"
+# The local stack's Docker Hub hook token: hooks post to .../dockerhub/<token>.
+DOCKER_HUB_TOKEN_NAME = "stepdeploy/docker-hub-hook-token"
+LOCAL_DOCKER_HUB_TOKEN = "stepdeploy-local-docker-hub-token"
 DEFAULT_PORT = 5050
 DEFAULT_LAMBDA_PORT = 9050
 
@@ -174,6 +177,7 @@ class Stack:
             subprocess.run(["cargo", "build", "--workspace", "--bins", "--quiet"], cwd=ROOT, check=True)
         port = port or free_port()
         lambda_port = lambda_port or free_port()
+        hub_port = free_port()
         endpoint = f"http://127.0.0.1:{port}"
         base = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         base["PATH"] = f"{VENV_BIN}:{base.get('PATH', '')}"
@@ -185,7 +189,8 @@ class Stack:
             "AWS_SECRET_ACCESS_KEY": "testing",
         }
         self.spawn("emulator", [sys.executable, str(ROOT / "scripts" / "emulator.py"), "--port", str(port),
-                                "--lambda-url", f"http://127.0.0.1:{lambda_port}"], {**base, **aws})
+                                "--lambda-url", f"http://127.0.0.1:{lambda_port}",
+                                "--docker-hub-port", str(hub_port)], {**base, **aws})
         self.wait_port("emulator", port, 30)
         say(f"emulator up at {endpoint}")
         env = {
@@ -195,6 +200,9 @@ class Stack:
             "STEPDEPLOY_WEBHOOK_SECRET": LOCAL_WEBHOOK_SECRET,
             "STEPDEPLOY_WEBHOOK_URL": f"http://127.0.0.1:{lambda_port}/lambda-url/webhook/",
             "STEPDEPLOY_LAMBDA_URL": f"http://127.0.0.1:{lambda_port}",
+            "STEPDEPLOY_DOCKER_HUB_TOKEN_SECRET_ID": DOCKER_HUB_TOKEN_NAME,
+            "STEPDEPLOY_DOCKER_HUB_HOOK_URL": f"http://127.0.0.1:{lambda_port}/lambda-url/image-ready/dockerhub/{LOCAL_DOCKER_HUB_TOKEN}",
+            "STEPDEPLOY_DOCKER_HUB_URL": f"http://127.0.0.1:{hub_port}",
             "STEPDEPLOY_TASK_EXECUTION_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/stepdeploy-task-execution",
             "RUST_LOG": "info",
         }
@@ -228,6 +236,10 @@ class Stack:
             sm.describe_secret(SecretId=SECRET_NAME)
         except sm.exceptions.ResourceNotFoundException:
             sm.create_secret(Name=SECRET_NAME, SecretString=LOCAL_WEBHOOK_SECRET)
+        try:
+            sm.describe_secret(SecretId=DOCKER_HUB_TOKEN_NAME)
+        except sm.exceptions.ResourceNotFoundException:
+            sm.create_secret(Name=DOCKER_HUB_TOKEN_NAME, SecretString=LOCAL_DOCKER_HUB_TOKEN)
         ecr = boto3.client("ecr", **kw)
         try:
             ecr.create_repository(repositoryName="bank", imageTagMutability="IMMUTABLE")
@@ -294,6 +306,32 @@ def put_sample_image(env: dict[str, str], repository: str, tag: str) -> str:
     except ecr.exceptions.ImageAlreadyExistsException:
         imgs = ecr.describe_images(repositoryName=repository, imageIds=[{"imageTag": tag}])
         return imgs["imageDetails"][0]["imageDigest"]
+
+
+def push_docker_hub_image(env: dict[str, str], repository: str, tag: str) -> str:
+    """`docker push` of `repository:tag` to the local Docker Hub registry (the
+    manifest only; each tag its own); returns its digest."""
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": 7023,
+                   "digest": "sha256:" + hashlib.sha256(f"config-{repository}-{tag}".encode()).hexdigest()},
+        "layers": [],
+    }).encode()
+    req = urllib.request.Request(f"{env['STEPDEPLOY_DOCKER_HUB_URL']}/v2/{repository}/manifests/{tag}", data=manifest,
+                                 method="PUT", headers={"content-type": "application/vnd.oci.image.manifest.v1+json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return resp.headers["Docker-Content-Digest"]
+
+
+def docker_hub_hook(repository: str, tag: str) -> dict:
+    """The body Docker Hub posts to a repository's webhooks after a push."""
+    namespace, name = repository.split("/", 1)
+    return {
+        "callback_url": f"https://registry.hub.docker.com/u/{repository}/hook/local/",
+        "push_data": {"pushed_at": int(time.time()), "pusher": namespace, "tag": tag},
+        "repository": {"name": name, "namespace": namespace, "owner": namespace, "repo_name": repository,
+                       "repo_url": f"https://hub.docker.com/r/{repository}", "is_private": False, "status": "Active"},
+    }
 
 
 def sample_push(delivery: str | None = None) -> tuple[dict[str, str], bytes]:

@@ -40,6 +40,22 @@ GHCR_APP = {
 }
 
 
+# Apps whose images are pushed to Docker Hub and announced by its webhook; the
+# second one's repository is private (the local registry refuses anonymous pulls).
+HUB_APP = {
+    "name": "hubapp",
+    "repository": "acme/hubapp",
+    "image": {"repository": "acme/hubapp", "wait_timeout_seconds": 60},
+    "network": {"cidr": "10.70.0.0/16"},
+}
+HUB_PRIVATE_APP = {
+    "name": "hubprivate",
+    "repository": "acme/hubprivate",
+    "image": {"repository": "docker.io/acme/private-ledger", "wait_timeout_seconds": 60},
+    "network": {"cidr": "10.80.0.0/16"},
+}
+
+
 # An app with a NAT gateway in each availability zone.
 AZ_APP = {
     "name": "azapp",
@@ -85,6 +101,22 @@ class Local:
 
     def put_image(self, repository: str, tag: str) -> str:
         return stk.put_sample_image(self.env, repository, tag)
+
+    def push_docker_hub(self, repository: str, tag: str) -> str:
+        return stk.push_docker_hub_image(self.env, repository, tag)
+
+    def docker_hub_hook(self, body: dict | bytes, token: str | None = None) -> tuple[int, dict]:
+        """POST a Docker Hub webhook to image-ready's hook URL (or one with another token)."""
+        url = self.env["STEPDEPLOY_DOCKER_HUB_HOOK_URL"]
+        if token is not None:
+            url = url.rsplit("/", 1)[0] + "/" + token
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        req = urllib.request.Request(url, data=data, method="POST", headers={"content-type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                return resp.status, json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read() or b"null")
 
     def invoke(self, function: str, payload: dict) -> tuple[int, dict]:
         """Invoke a Lambda the way `cargo lambda invoke` does."""
@@ -137,6 +169,8 @@ def local(tmp_path_factory) -> Local:
         stk.register_spec(stk.clients(env)("dynamodb"), QUICK)
         stk.register_spec(stk.clients(env)("dynamodb"), GHCR_APP)
         stk.register_spec(stk.clients(env)("dynamodb"), AZ_APP)
+        stk.register_spec(stk.clients(env)("dynamodb"), HUB_APP)
+        stk.register_spec(stk.clients(env)("dynamodb"), HUB_PRIVATE_APP)
         for repo in ("quick", "azapp"):
             try:
                 stk.clients(env)("ecr").create_repository(repositoryName=repo)

@@ -392,6 +392,10 @@ pub fn failure_message(state: &DeployState, caught: &CaughtError) -> String {
             d.image.tag.as_deref().unwrap_or("latest"),
             match d.image.ecr_repository() {
                 Some(repo) => format!("the ECR repository {repo:?}"),
+                None if d.image.is_docker_hub() => format!(
+                    "the Docker Hub repository {:?} (its webhook must post to the deployer's DockerHubHookUrl)",
+                    d.image.repository
+                ),
                 None => format!("the registry {}", d.image.registry),
             }
         ),
@@ -527,6 +531,13 @@ mod tests {
         assert!(msg.contains("ECR repository \"bank\""), "{msg}");
         let msg = failure_message(&state, &caught("Fatal"));
         assert!(msg.contains("failed: Fatal: boom"), "{msg}");
+        let mut hub = state.clone();
+        hub.deployment.image = ImageRef::parse(&format!("acme/bank:{SHA}")).unwrap();
+        let msg = failure_message(&hub, &caught("States.Timeout"));
+        assert!(
+            msg.contains("Docker Hub repository \"acme/bank\"") && msg.contains("DockerHubHookUrl"),
+            "{msg}"
+        );
     }
 
     #[test]

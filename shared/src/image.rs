@@ -16,7 +16,8 @@ pub struct ImageRef {
     pub digest: Option<String>,
 }
 
-fn is_digest(d: &str) -> bool {
+/// `sha256:<64 hex>`.
+pub fn is_digest(d: &str) -> bool {
     d.strip_prefix("sha256:")
         .is_some_and(|h| h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit()))
 }
@@ -65,6 +66,12 @@ impl ImageRef {
         } else {
             registry
         };
+        // Docker Hub's official images live under `library/`.
+        let repository = if registry == "docker.io" && !repository.contains('/') {
+            format!("library/{repository}")
+        } else {
+            repository
+        };
         if repository.is_empty()
             || repository.split('/').any(|p| p.is_empty())
             || repository
@@ -99,6 +106,11 @@ impl ImageRef {
             self.name(),
             self.tag.as_deref().unwrap_or("latest")
         )
+    }
+
+    /// Whether the image lives on Docker Hub.
+    pub fn is_docker_hub(&self) -> bool {
+        self.registry == "docker.io"
     }
 
     /// The ECR repository name, when the registry is an ECR registry.
@@ -279,6 +291,30 @@ pub fn parse_github_package(payload: &serde_json::Value) -> Result<Option<Arriva
     }))
 }
 
+/// Read a Docker Hub webhook: a push of `repository.repo_name:push_data.tag`.
+/// Docker Hub sends no digest; the registry is asked for it. `Ok(None)` for a
+/// push without a tag; `Err` (the reason) for a payload not in Docker Hub's form.
+pub fn parse_docker_hub(payload: &serde_json::Value) -> Result<Option<ImageRef>, String> {
+    let repo = payload
+        .pointer("/repository/repo_name")
+        .and_then(|r| r.as_str())
+        .filter(|r| !r.is_empty())
+        .ok_or("no repository.repo_name (is this a Docker Hub webhook?)")?;
+    let push = payload
+        .get("push_data")
+        .filter(|p| p.is_object())
+        .ok_or("no push_data object (is this a Docker Hub webhook?)")?;
+    let Some(tag) = push
+        .get("tag")
+        .and_then(|t| t.as_str())
+        .filter(|t| !t.is_empty())
+    else {
+        return Ok(None);
+    };
+    let image = ImageRef::parse(&format!("docker.io/{repo}:{tag}")).map_err(|e| e.message)?;
+    Ok(Some(image))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,6 +332,12 @@ mod tests {
             ),
             ("acme/bank:abc", "docker.io/acme/bank", Some("abc")),
             ("index.docker.io/acme/bank", "docker.io/acme/bank", None),
+            ("docker.io/nginx:1", "docker.io/library/nginx", Some("1")),
+            (
+                "registry-1.docker.io/acme/bank",
+                "docker.io/acme/bank",
+                None,
+            ),
             ("ghcr.io/acme/bank:v1", "ghcr.io/acme/bank", Some("v1")),
             ("localhost:5000/x:t", "localhost:5000/x", Some("t")),
             (
@@ -362,6 +404,36 @@ mod tests {
         no_digest["package"]["package_version"] =
             serde_json::json!({"container_metadata": {"tag": {"name": "x"}}});
         assert!(parse_github_package(&no_digest).is_err());
+    }
+
+    #[test]
+    fn docker_hub_webhooks() {
+        let event: serde_json::Value =
+            serde_json::from_str(include_str!("../../events/image-ready.dockerhub.json")).unwrap();
+        let payload: serde_json::Value =
+            serde_json::from_str(event["body"].as_str().unwrap()).unwrap();
+        let image = parse_docker_hub(&payload).unwrap().unwrap();
+        assert_eq!(image.name(), "docker.io/stepdeploy-samples/flask-banking");
+        assert!(image.is_docker_hub());
+        assert_eq!(image.digest, None);
+        let official =
+            serde_json::json!({"push_data": {"tag": "1.27"}, "repository": {"repo_name": "nginx"}});
+        assert_eq!(
+            parse_docker_hub(&official).unwrap().unwrap().wait_key(),
+            "docker.io/library/nginx:1.27"
+        );
+        let untagged =
+            serde_json::json!({"push_data": {"tag": ""}, "repository": {"repo_name": "a/b"}});
+        assert_eq!(parse_docker_hub(&untagged).unwrap(), None);
+        for bad in [
+            serde_json::json!({}),
+            serde_json::json!({"repository": {"repo_name": "a/b"}}),
+            serde_json::json!({"push_data": {"tag": "x"}, "repository": {"repo_name": 7}}),
+            serde_json::json!({"push_data": {"tag": "x y"}, "repository": {"repo_name": "a/b"}}),
+            serde_json::json!({"push_data": {"tag": "x"}, "repository": {"repo_name": "Upper/Case"}}),
+        ] {
+            assert!(parse_docker_hub(&bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -1,11 +1,14 @@
 //! stepdeploy's library: everything the Lambdas in `functions/` share.
 //!
 //! Pure modules (no AWS, no Lambda runtime): [`error`], [`spec`], [`naming`],
-//! [`deploy`], [`webhook`], [`image`], [`ledger`], [`network`].
+//! [`deploy`], [`webhook`], [`image`], [`ledger`], [`network`], [`registry`]
+//! (its HTTP client behind the `registry` feature).
 //! AWS calls live under [`aws`], one module per service, each behind a cargo
 //! feature so a function links only the SDKs it calls.
 //! [`runtime`] is the thin glue every `functions/*/main.rs` uses.
 
+#[cfg(feature = "http-api")]
+pub mod apigw;
 pub mod aws;
 pub mod deploy;
 pub mod error;
@@ -13,6 +16,7 @@ pub mod image;
 pub mod ledger;
 pub mod naming;
 pub mod network;
+pub mod registry;
 pub mod runtime;
 pub mod spec;
 pub mod steps;

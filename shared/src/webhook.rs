@@ -125,6 +125,43 @@ pub fn authenticate(req: &RawRequest, secrets: &[Vec<u8>]) -> Result<(), Reply> 
     }
 }
 
+/// Whether `given` is one of `secrets`, compared in constant time (over their
+/// SHA-256 hashes, so neither content nor length leaks through timing).
+pub fn token_matches(given: &str, secrets: &[Vec<u8>]) -> bool {
+    use sha2::Digest;
+    let g = Sha256::digest(given.as_bytes());
+    secrets.iter().fold(false, |found, s| {
+        let h = Sha256::digest(s);
+        let diff = g
+            .iter()
+            .zip(h.iter())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        found | (diff == 0 && !s.is_empty())
+    })
+}
+
+/// A Docker Hub hook request: Docker Hub signs nothing, so the request is
+/// accepted only on the secret token at the end of its URL path.
+pub fn authenticate_docker_hub(token: Option<&str>, secrets: &[Vec<u8>]) -> Result<(), Reply> {
+    match token {
+        Some(t) if token_matches(t, secrets) => Ok(()),
+        _ => Err(Reply::error(
+            401,
+            "unknown hook token: the Docker Hub webhook URL must end in /dockerhub/<token>, the token being the value of the deployer's DockerHubHookTokenArn secret",
+        )),
+    }
+}
+
+/// The image a Docker Hub hook announces; `Ok(None)` for a push without a tag.
+pub fn docker_hub_image(req: &RawRequest) -> Result<Option<crate::image::ImageRef>, Reply> {
+    if req.body.len() > MAX_BODY {
+        return Err(Reply::error(413, format!("body is over {MAX_BODY} bytes")));
+    }
+    let payload: Value = serde_json::from_slice(&req.body)
+        .map_err(|e| Reply::error(400, format!("body is not JSON: {e}")))?;
+    crate::image::parse_docker_hub(&payload).map_err(|why| Reply::error(400, why))
+}
+
 fn percent_decode(text: &str) -> Option<Vec<u8>> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -424,6 +461,45 @@ mod tests {
         assert_eq!(req.header("x-github-event"), Some("ping"));
         assert_eq!(req.body, b"{}");
         assert!(RawRequest::from_parts([], Some("%%%"), true).is_err());
+    }
+
+    #[test]
+    fn docker_hub_hook_tokens() {
+        let secrets = vec![b"current-token".to_vec(), b"previous-token".to_vec()];
+        assert!(authenticate_docker_hub(Some("current-token"), &secrets).is_ok());
+        assert!(authenticate_docker_hub(Some("previous-token"), &secrets).is_ok());
+        for bad in [Some("current-token\0"), Some("current"), Some(""), None] {
+            assert_eq!(
+                authenticate_docker_hub(bad, &secrets).unwrap_err().status,
+                401,
+                "{bad:?}"
+            );
+        }
+        assert!(!token_matches("", &[Vec::new()]));
+    }
+
+    #[test]
+    fn docker_hub_bodies() {
+        let req = |body: &str| RawRequest {
+            body: body.as_bytes().to_vec(),
+            ..RawRequest::default()
+        };
+        let ok = req(r#"{"push_data": {"tag": "abc"}, "repository": {"repo_name": "acme/bank"}}"#);
+        assert_eq!(
+            docker_hub_image(&ok).unwrap().unwrap().wait_key(),
+            "docker.io/acme/bank:abc"
+        );
+        let not_json = docker_hub_image(&req("{\"push_data\":")).unwrap_err();
+        assert_eq!(not_json.status, 400);
+        assert!(not_json.body["error"]
+            .as_str()
+            .unwrap()
+            .contains("not JSON"));
+        let github = docker_hub_image(&req(r#"{"ref": "refs/heads/main"}"#)).unwrap_err();
+        assert!(github.body["error"]
+            .as_str()
+            .unwrap()
+            .contains("Docker Hub webhook"));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 import json
 import time
 
-from conftest import ROOT, new_commit
+from conftest import ROOT, new_commit, stk
 
 
 def ecr_event(commit, digest, repository="quick", result="SUCCESS"):
@@ -101,6 +101,10 @@ def test_an_unrelated_image_changes_nothing(local):
     local.wait_state(arn, "Wait For Image")
     status, out = local.invoke("image-ready", ecr_event(new_commit(), "sha256:" + "cd" * 32))
     assert status == 200 and out["resumed"] == []
+    # A repository no app deploys from: acknowledged, not recorded.
+    status, out = local.invoke("image-ready", ecr_event(commit, "sha256:" + "ce" * 32, repository="nobody"))
+    assert status == 200 and "no registered app" in out["ignored"], out
+    assert local.item(f"IMAGE#{out['image']}", "ARRIVAL") is None
     time.sleep(1)
     assert local.c("stepfunctions").describe_execution(executionArn=arn)["status"] == "RUNNING"
 
@@ -149,3 +153,111 @@ def test_two_environments_waiting_on_one_image_are_both_resumed(local):
         desc = local.follow(arn)
         assert desc["status"] == "SUCCEEDED", desc.get("cause")
         assert task_definition_image(local, arn)["digest"] == digest
+
+
+# --- Docker Hub: a hook on a secret path, no digest in it; the registry says which ---
+
+def running_image(local, app, environment):
+    """The image the environment's ECS service runs, from its task definition."""
+    ecs = local.c("ecs")
+    name = f"{app}-{environment}"
+    (svc,) = ecs.describe_services(cluster=name, services=[name])["services"]
+    td = ecs.describe_task_definition(taskDefinition=svc["taskDefinition"])["taskDefinition"]
+    return td["containerDefinitions"][0]["image"]
+
+
+def test_a_docker_hub_push_resumes_its_deployment_with_the_digest_pinned(local):
+    commit = new_commit()
+    status, reply = local.push(commit, repository="acme/hubapp")
+    assert status == 202, reply
+    arn = reply["execution_arn"]
+    local.wait_state(arn, "Wait For Image")
+    time.sleep(1)
+    assert local.c("stepfunctions").describe_execution(executionArn=arn)["status"] == "RUNNING"
+
+    digest = local.push_docker_hub("acme/hubapp", commit)
+    started = time.time()
+    status, out = local.docker_hub_hook(stk.docker_hub_hook("acme/hubapp", commit))
+    assert status == 200, out
+    assert out["resumed"] == [reply["deployment_id"]]
+    assert out["digest"] == digest
+    local.wait_state(arn, "Provision Network")
+    print(f"Docker Hub hook -> execution left Wait For Image in {time.time() - started:.2f}s")
+    desc = local.follow(arn)
+    assert desc["status"] == "SUCCEEDED", desc.get("cause")
+    assert task_definition_image(local, arn) == {"uri": f"docker.io/acme/hubapp@{digest}", "digest": digest, "waited": True}
+    assert running_image(local, "hubapp", "production") == f"docker.io/acme/hubapp@{digest}"
+
+    # The tag moves afterwards: what runs does not.
+    local.push_docker_hub("acme/hubapp", commit + "-moved")
+    assert running_image(local, "hubapp", "production") == f"docker.io/acme/hubapp@{digest}"
+
+
+def test_a_docker_hub_image_pushed_before_the_wait_is_read_from_the_registry(local):
+    """The hook came (or was lost) before the deployment: the registry is asked first."""
+    commit = new_commit()
+    digest = local.push_docker_hub("acme/hubapp", commit)
+    status, reply = local.push(commit, repository="acme/hubapp")
+    desc = local.follow(reply["execution_arn"])
+    assert desc["status"] == "SUCCEEDED", desc.get("cause")
+    assert task_definition_image(local, reply["execution_arn"]) == {
+        "uri": f"docker.io/acme/hubapp@{digest}", "digest": digest, "waited": False}
+
+
+def test_docker_hub_hooks_are_refused_or_ignored_clearly(local):
+    commit = new_commit()
+    status, reply = local.push(commit, repository="acme/hubapp", branch="main")
+    arn = reply["execution_arn"]
+    local.wait_state(arn, "Wait For Image")
+    local.push_docker_hub("acme/hubapp", commit)
+    hook = stk.docker_hub_hook("acme/hubapp", commit)
+
+    status, out = local.docker_hub_hook(hook, token="not-the-token")
+    assert status == 401 and "DockerHubHookTokenArn" in out["error"]
+    status, out = local.docker_hub_hook(hook, token="")
+    assert status == 401
+    status, out = local.docker_hub_hook(b'{"push_data": ')
+    assert status == 400 and "not JSON" in out["error"]
+    status, out = local.docker_hub_hook(local.push_payload(commit))
+    assert status == 400 and "Docker Hub webhook" in out["error"], out
+    status, out = local.docker_hub_hook(stk.docker_hub_hook("acme/hubapp", ""))
+    assert status == 200 and "without a tag" in out["ignored"]
+    status, out = local.docker_hub_hook(stk.docker_hub_hook("someone/else", commit))
+    assert status == 200 and "no registered app" in out["ignored"], out
+    assert local.item(f"IMAGE#docker.io/someone/else:{commit}", "ARRIVAL") is None
+    status, out = local.docker_hub_hook(stk.docker_hub_hook("acme/hubapp", new_commit()))
+    assert status == 502 and "no such tag" in out["error"], out
+    time.sleep(1)
+    assert local.c("stepfunctions").describe_execution(executionArn=arn)["status"] == "RUNNING"
+
+    # The refusals lost nothing: the real hook still resumes it.
+    status, out = local.docker_hub_hook(hook)
+    assert status == 200 and out["resumed"] == [reply["deployment_id"]], out
+    assert local.follow(arn)["status"] == "SUCCEEDED"
+
+
+def test_a_private_docker_hub_repository_fails_the_deployment_with_why(local):
+    commit = new_commit()
+    status, reply = local.push(commit, repository="acme/hubprivate")
+    assert status == 202, reply
+    arn = reply["execution_arn"]
+    local.wait_state(arn, "Wait For Image")
+    local.push_docker_hub("acme/private-ledger", commit)
+    status, out = local.docker_hub_hook(stk.docker_hub_hook("acme/private-ledger", commit))
+    assert status == 200, out
+    desc = local.follow(arn)
+    assert desc["status"] == "FAILED"
+    assert desc["error"] == "ImageFailed"
+    assert "acme/private-ledger" in desc["cause"] and "must be public" in desc["cause"], desc["cause"]
+
+
+def test_the_docker_hub_sample_event_is_answered(local):
+    """`cargo lambda invoke image-ready --data-file events/image-ready.dockerhub.json`."""
+    sample = json.loads((ROOT / "events" / "image-ready.dockerhub.json").read_text())
+    status, out = local.invoke("image-ready", sample)
+    assert status == 200, out
+    assert out["statusCode"] == 200, out
+    assert "no registered app" in json.loads(out["body"])["ignored"]
+    sample["pathParameters"]["token"] = "wrong"
+    status, out = local.invoke("image-ready", sample)
+    assert status == 200 and out["statusCode"] == 401, out

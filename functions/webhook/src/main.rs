@@ -1,31 +1,10 @@
 //! GitHub webhook receiver, behind API Gateway (HTTP API, payload 2.0).
 
-use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
-use aws_lambda_events::encodings::Body;
-use aws_lambda_events::http::{HeaderMap, HeaderValue};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
+use stepdeploy::apigw::{raw_request, respond, ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use stepdeploy::aws::{load_config, secrets::WebhookSecret, sfn::StepFunctions, store::Store};
 use stepdeploy::runtime::{env_var, init_logging};
 use stepdeploy::steps::webhook::Webhook;
-use stepdeploy::webhook::{RawRequest, Reply};
-
-fn respond(reply: Reply) -> ApiGatewayV2httpResponse {
-    let mut headers = HeaderMap::new();
-    headers.insert("content-type", HeaderValue::from_static("application/json"));
-    let mut resp = ApiGatewayV2httpResponse::default();
-    resp.status_code = i64::from(reply.status);
-    resp.headers = headers;
-    resp.body = Some(Body::Text(reply.body.to_string()));
-    resp
-}
-
-fn raw_request(event: &ApiGatewayV2httpRequest) -> Result<RawRequest, Reply> {
-    let headers = event
-        .headers
-        .iter()
-        .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)));
-    RawRequest::from_parts(headers, event.body.as_deref(), event.is_base64_encoded)
-}
 
 async fn handle(webhook: &Webhook, event: ApiGatewayV2httpRequest) -> ApiGatewayV2httpResponse {
     match raw_request(&event) {
@@ -59,7 +38,7 @@ mod tests {
     //! The sample events, through everything the handler does before AWS.
     use super::*;
     use stepdeploy::spec::AppSpec;
-    use stepdeploy::webhook::{authenticate, decide, payload, precheck, Decision};
+    use stepdeploy::webhook::{authenticate, decide, payload, precheck, Decision, Reply};
 
     /// The local stack's webhook secret, which signs the sample events.
     const LOCAL_SECRET: &[u8] = b"stepdeploy-local-webhook-secret";
@@ -141,12 +120,5 @@ mod tests {
         let reply = decide_sample("malformed").unwrap_err();
         assert_eq!(reply.status, 400);
         assert!(reply.body["error"].as_str().unwrap().contains("not JSON"));
-    }
-
-    #[test]
-    fn responses_are_json() {
-        let resp = respond(Reply::error(401, "no"));
-        assert_eq!(resp.status_code, 401);
-        assert_eq!(resp.headers["content-type"], "application/json");
     }
 }

@@ -1,4 +1,5 @@
-//! Secrets Manager: the webhook secret, cached across invocations.
+//! Secrets Manager: the webhook secrets (GitHub's signing secret, the Docker
+//! Hub hook token), cached across invocations.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -61,7 +62,7 @@ impl WebhookSecret {
         }
         if values.is_empty() {
             return Err(StepError::fatal(format!(
-                "webhook secret {} is empty",
+                "secret {} is empty",
                 self.secret_id
             )));
         }

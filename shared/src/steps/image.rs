@@ -1,5 +1,7 @@
 //! `image-ready`: parks a deployment until its image exists, and resumes
-//! every deployment waiting on an image when it arrives.
+//! every deployment waiting on an image when it arrives: announced by ECR
+//! (EventBridge), or by Docker Hub (a webhook on a secret path, with no
+//! digest: the registry is asked which digest the pushed tag points at).
 //!
 //! Waiter and arrival meet in the ledger under the image's wait key. Each side
 //! writes its own item first and reads the other's second (strongly
@@ -7,18 +9,31 @@
 //! the state machine is on its way to `Wait For Image` is never missed. Both
 //! may resume the same token; the second `SendTaskSuccess` finds it gone.
 
+use std::time::{Duration, Instant};
+
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tracing::Instrument;
 
+use crate::apigw::{
+    path_segment_after, raw_request, respond, ApiGatewayV2httpRequest, ApiGatewayV2httpResponse,
+};
 use crate::aws::ecr::Ecr;
+use crate::aws::secrets::WebhookSecret;
 use crate::aws::sfn::StepFunctions;
 use crate::aws::store::Store;
 use crate::deploy::{now_epoch, rfc3339, Deployment, ResolvedImage};
 use crate::error::{ErrorKind, StepError};
-use crate::image::{parse_ecr_event, Arrival, EcrImageActionEvent};
+use crate::image::{parse_ecr_event, Arrival, EcrImageActionEvent, ImageRef};
 use crate::ledger::{image_pk, waiter_sk, WaiterRecord};
+use crate::registry::client::Registry;
 use crate::runtime::parse_input;
+use crate::steps::arrival;
+use crate::webhook::{authenticate_docker_hub, docker_hub_image, Reply};
+
+/// A tag Docker Hub announced may take a moment to be readable from its
+/// registry: look again this long, then answer.
+const LOOKUP_PATIENCE: Duration = Duration::from_secs(5);
 
 /// The deploy state machine's request: wait for this deployment's image.
 #[derive(Debug, Deserialize)]
@@ -31,6 +46,11 @@ pub struct ImageReady {
     pub store: Store,
     pub sfn: StepFunctions,
     pub ecr: Ecr,
+    /// Reads digests of images on Docker Hub (and the registries like it).
+    pub registry: Registry,
+    /// The token a Docker Hub hook's URL path must end in; `None` when the
+    /// deployer takes no Docker Hub hooks.
+    pub docker_hub_token: Option<WebhookSecret>,
 }
 
 impl ImageReady {
@@ -48,9 +68,113 @@ impl ImageReady {
                 None => Ok(json!({"ignored": "ECR event announces no tagged push"})),
             };
         }
+        if event.get("requestContext").is_some() {
+            let req: ApiGatewayV2httpRequest = parse_input("HTTP API request", event)?;
+            let resp = self.docker_hub(&req).await;
+            return Ok(serde_json::to_value(resp).expect("a response serializes"));
+        }
         Err(StepError::invalid_input(
-            "unrecognised event: image-ready takes an EventBridge ECR Image Action event, or a wait request {\"task_token\", \"deployment\"} from the deploy state machine",
+            "unrecognised event: image-ready takes an EventBridge ECR Image Action event, a Docker Hub webhook (HTTP API request on /dockerhub/<token>), or a wait request {\"task_token\", \"deployment\"} from the deploy state machine",
         ))
+    }
+
+    /// A Docker Hub webhook. Only AWS or the registry being unavailable
+    /// gives a 5xx; Docker Hub shows it in the webhook's delivery history.
+    async fn docker_hub(&self, req: &ApiGatewayV2httpRequest) -> ApiGatewayV2httpResponse {
+        let reply = match self.try_docker_hub(req).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, kind = %e.kind, "Docker Hub hook not handled");
+                Reply::error(
+                    503,
+                    format!("the deployer could not record the push ({e}); redeliver it from the Docker Hub webhook's history"),
+                )
+            }
+        };
+        tracing::info!(
+            source = "docker-hub",
+            status = reply.status,
+            image = reply.body.get("image").and_then(|v| v.as_str()).unwrap_or(""),
+            outcome = %reply.body.get("ignored").or(reply.body.get("error")).and_then(|v| v.as_str()).unwrap_or("handled"),
+            "Docker Hub hook"
+        );
+        respond(reply)
+    }
+
+    async fn try_docker_hub(&self, req: &ApiGatewayV2httpRequest) -> Result<Reply, StepError> {
+        let Some(secret) = &self.docker_hub_token else {
+            return Ok(Reply::error(
+                404,
+                "this deployer takes no Docker Hub webhooks (STEPDEPLOY_DOCKER_HUB_TOKEN_SECRET_ID is not set)",
+            ));
+        };
+        let token = path_segment_after(req, "token", "dockerhub");
+        if let Err(refused) = authenticate_docker_hub(token.as_deref(), &secret.values().await?) {
+            // Perhaps the token was rotated since it was cached.
+            match secret.refresh_after_failure().await? {
+                Some(fresh) if authenticate_docker_hub(token.as_deref(), &fresh).is_ok() => {}
+                _ => return Ok(refused),
+            }
+        }
+        let raw = match raw_request(req) {
+            Ok(r) => r,
+            Err(r) => return Ok(r),
+        };
+        let image = match docker_hub_image(&raw) {
+            Ok(Some(image)) => image,
+            Ok(None) => return Ok(Reply::ignored("a push without a tag announces no image")),
+            Err(r) => return Ok(r),
+        };
+        if !arrival::watched(&self.store, &image).await? {
+            return Ok(Reply::new(200, arrival::unwatched(&image)));
+        }
+        let arrival = match self.lookup(&image).await {
+            Ok(Some(digest)) => Arrival::Pushed { image, digest },
+            Ok(None) => {
+                return Ok(Reply::new(
+                    502,
+                    json!({"image": image.wait_key(), "error": format!(
+                        "Docker Hub announced {image} but its registry has no such tag yet; deployments waiting on it keep waiting: redeliver the hook from Docker Hub's webhook history"
+                    )}),
+                ))
+            }
+            Err(e) if e.kind == ErrorKind::Fatal => {
+                // The image can never be read (a private repository): fail the waiters with why.
+                let reason = e.message;
+                Arrival::Failed { image, reason }
+            }
+            Err(e) => {
+                return Ok(Reply::new(
+                    502,
+                    json!({"image": image.wait_key(), "error": format!(
+                        "could not read the digest of {image} from its registry ({e}); deployments waiting on it keep waiting: redeliver the hook from Docker Hub's webhook history"
+                    )}),
+                ))
+            }
+        };
+        let out = arrival::deliver(&self.store, &self.sfn, arrival).await?;
+        Ok(Reply::new(200, out))
+    }
+
+    /// The digest the image's tag points at, looking again for a few seconds
+    /// while the registry has not caught up with the push.
+    async fn lookup(&self, image: &ImageRef) -> Result<Option<String>, StepError> {
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(500);
+        loop {
+            let answer = self.registry.digest(image).await;
+            let again = match &answer {
+                Ok(None) => true,
+                Err(e) => e.kind == ErrorKind::Retryable,
+                Ok(Some(_)) => false,
+            };
+            if !again || started.elapsed() + pause > LOOKUP_PATIENCE {
+                return answer;
+            }
+            tracing::info!(image = %image, "registry has not answered the digest yet; looking again");
+            tokio::time::sleep(pause).await;
+            pause *= 2;
+        }
     }
 
     async fn wait(&self, req: AwaitRequest) -> Result<Value, StepError> {
@@ -83,6 +207,14 @@ impl ImageReady {
             .await?;
         let mut digest = match (image.ecr_repository(), image.tag.as_deref()) {
             (Some(repo), Some(tag)) => self.ecr.image_digest(repo, tag).await?,
+            // Docker Hub's hook may have come and gone before this wait: ask its registry.
+            _ if image.is_docker_hub() => match self.registry.digest(image).await {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!(image = %key, error = %e, "could not ask Docker Hub for the image; waiting for its hook");
+                    None
+                }
+            },
             _ => None,
         };
         let mut failure = None;

@@ -5,7 +5,14 @@
 pub mod arrival;
 #[cfg(all(feature = "dynamodb", feature = "rds"))]
 pub mod database;
-#[cfg(all(feature = "dynamodb", feature = "sfn", feature = "ecr"))]
+#[cfg(all(
+    feature = "dynamodb",
+    feature = "sfn",
+    feature = "ecr",
+    feature = "secrets",
+    feature = "registry",
+    feature = "http-api"
+))]
 pub mod image;
 #[cfg(all(feature = "dynamodb", feature = "elbv2"))]
 pub mod load_balancer;
