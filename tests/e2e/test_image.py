@@ -20,12 +20,27 @@ def task_definition_image(local, execution_arn):
     return None
 
 
+def parked(local, commit, **push):
+    """Push `commit` and wait until its deployment is parked (its waiter is in
+    the ledger, not just the state entered): (deployment id, execution ARN)."""
+    status, reply = local.push(commit, **push)
+    assert status == 202, reply
+    deployment_id, arn = reply["deployment_id"], reply["execution_arn"]
+    local.wait_state(arn, "Wait For Image")
+    entered = next(e for e in local.history(arn) if e["type"] == "TaskStateEntered"
+                   and e["stateEnteredEventDetails"]["name"] == "Wait For Image")
+    image = json.loads(entered["stateEnteredEventDetails"]["input"])["deployment"]["image"]
+    key = f"{image['registry']}/{image['repository']}:{image['tag']}"
+    deadline = time.time() + 60
+    while local.item(f"IMAGE#{key}", f"WAIT#{deployment_id}") is None:
+        assert time.time() < deadline, f"{deployment_id} never parked on {key}"
+        time.sleep(0.1)
+    return deployment_id, arn
+
+
 def test_a_deployment_parks_until_its_image_is_pushed(local):
     commit = new_commit()
-    status, reply = local.push(commit, repository="acme/quick", branch="develop")
-    assert status == 202
-    arn = reply["execution_arn"]
-    local.wait_state(arn, "Wait For Image")
+    deployment_id, arn = parked(local, commit, repository="acme/quick", branch="develop")
     time.sleep(1)
     assert local.c("stepfunctions").describe_execution(executionArn=arn)["status"] == "RUNNING"
     assert "Provision Network" not in local.states(arn)
@@ -34,7 +49,7 @@ def test_a_deployment_parks_until_its_image_is_pushed(local):
     started = time.time()
     status, out = local.invoke("image-ready", ecr_event(commit, digest))
     assert status == 200, out
-    assert out["resumed"] == [reply["deployment_id"]]
+    assert out["resumed"] == [deployment_id]
     local.wait_state(arn, "Provision Network")
     resumed_after = time.time() - started
     desc = local.follow(arn)
@@ -70,15 +85,14 @@ def test_an_arrival_recorded_before_the_wait_resumes_it(local):
 
 def test_a_failed_push_fails_the_deployment_with_its_reason(local):
     commit = new_commit()
-    status, reply = local.push(commit, repository="acme/quick", branch="develop")
-    local.wait_state(reply["execution_arn"], "Wait For Image")
+    deployment_id, arn = parked(local, commit, repository="acme/quick", branch="develop")
     status, out = local.invoke("image-ready", ecr_event(commit, None, result="FAILURE"))
     assert status == 200, out
-    desc = local.follow(reply["execution_arn"])
+    desc = local.follow(arn)
     assert desc["status"] == "FAILED"
     assert desc["error"] == "ImageFailed"
     assert "FAILURE" in desc["cause"]
-    record = local.deployment("quick", "staging", reply["deployment_id"])
+    record = local.deployment("quick", "staging", deployment_id)
     assert record["status"] == "FAILED" and record["error"] == "ImageFailed"
 
 
@@ -96,9 +110,7 @@ def test_a_timeout_says_what_was_awaited(local):
 
 def test_an_unrelated_image_changes_nothing(local):
     commit = new_commit()
-    status, reply = local.push(commit, repository="acme/quick", branch="develop")
-    arn = reply["execution_arn"]
-    local.wait_state(arn, "Wait For Image")
+    deployment_id, arn = parked(local, commit, repository="acme/quick", branch="develop")
     status, out = local.invoke("image-ready", ecr_event(new_commit(), "sha256:" + "cd" * 32))
     assert status == 200 and out["resumed"] == []
     # A repository no app deploys from: acknowledged, not recorded.
@@ -118,10 +130,7 @@ def test_malformed_image_events_are_refused_clearly(local):
 
 def test_a_ghcr_image_announced_by_a_package_event_resumes_its_deployment(local):
     commit = new_commit()
-    status, reply = local.push(commit, repository="acme/ghapp")
-    assert status == 202, reply
-    arn = reply["execution_arn"]
-    local.wait_state(arn, "Wait For Image")
+    deployment_id, arn = parked(local, commit, repository="acme/ghapp")
     sample = json.loads(json.loads((ROOT / "events" / "webhook.package.json").read_text())["body"])
     digest = "sha256:" + "9f" * 32
     sample["repository"]["full_name"] = "acme/ghapp"
@@ -130,7 +139,7 @@ def test_a_ghcr_image_announced_by_a_package_event_resumes_its_deployment(local)
     status, out = local.post("package", sample)
     assert status == 200, out
     assert "resumed" in out, out
-    assert out["resumed"] == [reply["deployment_id"]]
+    assert out["resumed"] == [deployment_id]
     desc = local.follow(arn)
     assert desc["status"] == "SUCCEEDED", desc.get("cause")
     assert json.loads(desc["output"])["image"] == f"ghcr.io/acme/ghapp@{digest}"
@@ -140,10 +149,7 @@ def test_two_environments_waiting_on_one_image_are_both_resumed(local):
     commit = new_commit()
     arns = []
     for branch in ("develop", "qa"):
-        status, reply = local.push(commit, repository="acme/quick", branch=branch)
-        assert status == 202, reply
-        local.wait_state(reply["execution_arn"], "Wait For Image")
-        arns.append(reply["execution_arn"])
+        arns.append(parked(local, commit, repository="acme/quick", branch=branch)[1])
     time.sleep(1)
     digest = local.put_image("quick", commit)
     status, out = local.invoke("image-ready", ecr_event(commit, digest))
@@ -168,10 +174,7 @@ def running_image(local, app, environment):
 
 def test_a_docker_hub_push_resumes_its_deployment_with_the_digest_pinned(local):
     commit = new_commit()
-    status, reply = local.push(commit, repository="acme/hubapp")
-    assert status == 202, reply
-    arn = reply["execution_arn"]
-    local.wait_state(arn, "Wait For Image")
+    deployment_id, arn = parked(local, commit, repository="acme/hubapp")
     time.sleep(1)
     assert local.c("stepfunctions").describe_execution(executionArn=arn)["status"] == "RUNNING"
 
@@ -179,7 +182,7 @@ def test_a_docker_hub_push_resumes_its_deployment_with_the_digest_pinned(local):
     started = time.time()
     status, out = local.docker_hub_hook(stk.docker_hub_hook("acme/hubapp", commit))
     assert status == 200, out
-    assert out["resumed"] == [reply["deployment_id"]]
+    assert out["resumed"] == [deployment_id]
     assert out["digest"] == digest
     local.wait_state(arn, "Provision Network")
     print(f"Docker Hub hook -> execution left Wait For Image in {time.time() - started:.2f}s")
@@ -206,9 +209,7 @@ def test_a_docker_hub_image_pushed_before_the_wait_is_read_from_the_registry(loc
 
 def test_docker_hub_hooks_are_refused_or_ignored_clearly(local):
     commit = new_commit()
-    status, reply = local.push(commit, repository="acme/hubapp", branch="main")
-    arn = reply["execution_arn"]
-    local.wait_state(arn, "Wait For Image")
+    deployment_id, arn = parked(local, commit, repository="acme/hubapp", branch="main")
     local.push_docker_hub("acme/hubapp", commit)
     hook = stk.docker_hub_hook("acme/hubapp", commit)
 
@@ -232,16 +233,13 @@ def test_docker_hub_hooks_are_refused_or_ignored_clearly(local):
 
     # The refusals lost nothing: the real hook still resumes it.
     status, out = local.docker_hub_hook(hook)
-    assert status == 200 and out["resumed"] == [reply["deployment_id"]], out
+    assert status == 200 and out["resumed"] == [deployment_id], out
     assert local.follow(arn)["status"] == "SUCCEEDED"
 
 
 def test_a_private_docker_hub_repository_fails_the_deployment_with_why(local):
     commit = new_commit()
-    status, reply = local.push(commit, repository="acme/hubprivate")
-    assert status == 202, reply
-    arn = reply["execution_arn"]
-    local.wait_state(arn, "Wait For Image")
+    deployment_id, arn = parked(local, commit, repository="acme/hubprivate")
     local.push_docker_hub("acme/private-ledger", commit)
     status, out = local.docker_hub_hook(stk.docker_hub_hook("acme/private-ledger", commit))
     assert status == 200, out
