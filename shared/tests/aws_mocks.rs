@@ -10,12 +10,19 @@ use aws_sdk_ec2::operation::create_security_group::CreateSecurityGroupOutput;
 use aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsOutput;
 use aws_sdk_ec2::operation::describe_vpcs::DescribeVpcsOutput;
 use aws_sdk_ec2::types::{IpPermission, Vpc};
+use aws_sdk_ecs::operation::create_service::{CreateServiceInput, CreateServiceOutput};
 use aws_sdk_ecs::operation::register_task_definition::{
     RegisterTaskDefinitionInput, RegisterTaskDefinitionOutput,
 };
-use aws_sdk_ecs::types::{Compatibility, NetworkMode, TaskDefinition};
+use aws_sdk_ecs::types::{
+    AssignPublicIp, Compatibility, LaunchType, NetworkMode, Service, TaskDefinition,
+};
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
-use stepdeploy::aws::{ec2::Ec2, ecs::Ecs, store::Store};
+use stepdeploy::aws::{
+    ec2::Ec2,
+    ecs::{Ecs, ServicePlan},
+    store::Store,
+};
 use stepdeploy::deploy::{resolve, DatabaseOutput, DeployRequest, DeployState, ResolvedImage};
 use stepdeploy::naming::Names;
 use stepdeploy::spec::AppSpec;
@@ -308,4 +315,61 @@ async fn the_task_definition_pins_the_image_and_keeps_credentials_secret() {
         log.get("awslogs-region").map(String::as_str),
         Some("eu-west-1")
     );
+}
+
+#[tokio::test]
+async fn the_service_rolls_out_behind_the_circuit_breaker_in_the_private_subnets() {
+    let seen: Arc<Mutex<Vec<CreateServiceInput>>> = Arc::default();
+    let record = seen.clone();
+    let create = mock!(aws_sdk_ecs::Client::create_service).then_compute_output(move |req| {
+        record.lock().unwrap().push(req.clone());
+        CreateServiceOutput::builder()
+            .service(
+                Service::builder()
+                    .service_arn("arn:aws:ecs:eu-west-1:123456789012:service/bank-production/bank-production")
+                    .build(),
+            )
+            .build()
+    });
+    let ecs = Ecs::from_client(mock_client!(aws_sdk_ecs, [&create]));
+    let subnets = vec!["subnet-private1".to_string(), "subnet-private2".to_string()];
+    let plan = ServicePlan {
+        cluster: "bank-production",
+        name: "bank-production",
+        task_definition: "arn:aws:ecs:eu-west-1:123456789012:task-definition/bank-production:7",
+        desired: 2,
+        subnets: &subnets,
+        security_group: "sg-tasks",
+        target_group:
+            "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/bank-production-tg/1",
+        container_name: "web",
+        container_port: 8000,
+    };
+    let arn = ecs
+        .create_service(&plan, &[("stepdeploy:app", "bank".into())])
+        .await
+        .unwrap();
+    assert!(arn.ends_with("service/bank-production/bank-production"));
+
+    let req = seen.lock().unwrap()[0].clone();
+    assert_eq!(req.launch_type(), Some(&LaunchType::Fargate));
+    assert_eq!(req.desired_count(), Some(2));
+    let config = req.deployment_configuration().unwrap();
+    let breaker = config.deployment_circuit_breaker().unwrap();
+    assert!(breaker.enable() && breaker.rollback(), "{breaker:?}");
+    assert_eq!(config.minimum_healthy_percent(), Some(100));
+    let net = req
+        .network_configuration()
+        .and_then(|n| n.awsvpc_configuration())
+        .unwrap();
+    assert_eq!(net.subnets(), subnets.as_slice());
+    assert_eq!(net.security_groups(), ["sg-tasks".to_string()]);
+    assert_eq!(net.assign_public_ip(), Some(&AssignPublicIp::Disabled));
+    let lb = &req.load_balancers()[0];
+    assert_eq!(
+        (lb.container_name(), lb.container_port()),
+        (Some("web"), Some(8000))
+    );
+    assert_eq!(lb.target_group_arn(), Some(plan.target_group));
+    assert_eq!(req.tags()[0].key(), Some("stepdeploy:app"));
 }
