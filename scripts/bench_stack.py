@@ -2,8 +2,9 @@
 
 - webhook: p50/p90/p99 of a valid signed push, client-measured over HTTP
   (verification, delivery claim, ledger write, StartExecution);
-- image: time from an image event (image-ready invoked with the ECR event) to
-  the execution leaving Wait For Image;
+- image: time from an image event (image-ready invoked with the ECR event, or
+  Docker Hub's webhook posted to its hook URL) to the execution leaving Wait
+  For Image;
 - deploy: wall time and state transitions of a first deploy, a new-commit
   deploy and a same-commit deploy, and their mutating AWS calls;
 - teardown: wall time and state transitions.
@@ -34,10 +35,17 @@ def pct(values, p):
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
-def push(env, commit, branch="main"):
+# An app whose images come from Docker Hub, for the image figures.
+HUB_APP = {"name": "hubbench", "repository": "acme/hubbench", "image": {"repository": "acme/hubbench"},
+           "previews": {"enabled": True}, "network": {"cidr": "10.90.0.0/16"}}
+
+
+def push(env, commit, branch="main", repository=None):
     headers, body = stk.sample_push()
     payload = json.loads(body)
     payload["after"], payload["ref"] = commit, f"refs/heads/{branch}"
+    if repository:
+        payload["repository"]["full_name"] = repository
     payload["repository"]["pushed_at"] = int(time.time())
     t = time.perf_counter()
     status, reply = stk.post_webhook(env, headers, json.dumps(payload).encode())
@@ -69,15 +77,10 @@ def main() -> None:
             print(f"{label:<22} {wall:>9.1f} {len(states(env, reply['execution_arn'])):>7} {out.get('mutations', '?'):>15}")
 
         # Image event -> execution leaves Wait For Image.
-        waits = []
         sfn = stk.clients(env)("stepfunctions")
-        for _ in range(5):
-            commit = secrets.token_hex(20)
-            _, _, reply = push(env, commit, branch="feature/bench")
-            arn = reply["execution_arn"]
-            while not any(e["stateEnteredEventDetails"]["name"] == "Wait For Image" for e in states(env, arn)):
-                time.sleep(0.05)
-            time.sleep(0.5)
+        stk.register_spec(stk.clients(env)("dynamodb"), HUB_APP)
+
+        def announce_ecr(commit):
             digest = stk.put_sample_image(env, "bank", commit)
             event = json.loads((stk.ROOT / "events" / "image-ready.ecr-push.json").read_text())
             event["detail"].update({"image-tag": commit, "image-digest": digest})
@@ -85,13 +88,37 @@ def main() -> None:
             req = urllib.request.Request(f"{env['STEPDEPLOY_LAMBDA_URL']}/2015-03-31/functions/image-ready/invocations",
                                          data=json.dumps(event).encode(), method="POST")
             urllib.request.urlopen(req, timeout=60).read()
-            while True:
-                hist = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
-                if any(e["type"] == "TaskStateExited" and e["stateExitedEventDetails"]["name"] == "Wait For Image" for e in hist):
-                    break
-                time.sleep(0.01)
-            waits.append((time.perf_counter() - t) * 1000)
-        print(f"\nimage event -> Wait For Image exited: median {statistics.median(waits):.0f} ms, max {max(waits):.0f} ms ({len(waits)} runs)")
+            return t
+
+        def announce_docker_hub(commit):
+            stk.push_docker_hub_image(env, "acme/hubbench", commit)
+            t = time.perf_counter()
+            req = urllib.request.Request(env["STEPDEPLOY_DOCKER_HUB_HOOK_URL"], method="POST",
+                                         data=json.dumps(stk.docker_hub_hook("acme/hubbench", commit)).encode(),
+                                         headers={"content-type": "application/json"})
+            urllib.request.urlopen(req, timeout=60).read()
+            return t
+
+        print()
+        for source, repository, announce in (("ECR", None, announce_ecr),
+                                             ("Docker Hub", "acme/hubbench", announce_docker_hub)):
+            waits = []
+            for _ in range(5):
+                commit = secrets.token_hex(20)
+                _, _, reply = push(env, commit, branch="feature/bench", repository=repository)
+                arn = reply["execution_arn"]
+                while not any(e["stateEnteredEventDetails"]["name"] == "Wait For Image" for e in states(env, arn)):
+                    time.sleep(0.05)
+                time.sleep(0.5)
+                t = announce(commit)
+                while True:
+                    hist = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+                    if any(e["type"] == "TaskStateExited" and e["stateExitedEventDetails"]["name"] == "Wait For Image" for e in hist):
+                        break
+                    time.sleep(0.01)
+                waits.append((time.perf_counter() - t) * 1000)
+            print(f"{source} image event -> Wait For Image exited: median {statistics.median(waits):.0f} ms, "
+                  f"max {max(waits):.0f} ms ({len(waits)} runs)")
 
         # Webhook latency.
         times = []
