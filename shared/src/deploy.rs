@@ -393,7 +393,7 @@ pub fn failure_message(state: &DeployState, caught: &CaughtError) -> String {
             match d.image.ecr_repository() {
                 Some(repo) => format!("the ECR repository {repo:?}"),
                 None if d.image.is_docker_hub() => format!(
-                    "the Docker Hub repository {:?} (its webhook must post to the deployer's DockerHubHookUrl)",
+                    "the Docker Hub repository {:?} (its webhook must post to the deployer's DockerHubHookUrl followed by the token in DockerHubHookTokenArn)",
                     d.image.repository
                 ),
                 None => format!("the registry {}", d.image.registry),

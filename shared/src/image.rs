@@ -16,6 +16,16 @@ pub struct ImageRef {
     pub digest: Option<String>,
 }
 
+/// A tag as the distribution spec allows it: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+fn is_tag(t: &str) -> bool {
+    let mut chars = t.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        && t.len() <= 128
+        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
 /// `sha256:<64 hex>`.
 pub fn is_digest(d: &str) -> bool {
     d.strip_prefix("sha256:")
@@ -39,8 +49,10 @@ impl ImageRef {
         let (name, tag) = match rest[last_slash..].rfind(':') {
             Some(i) => {
                 let tag = &rest[last_slash + i + 1..];
-                if tag.is_empty() || tag.len() > 128 {
-                    return Err(bad("has an empty or over-long tag"));
+                if !is_tag(tag) {
+                    return Err(bad(
+                        "has a tag that is not [A-Za-z0-9_][A-Za-z0-9_.-] and at most 128 characters",
+                    ));
                 }
                 (&rest[..last_slash + i], Some(tag.to_string()))
             }
@@ -311,6 +323,11 @@ pub fn parse_docker_hub(payload: &serde_json::Value) -> Result<Option<ImageRef>,
     else {
         return Ok(None);
     };
+    if !is_tag(tag) || repo.contains(['@', ':']) {
+        return Err(format!(
+            "push_data.tag {tag:?} or repository.repo_name {repo:?} is not a valid image tag or repository"
+        ));
+    }
     let image = ImageRef::parse(&format!("docker.io/{repo}:{tag}")).map_err(|e| e.message)?;
     Ok(Some(image))
 }
@@ -359,7 +376,17 @@ mod tests {
 
     #[test]
     fn refusals() {
-        for bad in ["", "a b", "Upper/Case", "x@sha256:abc", "x:", "//x"] {
+        for bad in [
+            "",
+            "a b",
+            "Upper/Case",
+            "x@sha256:abc",
+            "x:",
+            "//x",
+            "x:-dash",
+            "x:a+b",
+            "x:.dot",
+        ] {
             assert!(ImageRef::parse(bad).is_err(), "{bad:?}");
         }
     }
@@ -431,6 +458,10 @@ mod tests {
             serde_json::json!({"push_data": {"tag": "x"}, "repository": {"repo_name": 7}}),
             serde_json::json!({"push_data": {"tag": "x y"}, "repository": {"repo_name": "a/b"}}),
             serde_json::json!({"push_data": {"tag": "x"}, "repository": {"repo_name": "Upper/Case"}}),
+            // A tag that smuggles a digest in would pick what runs.
+            serde_json::json!({"push_data": {"tag": format!("x@{D}")}, "repository": {"repo_name": "a/b"}}),
+            serde_json::json!({"push_data": {"tag": "x"}, "repository": {"repo_name": format!("a/b@{D}")}}),
+            serde_json::json!({"push_data": {"tag": "x"}, "repository": {"repo_name": "a/b:y"}}),
         ] {
             assert!(parse_docker_hub(&bad).is_err(), "{bad}");
         }

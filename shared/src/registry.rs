@@ -7,6 +7,7 @@
 //! with a token from the realm; the retried `HEAD` answers the digest in
 //! `Docker-Content-Digest`. Pure parts here; the HTTP client in [`client`].
 
+use crate::error::StepError;
 use crate::image::{is_digest, ImageRef};
 
 /// Docker Hub's registry API (not `docker.io`, which serves the website).
@@ -129,6 +130,51 @@ pub fn digest_header(value: Option<&str>) -> Option<String> {
         .map(String::from)
 }
 
+/// What a manifest lookup's final answer means: the digest, no such tag
+/// (`None`), a refusal no retry will change (`Fatal`: the repository is
+/// private or gone), or a passing failure (`Retryable`: rate limits, outages,
+/// odd answers).
+pub fn manifest_outcome(
+    image: &ImageRef,
+    status: u16,
+    digest: Option<String>,
+) -> Result<Option<String>, StepError> {
+    match status {
+        200 => digest.map(Some).ok_or_else(|| {
+            StepError::retryable(format!(
+                "registry answered {image} without a sha256 Docker-Content-Digest"
+            ))
+        }),
+        404 => Ok(None),
+        401 | 403 => Err(StepError::fatal(format!(
+            "the registry refused anonymous pulls of {} (HTTP {status}); stepdeploy reads digests and pulls anonymously, so the repository must be public",
+            image.repository
+        ))),
+        429 => Err(StepError::retryable(format!(
+            "registry rate-limited the lookup of {image} (HTTP 429)"
+        ))),
+        status => Err(StepError::retryable(format!(
+            "registry answered HTTP {status} for {image}"
+        ))),
+    }
+}
+
+/// What the token service's answer means: the token, a refusal (`Fatal`), or
+/// a passing failure (`Retryable`).
+pub fn token_outcome(image: &ImageRef, status: u16, body: &[u8]) -> Result<String, StepError> {
+    match (status, token_from(body)) {
+        (200, Some(token)) => Ok(token),
+        (401 | 403, _) => Err(StepError::fatal(format!(
+            "the registry's token service refused a pull token for {} (HTTP {status}); the repository must be public",
+            image.repository
+        ))),
+        (status, _) => Err(StepError::retryable(format!(
+            "the registry's token service answered HTTP {status} for {} without a token",
+            image.repository
+        ))),
+    }
+}
+
 #[cfg(feature = "registry")]
 pub mod client {
     //! The HTTP side: one client, reused across invocations.
@@ -136,16 +182,19 @@ pub mod client {
     use std::time::Duration;
 
     use bytes::Bytes;
-    use http_body_util::{BodyExt, Empty};
+    use http_body_util::{BodyExt, Empty, Limited};
     use hyper_rustls::HttpsConnector;
     use hyper_util::client::legacy::{connect::HttpConnector, Client};
     use hyper_util::rt::TokioExecutor;
 
     use super::*;
-    use crate::error::StepError;
 
     /// Per request; Docker Hub answers in well under a second.
-    const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+    const REQUEST_TIMEOUT: Duration = Duration::from_secs(4);
+    /// A whole lookup (up to three requests), well inside the Lambda's timeout.
+    const LOOKUP_TIMEOUT: Duration = Duration::from_secs(8);
+    /// Token answers and error bodies are small; nothing larger is read.
+    const MAX_BODY: usize = 64 * 1024;
 
     pub struct Registry {
         client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
@@ -213,7 +262,8 @@ pub mod client {
             let status = resp.status().as_u16();
             let digest = digest_header(header("docker-content-digest"));
             let challenge = header("www-authenticate").and_then(parse_challenge);
-            let body = tokio::time::timeout(REQUEST_TIMEOUT, resp.into_body().collect())
+            let body = Limited::new(resp.into_body(), MAX_BODY).collect();
+            let body = tokio::time::timeout(REQUEST_TIMEOUT, body)
                 .await
                 .map_err(|_| unreachable(&"timed out reading the answer"))?
                 .map_err(|e| unreachable(&e))?
@@ -229,6 +279,17 @@ pub mod client {
         /// The digest `image`'s tag points at now; `None` when the registry
         /// has no such tag.
         pub async fn digest(&self, image: &ImageRef) -> Result<Option<String>, StepError> {
+            tokio::time::timeout(LOOKUP_TIMEOUT, self.lookup(image))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(StepError::retryable(format!(
+                        "the registry did not answer the lookup of {image} within {} s",
+                        LOOKUP_TIMEOUT.as_secs()
+                    )))
+                })
+        }
+
+        async fn lookup(&self, image: &ImageRef) -> Result<Option<String>, StepError> {
             let base = registry_base(image, &self.docker_hub);
             let url = manifest_url(&base, image).ok_or_else(|| {
                 StepError::invalid_input(format!("image {image} has neither tag nor digest"))
@@ -238,45 +299,24 @@ pub mod client {
                 .await?;
             if answer.status == 401 {
                 let Some(challenge) = answer.challenge.take() else {
-                    return Err(StepError::fatal(format!(
+                    return Err(StepError::retryable(format!(
                         "registry {base} refused {url} without saying how to authenticate"
                     )));
                 };
-                let token_url = challenge.token_url(&image.repository);
                 let t = self
-                    .send(http::Method::GET, &token_url, "application/json", None)
+                    .send(
+                        http::Method::GET,
+                        &challenge.token_url(&image.repository),
+                        "application/json",
+                        None,
+                    )
                     .await?;
-                let token = match (t.status, token_from(&t.body)) {
-                    (200, Some(token)) => token,
-                    (status, _) => {
-                        return Err(StepError::fatal(format!(
-                            "registry token service {} answered HTTP {status} for {}; is the repository private?",
-                            challenge.realm, image.repository
-                        )))
-                    }
-                };
+                let token = token_outcome(image, t.status, &t.body)?;
                 answer = self
                     .send(http::Method::HEAD, &url, MANIFEST_ACCEPT, Some(&token))
                     .await?;
             }
-            match answer.status {
-                200 => answer.digest.map(Some).ok_or_else(|| {
-                    StepError::fatal(format!(
-                        "registry answered {url} without a sha256 Docker-Content-Digest"
-                    ))
-                }),
-                404 => Ok(None),
-                401 | 403 => Err(StepError::fatal(format!(
-                    "registry {base} refused anonymous pulls of {} (HTTP {}); stepdeploy reads digests anonymously, so the repository must be public",
-                    image.repository, answer.status
-                ))),
-                429 => Err(StepError::retryable(format!(
-                    "registry rate-limited the lookup of {image} (HTTP 429)"
-                ))),
-                status => Err(StepError::retryable(format!(
-                    "registry answered HTTP {status} for {url}"
-                ))),
-            }
+            manifest_outcome(image, answer.status, answer.digest)
         }
     }
 }
@@ -337,6 +377,50 @@ mod tests {
         assert_eq!(registry_base(&ghcr, DOCKER_HUB_REGISTRY), "https://ghcr.io");
         let untagged = ImageRef::parse("ghcr.io/acme/bank").unwrap();
         assert_eq!(manifest_url("https://ghcr.io", &untagged), None);
+    }
+
+    #[test]
+    fn outcomes() {
+        use crate::error::ErrorKind;
+        let image = ImageRef::parse("acme/bank:abc").unwrap();
+        let d = format!("sha256:{}", "0b".repeat(32));
+        assert_eq!(
+            manifest_outcome(&image, 200, Some(d.clone())).unwrap(),
+            Some(d)
+        );
+        assert_eq!(manifest_outcome(&image, 404, None).unwrap(), None);
+        let kind = |r: Result<Option<String>, StepError>| r.unwrap_err().kind;
+        assert_eq!(
+            kind(manifest_outcome(&image, 200, None)),
+            ErrorKind::Retryable
+        );
+        for status in [401, 403] {
+            let e = manifest_outcome(&image, status, None).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::Fatal);
+            assert!(e.message.contains("must be public"), "{}", e.message);
+        }
+        for status in [429, 500, 502, 503, 418] {
+            assert_eq!(
+                kind(manifest_outcome(&image, status, None)),
+                ErrorKind::Retryable,
+                "{status}"
+            );
+        }
+        assert_eq!(
+            token_outcome(&image, 200, br#"{"token":"t"}"#).unwrap(),
+            "t"
+        );
+        assert_eq!(
+            token_outcome(&image, 401, b"").unwrap_err().kind,
+            ErrorKind::Fatal
+        );
+        for (status, body) in [(429, &b""[..]), (503, b"<html>"), (200, b"{}")] {
+            assert_eq!(
+                token_outcome(&image, status, body).unwrap_err().kind,
+                ErrorKind::Retryable,
+                "{status}"
+            );
+        }
     }
 
     #[test]

@@ -12,6 +12,9 @@ use crate::error::StepError;
 /// A failed signature re-reads the secret at most this often, so a flood of
 /// bad requests cannot turn into a flood of Secrets Manager calls.
 const REFRESH_AFTER_FAILURE: Duration = Duration::from_secs(10);
+/// A warm instance re-reads the secret this often, so a rotation that
+/// revokes a value takes effect without waiting for a failure.
+const MAX_AGE: Duration = Duration::from_secs(300);
 
 /// The webhook secret's current and (during a rotation) previous value.
 #[derive(Debug)]
@@ -70,12 +73,12 @@ impl WebhookSecret {
         Ok(values)
     }
 
-    /// The cached values, read on first use.
+    /// The cached values, read on first use and again once they are `MAX_AGE` old.
     pub async fn values(&self) -> Result<Vec<Vec<u8>>, StepError> {
         let cached = self.cached.lock().expect("secret cache lock").clone();
         match cached {
-            Some((_, v)) => Ok(v),
-            None => self.load().await,
+            Some((at, v)) if at.elapsed() < MAX_AGE => Ok(v),
+            _ => self.load().await,
         }
     }
 

@@ -79,15 +79,17 @@ impl ImageReady {
     }
 
     /// A Docker Hub webhook. Only AWS or the registry being unavailable
-    /// gives a 5xx; Docker Hub shows it in the webhook's delivery history.
+    /// gives a 5xx; Docker Hub shows it in the webhook's history (it does
+    /// not redeliver).
     async fn docker_hub(&self, req: &ApiGatewayV2httpRequest) -> ApiGatewayV2httpResponse {
         let reply = match self.try_docker_hub(req).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, kind = %e.kind, "Docker Hub hook not handled");
+                // The caller may not be authenticated yet: no details in the answer.
                 Reply::error(
                     503,
-                    format!("the deployer could not record the push ({e}); redeliver it from the Docker Hub webhook's history"),
+                    "the deployer could not handle the push (its logs say why); push the tag again, or start the waiting deployment again once the image exists",
                 )
             }
         };
@@ -134,7 +136,7 @@ impl ImageReady {
                 return Ok(Reply::new(
                     502,
                     json!({"image": image.wait_key(), "error": format!(
-                        "Docker Hub announced {image} but its registry has no such tag yet; deployments waiting on it keep waiting: redeliver the hook from Docker Hub's webhook history"
+                        "Docker Hub announced {image} but its registry has no such tag yet; deployments waiting on it keep waiting: push the tag again, or start the deployment again (it reads the registry before it waits)"
                     )}),
                 ))
             }
@@ -147,7 +149,7 @@ impl ImageReady {
                 return Ok(Reply::new(
                     502,
                     json!({"image": image.wait_key(), "error": format!(
-                        "could not read the digest of {image} from its registry ({e}); deployments waiting on it keep waiting: redeliver the hook from Docker Hub's webhook history"
+                        "could not read the digest of {image} from its registry ({e}); deployments waiting on it keep waiting: push the tag again, or start the deployment again (it reads the registry before it waits)"
                     )}),
                 ))
             }
