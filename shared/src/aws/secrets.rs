@@ -82,9 +82,27 @@ impl WebhookSecret {
         }
     }
 
-    /// Re-read after a signature failed (the secret may have been rotated);
-    /// `None` when the cache is too fresh to be worth re-reading.
-    pub async fn refresh_after_failure(&self) -> Result<Option<Vec<Vec<u8>>>, StepError> {
+    /// Whether `accept` accepts the request under one of the values: the
+    /// cached ones first, then (the secret may have been rotated since) fresh
+    /// ones, re-read at most every `REFRESH_AFTER_FAILURE`. `Ok(Err(_))` is
+    /// `accept`'s refusal; `Err` is Secrets Manager failing.
+    pub async fn check<R>(
+        &self,
+        accept: impl Fn(&[Vec<u8>]) -> Result<(), R>,
+    ) -> Result<Result<(), R>, StepError> {
+        let refused = match accept(&self.values().await?) {
+            Ok(()) => return Ok(Ok(())),
+            Err(refused) => refused,
+        };
+        match self.refresh_after_failure().await? {
+            Some(fresh) if accept(&fresh).is_ok() => Ok(Ok(())),
+            _ => Ok(Err(refused)),
+        }
+    }
+
+    /// Re-read after a check failed; `None` when the cache is too fresh to be
+    /// worth re-reading.
+    async fn refresh_after_failure(&self) -> Result<Option<Vec<Vec<u8>>>, StepError> {
         let fresh = self
             .cached
             .lock()

@@ -111,12 +111,9 @@ impl ImageReady {
             ));
         };
         let token = path_segment_after(req, "token", "dockerhub");
-        if let Err(refused) = authenticate_docker_hub(token.as_deref(), &secret.values().await?) {
-            // Perhaps the token was rotated since it was cached.
-            match secret.refresh_after_failure().await? {
-                Some(fresh) if authenticate_docker_hub(token.as_deref(), &fresh).is_ok() => {}
-                _ => return Ok(refused),
-            }
+        let accept = |s: &[Vec<u8>]| authenticate_docker_hub(token.as_deref(), s);
+        if let Err(refused) = secret.check(accept).await? {
+            return Ok(refused);
         }
         let raw = match raw_request(req) {
             Ok(r) => r,

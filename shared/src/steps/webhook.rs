@@ -61,13 +61,8 @@ impl Webhook {
             Ok(e) => e,
             Err(r) => return Ok(r),
         };
-        let secrets = self.secret.values().await?;
-        if let Err(refused) = authenticate(req, &secrets) {
-            // Perhaps the secret was rotated since it was cached.
-            match self.secret.refresh_after_failure().await? {
-                Some(fresh) if authenticate(req, &fresh).is_ok() => {}
-                _ => return Ok(refused),
-            }
+        if let Err(refused) = self.secret.check(|s| authenticate(req, s)).await? {
+            return Ok(refused);
         }
         if delivery.is_empty() {
             return Ok(Reply::error(400, "missing X-GitHub-Delivery header"));
