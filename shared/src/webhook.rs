@@ -95,11 +95,17 @@ pub fn verify_signature(secret: &[u8], body: &[u8], header: Option<&str>) -> boo
     mac.verify_slice(&sig).is_ok()
 }
 
-/// Checks that come before the secret is even read: size, event header.
-pub fn precheck(req: &RawRequest) -> Result<&str, Reply> {
+/// Bodies over `MAX_BODY` are refused unread.
+fn within_size(req: &RawRequest) -> Result<(), Reply> {
     if req.body.len() > MAX_BODY {
         return Err(Reply::error(413, format!("body is over {MAX_BODY} bytes")));
     }
+    Ok(())
+}
+
+/// Checks that come before the secret is even read: size, event header.
+pub fn precheck(req: &RawRequest) -> Result<&str, Reply> {
+    within_size(req)?;
     match req.header("x-github-event") {
         Some(e) if !e.trim().is_empty() => Ok(e.trim()),
         _ => Err(Reply::error(
@@ -154,12 +160,8 @@ pub fn authenticate_docker_hub(token: Option<&str>, secrets: &[Vec<u8>]) -> Resu
 
 /// The image a Docker Hub hook announces; `Ok(None)` for a push without a tag.
 pub fn docker_hub_image(req: &RawRequest) -> Result<Option<crate::image::ImageRef>, Reply> {
-    if req.body.len() > MAX_BODY {
-        return Err(Reply::error(413, format!("body is over {MAX_BODY} bytes")));
-    }
-    let payload: Value = serde_json::from_slice(&req.body)
-        .map_err(|e| Reply::error(400, format!("body is not JSON: {e}")))?;
-    crate::image::parse_docker_hub(&payload).map_err(|why| Reply::error(400, why))
+    within_size(req)?;
+    crate::image::parse_docker_hub(&payload(req)?).map_err(|why| Reply::error(400, why))
 }
 
 fn percent_decode(text: &str) -> Option<Vec<u8>> {
