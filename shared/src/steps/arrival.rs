@@ -10,11 +10,12 @@ use crate::deploy::{now_epoch, ResolvedImage};
 use crate::error::{ErrorKind, StepError};
 use crate::image::{Arrival, ImageRef};
 use crate::ledger::{image_pk, ArrivalRecord, ARRIVAL_SK, ARRIVAL_TTL_SECONDS};
+use crate::spec::AppSpec;
 
-/// Whether an image event concerns us: an app deploys from its repository,
-/// or a deployment (started with an explicit image) waits on it.
-pub async fn watched(store: &Store, image: &ImageRef) -> Result<bool, StepError> {
-    if store.list_apps().await?.iter().any(|a| a.watches(image)) {
+/// Whether an image event concerns us: one of `apps` deploys from its
+/// repository, or a deployment (started with an explicit image) waits on it.
+pub async fn watched(store: &Store, apps: &[AppSpec], image: &ImageRef) -> Result<bool, StepError> {
+    if apps.iter().any(|a| a.watches(image)) {
         return Ok(true);
     }
     Ok(!store.waiters(&image.wait_key()).await?.is_empty())
@@ -32,9 +33,10 @@ pub fn unwatched(image: &ImageRef) -> Value {
 pub async fn arrived(
     store: &Store,
     sfn: &StepFunctions,
+    apps: &[AppSpec],
     arrival: Arrival,
 ) -> Result<Value, StepError> {
-    if !watched(store, arrival.image()).await? {
+    if !watched(store, apps, arrival.image()).await? {
         return Ok(unwatched(arrival.image()));
     }
     deliver(store, sfn, arrival).await

@@ -64,7 +64,10 @@ impl ImageReady {
         if event.get("source").and_then(Value::as_str) == Some("aws.ecr") {
             let ev: EcrImageActionEvent = parse_input("ECR Image Action event", event)?;
             return match parse_ecr_event(&ev)? {
-                Some(arrival) => self.arrived(arrival).await,
+                Some(arrival) => {
+                    let apps = self.store.list_apps().await?;
+                    arrival::arrived(&self.store, &self.sfn, &apps, arrival).await
+                }
                 None => Ok(json!({"ignored": "ECR event announces no tagged push"})),
             };
         }
@@ -124,7 +127,8 @@ impl ImageReady {
             Ok(None) => return Ok(Reply::ignored("a push without a tag announces no image")),
             Err(r) => return Ok(r),
         };
-        if !arrival::watched(&self.store, &image).await? {
+        let apps = self.store.list_apps().await?;
+        if !arrival::watched(&self.store, &apps, &image).await? {
             return Ok(Reply::new(200, arrival::unwatched(&image)));
         }
         let arrival = match self.lookup(&image).await {
@@ -253,10 +257,5 @@ impl ImageReady {
         }
         tracing::info!(image = %key, timeout_seconds = d.image_timeout_seconds, "waiting for the image");
         Ok(json!({"waiting": true, "image": key}))
-    }
-
-    /// An image arrived (or failed to): record it, then resume its waiters.
-    pub async fn arrived(&self, arrival: Arrival) -> Result<Value, StepError> {
-        crate::steps::arrival::arrived(&self.store, &self.sfn, arrival).await
     }
 }

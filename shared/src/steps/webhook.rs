@@ -82,7 +82,8 @@ impl Webhook {
                 self.teardown(delivery, &app, &environment).await
             }
             Decision::ImageArrived(arrival) => {
-                let out = crate::steps::arrival::arrived(&self.store, &self.sfn, arrival).await?;
+                let out =
+                    crate::steps::arrival::arrived(&self.store, &self.sfn, &apps, arrival).await?;
                 Ok(Reply::new(200, out))
             }
         }
