@@ -9,8 +9,6 @@
 //! the state machine is on its way to `Wait For Image` is never missed. Both
 //! may resume the same token; the second `SendTaskSuccess` finds it gone.
 
-use std::time::{Duration, Instant};
-
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tracing::Instrument;
@@ -24,16 +22,12 @@ use crate::aws::sfn::StepFunctions;
 use crate::aws::store::Store;
 use crate::deploy::{now_epoch, rfc3339, Deployment, ResolvedImage};
 use crate::error::{ErrorKind, StepError};
-use crate::image::{parse_ecr_event, Arrival, EcrImageActionEvent, ImageRef};
+use crate::image::{parse_ecr_event, Arrival, EcrImageActionEvent};
 use crate::ledger::{image_pk, waiter_sk, WaiterRecord};
 use crate::registry::client::Registry;
 use crate::runtime::parse_input;
 use crate::steps::arrival;
 use crate::webhook::{authenticate_docker_hub, docker_hub_image, Reply};
-
-/// A tag Docker Hub announced may take a moment to be readable from its
-/// registry: look again this long, then answer.
-const LOOKUP_PATIENCE: Duration = Duration::from_secs(5);
 
 /// The deploy state machine's request: wait for this deployment's image.
 #[derive(Debug, Deserialize)]
@@ -131,53 +125,30 @@ impl ImageReady {
         if !arrival::watched(&self.store, &apps, &image).await? {
             return Ok(Reply::new(200, arrival::unwatched(&image)));
         }
-        let arrival = match self.lookup(&image).await {
+        // One lookup, no waiting here: a deployment that misses this push
+        // reads the registry again when it is started again.
+        let arrival = match self.registry.digest(&image).await {
             Ok(Some(digest)) => Arrival::Pushed { image, digest },
-            Ok(None) => {
+            // The image can never be read (a private repository): fail the waiters with why.
+            Err(e) if e.kind == ErrorKind::Fatal => Arrival::Failed {
+                image,
+                reason: e.message,
+            },
+            unreadable => {
+                let why = match unreadable {
+                    Err(e) => format!("its registry could not be read ({e})"),
+                    _ => "its registry has no such tag".to_string(),
+                };
                 return Ok(Reply::new(
                     502,
                     json!({"image": image.wait_key(), "error": format!(
-                        "Docker Hub announced {image} but its registry has no such tag yet; deployments waiting on it keep waiting: push the tag again, or start the deployment again (it reads the registry before it waits)"
+                        "Docker Hub announced {image} but {why}; deployments waiting on it keep waiting: push the tag again, or start the deployment again (it reads the registry before it waits)"
                     )}),
-                ))
-            }
-            Err(e) if e.kind == ErrorKind::Fatal => {
-                // The image can never be read (a private repository): fail the waiters with why.
-                let reason = e.message;
-                Arrival::Failed { image, reason }
-            }
-            Err(e) => {
-                return Ok(Reply::new(
-                    502,
-                    json!({"image": image.wait_key(), "error": format!(
-                        "could not read the digest of {image} from its registry ({e}); deployments waiting on it keep waiting: push the tag again, or start the deployment again (it reads the registry before it waits)"
-                    )}),
-                ))
+                ));
             }
         };
         let out = arrival::deliver(&self.store, &self.sfn, arrival).await?;
         Ok(Reply::new(200, out))
-    }
-
-    /// The digest the image's tag points at, looking again for a few seconds
-    /// while the registry has not caught up with the push.
-    async fn lookup(&self, image: &ImageRef) -> Result<Option<String>, StepError> {
-        let started = Instant::now();
-        let mut pause = Duration::from_millis(500);
-        loop {
-            let answer = self.registry.digest(image).await;
-            let again = match &answer {
-                Ok(None) => true,
-                Err(e) => e.kind == ErrorKind::Retryable,
-                Ok(Some(_)) => false,
-            };
-            if !again || started.elapsed() + pause > LOOKUP_PATIENCE {
-                return answer;
-            }
-            tracing::info!(image = %image, "registry has not answered the digest yet; looking again");
-            tokio::time::sleep(pause).await;
-            pause *= 2;
-        }
     }
 
     async fn wait(&self, req: AwaitRequest) -> Result<Value, StepError> {
