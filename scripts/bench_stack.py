@@ -23,7 +23,6 @@ import statistics
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -85,18 +84,15 @@ def main() -> None:
             event = json.loads((stk.ROOT / "events" / "image-ready.ecr-push.json").read_text())
             event["detail"].update({"image-tag": commit, "image-digest": digest})
             t = time.perf_counter()
-            req = urllib.request.Request(f"{env['STEPDEPLOY_LAMBDA_URL']}/2015-03-31/functions/image-ready/invocations",
-                                         data=json.dumps(event).encode(), method="POST")
-            urllib.request.urlopen(req, timeout=60).read()
+            stk.post_json(f"{env['STEPDEPLOY_LAMBDA_URL']}/2015-03-31/functions/image-ready/invocations",
+                          json.dumps(event).encode(), timeout=60)
             return t
 
         def announce_docker_hub(commit):
             stk.push_docker_hub_image(env, "acme/hubbench", commit)
             t = time.perf_counter()
-            req = urllib.request.Request(env["STEPDEPLOY_DOCKER_HUB_HOOK_URL"], method="POST",
-                                         data=json.dumps(stk.docker_hub_hook("acme/hubbench", commit)).encode(),
-                                         headers={"content-type": "application/json"})
-            urllib.request.urlopen(req, timeout=60).read()
+            stk.post_json(env["STEPDEPLOY_DOCKER_HUB_HOOK_URL"],
+                          json.dumps(stk.docker_hub_hook("acme/hubbench", commit)).encode(), timeout=60)
             return t
 
         print()

@@ -324,14 +324,15 @@ def push_docker_hub_image(env: dict[str, str], repository: str, tag: str) -> str
 
 
 def docker_hub_hook(repository: str, tag: str) -> dict:
-    """The body Docker Hub posts to a repository's webhooks after a push."""
+    """The body Docker Hub posts to a repository's webhooks after a push: the
+    sample's (events/image-ready.dockerhub.json) for another repository and tag."""
+    event = json.loads((ROOT / "events" / "image-ready.dockerhub.json").read_text())
+    body = json.loads(event["body"])
     namespace, name = repository.split("/", 1)
-    return {
-        "callback_url": f"https://registry.hub.docker.com/u/{repository}/hook/local/",
-        "push_data": {"pushed_at": int(time.time()), "pusher": namespace, "tag": tag},
-        "repository": {"name": name, "namespace": namespace, "owner": namespace, "repo_name": repository,
-                       "repo_url": f"https://hub.docker.com/r/{repository}", "is_private": False, "status": "Active"},
-    }
+    body["push_data"].update({"pushed_at": int(time.time()), "tag": tag})
+    body["repository"].update({"name": name, "namespace": namespace, "owner": namespace, "repo_name": repository,
+                               "repo_url": f"https://hub.docker.com/r/{repository}"})
+    return body
 
 
 def sample_push(delivery: str | None = None) -> tuple[dict[str, str], bytes]:
@@ -349,16 +350,22 @@ def post_webhook(env: dict[str, str], headers: dict[str, str], body: bytes, secr
     headers["X-Hub-Signature-256"] = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     headers.setdefault("content-type", "application/json")
     headers.setdefault("User-Agent", "GitHub-Hookshot/stepdeploy-local")
-    req = urllib.request.Request(env["STEPDEPLOY_WEBHOOK_URL"], data=body, method="POST", headers=headers)
+    return post_json(env["STEPDEPLOY_WEBHOOK_URL"], body, headers)
+
+
+def post_json(url: str, body: bytes, headers: dict[str, str] | None = None, timeout: float = 120) -> tuple[int, dict]:
+    """POST and read a JSON answer, whatever its status: (status, body)."""
+    headers = {"content-type": "application/json", **(headers or {})}
+    req = urllib.request.Request(url, data=body, method="POST", headers=headers)
     try:
-        with urllib.request.urlopen(req, timeout=120) as resp:
-            return resp.status, json.loads(resp.read() or b"{}")
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            status, raw = resp.status, resp.read()
     except urllib.error.HTTPError as err:
-        raw = err.read()
-        try:
-            return err.code, json.loads(raw)
-        except ValueError:
-            return err.code, {"raw": raw.decode(errors="replace")}
+        status, raw = err.code, err.read()
+    try:
+        return status, json.loads(raw or b"{}")
+    except ValueError:
+        return status, {"raw": raw.decode(errors="replace")}
 
 
 def follow(env: dict[str, str], execution_arn: str, timeout: float = 600, echo: bool = True) -> dict:

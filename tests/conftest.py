@@ -8,8 +8,6 @@ import json
 import secrets
 import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -110,24 +108,12 @@ class Local:
         url = self.env["STEPDEPLOY_DOCKER_HUB_HOOK_URL"]
         if token is not None:
             url = url.rsplit("/", 1)[0] + "/" + token
-        data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        req = urllib.request.Request(url, data=data, method="POST", headers={"content-type": "application/json"})
-        try:
-            with urllib.request.urlopen(req, timeout=60) as resp:
-                return resp.status, json.loads(resp.read() or b"null")
-        except urllib.error.HTTPError as err:
-            return err.code, json.loads(err.read() or b"null")
+        return stk.post_json(url, body if isinstance(body, bytes) else json.dumps(body).encode(), timeout=60)
 
     def invoke(self, function: str, payload: dict) -> tuple[int, dict]:
         """Invoke a Lambda the way `cargo lambda invoke` does."""
-        req = urllib.request.Request(
-            f"{self.env['STEPDEPLOY_LAMBDA_URL']}/2015-03-31/functions/{function}/invocations",
-            data=json.dumps(payload).encode(), method="POST", headers={"content-type": "application/json"})
-        try:
-            with urllib.request.urlopen(req, timeout=120) as resp:
-                return resp.status, json.loads(resp.read() or b"null")
-        except urllib.error.HTTPError as err:
-            return err.code, json.loads(err.read() or b"null")
+        return stk.post_json(f"{self.env['STEPDEPLOY_LAMBDA_URL']}/2015-03-31/functions/{function}/invocations",
+                             json.dumps(payload).encode())
 
     def follow(self, execution_arn: str, timeout: float = 180) -> dict:
         return stk.follow(self.env, execution_arn, timeout=timeout, echo=False)
