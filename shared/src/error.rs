@@ -61,6 +61,9 @@ impl std::fmt::Display for ErrorKind {
 pub struct StepError {
     pub kind: ErrorKind,
     pub message: String,
+    /// The AWS error code behind it (`DependencyViolation`, …), when AWS answered:
+    /// callers branch on this, never on the message text.
+    pub code: Option<String>,
 }
 
 impl StepError {
@@ -68,7 +71,12 @@ impl StepError {
         StepError {
             kind,
             message: message.into(),
+            code: None,
         }
+    }
+    /// Whether AWS answered with one of these error codes.
+    pub fn is_code(&self, codes: &[&str]) -> bool {
+        self.code.as_deref().is_some_and(|c| codes.contains(&c))
     }
     pub fn invalid_input(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::InvalidInput, message)
@@ -116,12 +124,14 @@ pub fn classify_aws_error(operation: &str, code: Option<&str>, message: Option<&
         "{operation} failed: {code_text}: {}",
         message.unwrap_or("no message from AWS")
     );
-    match code {
+    let mut err = match code {
         Some(c) if RETRYABLE_CODES.contains(&c) => StepError::retryable(text),
         // No code at all: the request never got an AWS answer (connection, timeout).
         None => StepError::retryable(text),
         Some(_) => StepError::fatal(text),
-    }
+    };
+    err.code = code.map(String::from);
+    err
 }
 
 #[cfg(test)]
@@ -143,8 +153,10 @@ mod tests {
         assert!(e
             .message
             .contains("CreateVpc failed: RequestLimitExceeded: slow down"));
+        assert!(e.is_code(&["RequestLimitExceeded"]));
         let e = classify_aws_error("CreateVpc", Some("InvalidParameterValue"), Some("bad cidr"));
         assert_eq!(e.kind, ErrorKind::Fatal);
+        assert!(!e.is_code(&["DependencyViolation"]));
         let e = classify_aws_error("CreateVpc", None, None);
         assert_eq!(e.kind, ErrorKind::Retryable);
     }

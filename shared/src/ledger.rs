@@ -60,6 +60,8 @@ pub enum Status {
     InProgress,
     Succeeded,
     Failed,
+    /// A dry run ended: its plan is on the deployment's record, nothing changed.
+    Planned,
     /// A teardown is removing the environment.
     Destroying,
     /// Everything the environment owned is gone; its history is kept.
@@ -68,7 +70,10 @@ pub enum Status {
 
 impl Status {
     pub fn is_terminal(self) -> bool {
-        matches!(self, Status::Succeeded | Status::Failed | Status::Destroyed)
+        matches!(
+            self,
+            Status::Succeeded | Status::Failed | Status::Planned | Status::Destroyed
+        )
     }
 }
 
@@ -104,6 +109,9 @@ pub struct DeploymentRecord {
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cause: Option<String>,
+    /// A dry run's plan: every resource and what converging it would take.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plan: Vec<crate::plan::PlanItem>,
     pub created_at: String,
     pub updated_at: String,
 }

@@ -16,7 +16,10 @@ pub mod image;
 pub mod ledger;
 pub mod naming;
 pub mod network;
+pub mod owner;
+pub mod plan;
 pub mod registry;
+pub mod resources;
 pub mod runtime;
 pub mod spec;
 pub mod steps;
@@ -25,9 +28,3 @@ pub mod teardown;
 pub mod webhook;
 
 pub use error::{ErrorKind, StepError};
-
-/// Tag keys that mark a resource as owned by one environment of one app.
-pub const TAG_APP: &str = "stepdeploy:app";
-pub const TAG_ENVIRONMENT: &str = "stepdeploy:environment";
-/// The deployment that created the resource (informational; ownership is app + environment).
-pub const TAG_DEPLOYMENT: &str = "stepdeploy:deployment";

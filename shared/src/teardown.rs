@@ -25,6 +25,9 @@ pub struct TeardownRequest {
     pub trigger: Option<Value>,
 }
 
+/// Why teardown leaves a resource with the environment's name in place.
+pub const NOT_OURS: &str = "exists but does not carry this environment's stepdeploy tags";
+
 /// Previews are `pr-*` environments (the prefix is reserved for them).
 pub fn is_preview(environment: &str) -> bool {
     environment.starts_with("pr-")

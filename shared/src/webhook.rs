@@ -416,6 +416,7 @@ fn decide_push(push: PushPayload, delivery: &str, apps: &[AppSpec], now: u64) ->
                 repository: Some(push.repository.full_name),
                 pusher,
             }),
+            dry_run: false,
         },
     }
 }

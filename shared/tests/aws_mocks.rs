@@ -102,7 +102,7 @@ async fn security_groups_are_created_with_exactly_the_wanted_rules() {
         [&describe, &create, &authorize]
     ));
     let store = ledger();
-    let mut ctx = Ctx::load(&store, Names::new("bank", "production").unwrap(), "d1")
+    let mut ctx = Ctx::load(&store, Names::new("bank", "production").unwrap(), "d1", false)
         .await
         .unwrap();
 
@@ -146,7 +146,7 @@ async fn security_groups_are_created_with_exactly_the_wanted_rules() {
             ),
         ]
     );
-    assert_eq!(ctx.mutations, 6);
+    assert_eq!(ctx.report.mutations, 6);
 }
 
 #[tokio::test]
@@ -211,6 +211,7 @@ async fn the_task_definition_pins_the_image_and_keeps_credentials_secret() {
         branch: None,
         image: None,
         trigger: None,
+        dry_run: false,
     };
     let deployment = resolve(&request, &spec, "d1", EXECUTION, 15, 0).unwrap();
     let uri = deployment.image.pinned(DIGEST);
@@ -237,8 +238,7 @@ async fn the_task_definition_pins_the_image_and_keeps_credentials_secret() {
         port: 3306,
         name: "banking".into(),
         secret_arn: Some(secret.into()),
-        created: vec![],
-        mutations: 0,
+        report: Default::default(),
     };
     let role = "arn:aws:iam::123456789012:role/stack-TaskExecutionRole";
     let wanted = wanted_task(&state, &database, role, "eu-west-1").unwrap();

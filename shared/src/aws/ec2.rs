@@ -147,8 +147,7 @@ fn carries(tags: &BTreeMap<String, String>, owner: &[(&str, String)], role: Opti
         && role.is_none_or(|r| tags.get(TAG_ROLE).map(String::as_str) == Some(r))
 }
 
-/// The tag that tells apart an environment's resources of one kind (`public-1`, `lb`, …).
-pub const TAG_ROLE: &str = "stepdeploy:role";
+pub use crate::owner::TAG_ROLE;
 
 fn role_filters(owner: &[(&str, String)], role: &str) -> Vec<Filter> {
     let mut f = owner_filters(owner);
@@ -171,9 +170,9 @@ fn with_role(owner: &[(&str, String)], role: &str) -> Vec<(&'static str, String)
 /// Tag keys are our constants; map borrowed ones back to them.
 fn tag_key(k: &str) -> &'static str {
     match k {
-        crate::TAG_APP => crate::TAG_APP,
-        crate::TAG_ENVIRONMENT => crate::TAG_ENVIRONMENT,
-        crate::TAG_DEPLOYMENT => crate::TAG_DEPLOYMENT,
+        crate::owner::TAG_APP => crate::owner::TAG_APP,
+        crate::owner::TAG_ENVIRONMENT => crate::owner::TAG_ENVIRONMENT,
+        crate::owner::TAG_DEPLOYMENT => crate::owner::TAG_DEPLOYMENT,
         _ => TAG_ROLE,
     }
 }

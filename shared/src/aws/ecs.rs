@@ -26,12 +26,7 @@ fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
         .collect()
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClusterInfo {
-    pub arn: String,
-    pub status: String,
-    pub tags: BTreeMap<String, String>,
-}
+pub use crate::resources::cluster::Observed as ClusterInfo;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeploymentInfo {

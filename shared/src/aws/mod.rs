@@ -42,10 +42,18 @@ pub fn has_code<E: ProvideErrorMetadata>(err: &E, codes: &[&str]) -> bool {
     err.code().is_some_and(|c| codes.contains(&c))
 }
 
-/// The ownership tags of an environment.
-pub fn ownership_tags(app: &str, environment: &str) -> [(&'static str, String); 2] {
-    [
-        (crate::TAG_APP, app.to_string()),
-        (crate::TAG_ENVIRONMENT, environment.to_string()),
-    ]
+/// The one not-found helper for every service: a describe or delete whose
+/// AWS answer is one of `gone` ("no such resource") yields `Ok(None)`; any
+/// other error keeps its code and is classified. Teardown reads `None` from a
+/// delete as "already gone", which is success.
+pub fn or_gone<T, E: ProvideErrorMetadata>(
+    operation: &str,
+    result: Result<T, E>,
+    gone: &[&str],
+) -> Result<Option<T>, StepError> {
+    match result {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if has_code(&e, gone) => Ok(None),
+        Err(e) => Err(aws_error(operation, &e)),
+    }
 }

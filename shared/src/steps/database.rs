@@ -1,16 +1,18 @@
 //! `provision-database`: the app's MySQL database in the private subnets,
 //! its master password kept by RDS in Secrets Manager.
 
-use serde_json::{json, Value};
-use tracing::Instrument;
+use crate::deploy::{compact_utc, now_epoch};
+use crate::naming::Names;
+use crate::owner::Owner;
+use crate::teardown::{TeardownState, NOT_OURS};
+use serde_json::Value;
 
 use crate::aws::rds::{NewDbInstance, Rds};
 use crate::aws::store::Store;
 use crate::deploy::{DatabaseOutput, DeployState};
 use crate::error::StepError;
-use crate::naming::Names;
-use crate::runtime::parse_input;
-use crate::steps::{carry_over, is_owned, Ctx};
+use crate::owner::LedgerKind;
+use crate::steps::{run_step, Ctx};
 
 /// RDS states from which the instance will not become available by waiting.
 const DEAD_STATES: &[&str] = &[
@@ -38,12 +40,8 @@ pub async fn ensure_subnet_group(
             ctx.changed(format!("created DB subnet group {name}"));
         }
         Some(group) => {
-            if !is_owned(
-                &rds.tags_of(&group.arn).await?,
-                ctx.names.app(),
-                ctx.names.environment(),
-            ) {
-                return Err(ctx.not_ours("DB subnet group", &name));
+            if !ctx.owner.owns(&rds.tags_of(&group.arn).await?) {
+                return Err(StepError::conflict(ctx.not_ours("DB subnet group", &name)));
             }
             let (mut have, mut want) = (group.subnets.clone(), subnets.to_vec());
             have.sort();
@@ -54,7 +52,7 @@ pub async fn ensure_subnet_group(
             }
         }
     }
-    ctx.remember("db-subnet-group", &name).await?;
+    ctx.remember(LedgerKind::DbSubnetGroup, &name).await?;
     Ok(name)
 }
 
@@ -69,8 +67,8 @@ pub async fn ensure_instance(
     let id = ctx.names.db_instance();
     let mut found = rds.instance(&id).await?;
     if let Some(i) = &found {
-        if !is_owned(&i.tags, ctx.names.app(), ctx.names.environment()) {
-            return Err(ctx.not_ours("RDS instance", &id));
+        if !ctx.owner.owns(&i.tags) {
+            return Err(StepError::conflict(ctx.not_ours("RDS instance", &id)));
         }
     } else {
         let tags = ctx.tags();
@@ -93,7 +91,7 @@ pub async fn ensure_instance(
         ));
         found = rds.instance(&id).await?;
     }
-    ctx.remember("db", &id).await?;
+    ctx.remember(LedgerKind::Database, &id).await?;
     let status = found
         .as_ref()
         .map(|i| i.status.clone())
@@ -111,30 +109,58 @@ pub async fn ensure_instance(
         port: found.as_ref().map_or(3306, |i| i.port),
         name: db.name.clone(),
         secret_arn: found.and_then(|i| i.secret_arn),
-        created: Vec::new(),
-        mutations: 0,
+        report: Default::default(),
     })
 }
 
 pub async fn handle(store: &Store, rds: &Rds, input: Value) -> Result<Value, StepError> {
-    let state: DeployState = parse_input("provision-database input", input)?;
-    let span = tracing::info_span!("deployment", deployment_id = %state.deployment.id);
-    async {
-        let d = &state.deployment;
-        let network = state
-            .network
-            .as_ref()
-            .ok_or_else(|| StepError::invalid_input("provision-database needs the network's output ($.network)"))?;
-        let mut ctx = Ctx::load(store, Names::new(&d.app, &d.environment)?, &d.id).await?;
-        let group = ensure_subnet_group(rds, &mut ctx, &network.private_subnets).await?;
-        let mut out = ensure_instance(rds, &mut ctx, &state, &group, &network.security_groups.db).await?;
-        out.created = std::mem::take(&mut ctx.created);
-        out.mutations = ctx.mutations;
-        let previous = state.database.as_ref().map(|p| (p.created.as_slice(), p.mutations));
-        carry_over(&mut out.created, &mut out.mutations, previous);
-        tracing::info!(ready = out.ready, status = %out.status, mutations = out.mutations, "database converged");
-        Ok(json!(out))
-    }
-    .instrument(span)
+    run_step(store, "provision-database", input, async |ctx, state| {
+        let network = state.network.as_ref().ok_or_else(|| {
+            StepError::invalid_input("provision-database needs the network's output ($.network)")
+        })?;
+        let group = ensure_subnet_group(rds, ctx, &network.private_subnets).await?;
+        ensure_instance(rds, ctx, state, &group, &network.security_groups.db).await
+    })
     .await
+}
+
+// Teardown's side (the `teardown` function runs it, phase by phase).
+
+/// The database (final snapshot unless a preview), then its subnet group.
+pub async fn remove(rds: &Rds, names: &Names, t: &mut TeardownState) -> Result<bool, StepError> {
+    let id = names.db_instance();
+    if let Some(db) = rds.instance(&id).await? {
+        if !Owner::new(&t.app, &t.environment).owns(&db.tags) {
+            t.skip(format!("RDS instance {id}"), NOT_OURS);
+        } else {
+            if db.status != "deleting" {
+                if db.deletion_protection {
+                    rds.disable_deletion_protection(&id).await?;
+                }
+                let snapshot = (!t.preview)
+                    .then(|| format!("{id}-final-{}", compact_utc(now_epoch()).to_lowercase()));
+                rds.delete_instance(&id, snapshot.as_deref()).await?;
+                t.removed.push(match &snapshot {
+                    Some(s) => format!("RDS instance {id} (final snapshot {s})"),
+                    None => format!("RDS instance {id}"),
+                });
+            }
+            if rds.instance(&id).await?.is_some() {
+                return Ok(false);
+            }
+        }
+    }
+    let group = names.db_subnet_group();
+    if let Some(g) = rds.subnet_group(&group).await? {
+        if Owner::new(&t.app, &t.environment).owns(&rds.tags_of(&g.arn).await?) {
+            match rds.delete_subnet_group(&group).await {
+                Ok(()) => t.removed.push(format!("DB subnet group {group}")),
+                Err(e) if crate::steps::teardown::is_dependency(&e) => return Ok(false),
+                Err(e) => return Err(e),
+            }
+        } else {
+            t.skip(format!("DB subnet group {group}"), NOT_OURS);
+        }
+    }
+    Ok(true)
 }

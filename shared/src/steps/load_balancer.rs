@@ -2,16 +2,17 @@
 //! (ip targets on the container port, health check from the spec) and the
 //! port-80 listener. Its URL is the deployment's output.
 
-use serde_json::{json, Value};
-use tracing::Instrument;
+use crate::naming::Names;
+use crate::owner::Owner;
+use crate::teardown::{TeardownState, NOT_OURS};
+use serde_json::Value;
 
 use crate::aws::elbv2::{Elb, HealthCheck};
 use crate::aws::store::Store;
 use crate::deploy::{DeployState, LoadBalancerOutput};
 use crate::error::StepError;
-use crate::naming::Names;
-use crate::runtime::parse_input;
-use crate::steps::{carry_over, is_owned, Ctx};
+use crate::owner::LedgerKind;
+use crate::steps::{run_step, Ctx};
 
 /// The health check the spec asks for.
 pub fn wanted_health_check(service: &crate::spec::ServiceSpec) -> HealthCheck {
@@ -32,10 +33,6 @@ pub async fn converge(
     let network = state.network.as_ref().ok_or_else(|| {
         StepError::invalid_input("provision-load-balancer needs the network's output ($.network)")
     })?;
-    let (app, env) = (
-        ctx.names.app().to_string(),
-        ctx.names.environment().to_string(),
-    );
     let port = i32::from(state.spec.service.port);
     let hc = wanted_health_check(&state.spec.service);
 
@@ -52,8 +49,8 @@ pub async fn converge(
             arn
         }
         Some(tg) => {
-            if !is_owned(&elb.tags_of(&tg.arn).await?, &app, &env) {
-                return Err(ctx.not_ours("target group", &tg_name));
+            if !ctx.owner.owns(&elb.tags_of(&tg.arn).await?) {
+                return Err(StepError::conflict(ctx.not_ours("target group", &tg_name)));
             }
             if tg.port != port || tg.vpc_id != network.vpc_id || tg.target_type != "ip" {
                 return Err(StepError::conflict(format!(
@@ -68,7 +65,7 @@ pub async fn converge(
             tg.arn
         }
     };
-    ctx.remember("target-group", &tg_arn).await?;
+    ctx.remember(LedgerKind::TargetGroup, &tg_arn).await?;
 
     let lb_name = ctx.names.load_balancer();
     let lb = match elb.load_balancer(&lb_name).await? {
@@ -85,13 +82,13 @@ pub async fn converge(
             lb
         }
         Some(lb) => {
-            if !is_owned(&elb.tags_of(&lb.arn).await?, &app, &env) {
-                return Err(ctx.not_ours("load balancer", &lb_name));
+            if !ctx.owner.owns(&elb.tags_of(&lb.arn).await?) {
+                return Err(StepError::conflict(ctx.not_ours("load balancer", &lb_name)));
             }
             lb
         }
     };
-    ctx.remember("load-balancer", &lb.arn).await?;
+    ctx.remember(LedgerKind::LoadBalancer, &lb.arn).await?;
 
     let listener = elb
         .listeners(&lb.arn)
@@ -112,7 +109,7 @@ pub async fn converge(
             l.arn
         }
     };
-    ctx.remember("listener", &listener_arn).await?;
+    ctx.remember(LedgerKind::Listener, &listener_arn).await?;
 
     Ok(LoadBalancerOutput {
         ready: lb.state == "active",
@@ -121,23 +118,52 @@ pub async fn converge(
         dns_name: lb.dns_name,
         target_group_arn: tg_arn,
         listener_arn,
-        created: std::mem::take(&mut ctx.created),
-        mutations: ctx.mutations,
+        report: Default::default(),
     })
 }
 
 pub async fn handle(store: &Store, elb: &Elb, input: Value) -> Result<Value, StepError> {
-    let state: DeployState = parse_input("provision-load-balancer input", input)?;
-    let span = tracing::info_span!("deployment", deployment_id = %state.deployment.id);
-    async {
-        let d = &state.deployment;
-        let mut ctx = Ctx::load(store, Names::new(&d.app, &d.environment)?, &d.id).await?;
-        let mut out = converge(elb, &mut ctx, &state).await?;
-        let previous = state.load_balancer.as_ref().map(|p| (p.created.as_slice(), p.mutations));
-        carry_over(&mut out.created, &mut out.mutations, previous);
-        tracing::info!(ready = out.ready, url = %out.url, mutations = out.mutations, "load balancer converged");
-        Ok(json!(out))
-    }
-    .instrument(span)
+    run_step(
+        store,
+        "provision-load-balancer",
+        input,
+        async |ctx, state| converge(elb, ctx, state).await,
+    )
     .await
+}
+
+// Teardown's side (the `teardown` function runs it, phase by phase).
+
+/// Listener, load balancer, then (once the load balancer is gone) the target group.
+pub async fn remove(elb: &Elb, names: &Names, t: &mut TeardownState) -> Result<bool, StepError> {
+    let lb_name = names.load_balancer();
+    if let Some(lb) = elb.load_balancer(&lb_name).await? {
+        if Owner::new(&t.app, &t.environment).owns(&elb.tags_of(&lb.arn).await?) {
+            for l in elb.listeners(&lb.arn).await? {
+                elb.delete_listener(&l.arn).await?;
+                t.removed.push(format!("listener :{} of {lb_name}", l.port));
+            }
+            elb.delete_load_balancer(&lb.arn).await?;
+            t.removed.push(format!("load balancer {lb_name}"));
+            if elb.load_balancer(&lb_name).await?.is_some() {
+                return Ok(false);
+            }
+        } else {
+            t.skip(format!("load balancer {lb_name}"), NOT_OURS);
+        }
+    }
+    let tg_name = names.target_group();
+    if let Some(tg) = elb.target_group(&tg_name).await? {
+        if Owner::new(&t.app, &t.environment).owns(&elb.tags_of(&tg.arn).await?) {
+            match elb.delete_target_group(&tg.arn).await {
+                Ok(()) => t.removed.push(format!("target group {tg_name}")),
+                // Still attached to a load balancer that is going away.
+                Err(e) if e.is_code(&["ResourceInUse"]) => return Ok(false),
+                Err(e) => return Err(e),
+            }
+        } else {
+            t.skip(format!("target group {tg_name}"), NOT_OURS);
+        }
+    }
+    Ok(true)
 }

@@ -1,5 +1,7 @@
 //! What each Lambda does, wired to AWS. The function crates only adapt
-//! their events to these and build the clients once.
+//! their events to these and build the clients once. A provisioning step is
+//! [`run_step`] around a `converge` that walks its resources (each in its
+//! [`crate::resources`] module) through observe -> plan -> apply, in order.
 
 #[cfg(all(feature = "dynamodb", feature = "sfn"))]
 pub mod arrival;
@@ -38,22 +40,41 @@ pub mod webhook;
 mod ctx {
     use std::collections::HashMap;
 
-    use crate::aws::ownership_tags;
+    use serde_json::Value;
+    use tracing::Instrument;
+
     use crate::aws::store::Store;
-    use crate::deploy::{now_epoch, rfc3339};
+    use crate::deploy::{now_epoch, rfc3339, DeployState};
     use crate::error::StepError;
     use crate::ledger::{env_pk, resource_sk, ResourceRecord};
     use crate::naming::Names;
+    use crate::owner::{LedgerKind, Owner, Role};
+    use crate::plan::{is_planned, Change, PlanItem, Section, StepReport};
+    use crate::runtime::parse_input;
 
     /// Who is converging what: the environment, its names, the deployment doing
-    /// it, what the ledger already knows, and what this run changed.
+    /// it, what the ledger already knows, and what this run changed or, in a
+    /// dry run, would change.
     pub struct Ctx<'a> {
         pub store: &'a Store,
         pub names: Names,
+        pub owner: Owner,
         pub deployment_id: String,
+        /// Plan only: [`Ctx::decide`] records every change and applies none.
+        pub dry_run: bool,
         pub known: HashMap<String, String>,
-        pub created: Vec<String>,
-        pub mutations: u32,
+        pub report: StepReport,
+    }
+
+    /// What to do with a planned change.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Go {
+        /// Make the change.
+        Apply,
+        /// A dry run: carry on as if it were made.
+        Pretend,
+        /// Nothing to make (converged, or waiting).
+        Skip,
     }
 
     impl<'a> Ctx<'a> {
@@ -61,6 +82,7 @@ mod ctx {
             store: &'a Store,
             names: Names,
             deployment_id: &str,
+            dry_run: bool,
         ) -> Result<Ctx<'a>, StepError> {
             let known = store
                 .resources(names.app(), names.environment())
@@ -70,144 +92,156 @@ mod ctx {
                 .collect();
             Ok(Ctx {
                 store,
+                owner: Owner::new(names.app(), names.environment()),
                 names,
                 deployment_id: deployment_id.into(),
+                dry_run,
                 known,
-                created: Vec::new(),
-                mutations: 0,
+                report: StepReport::default(),
             })
         }
 
         /// Ownership tags plus the deployment that creates the resource.
         pub fn tags(&self) -> Vec<(&'static str, String)> {
-            let mut tags = ownership_tags(self.names.app(), self.names.environment()).to_vec();
-            tags.push((crate::TAG_DEPLOYMENT, self.deployment_id.clone()));
-            tags
+            self.owner.creation_tags(&self.deployment_id)
         }
 
-        pub fn owner(&self) -> [(&'static str, String); 2] {
-            ownership_tags(self.names.app(), self.names.environment())
+        /// Creation tags plus a role.
+        pub fn role_tags(&self, role: Role) -> Vec<(&'static str, String)> {
+            self.owner.role_tags(&self.deployment_id, role)
+        }
+
+        /// Decide on a planned change of `resource` `name`: record it in a dry
+        /// run (and carry on as if made), refuse a conflict otherwise.
+        pub fn decide(
+            &mut self,
+            resource: &str,
+            name: &str,
+            change: &Change,
+        ) -> Result<Go, StepError> {
+            if self.dry_run {
+                self.report.plan.push(PlanItem {
+                    resource: resource.into(),
+                    name: name.into(),
+                    change: change.clone(),
+                });
+                return Ok(match change {
+                    Change::Create | Change::Update { .. } => Go::Pretend,
+                    _ => Go::Skip,
+                });
+            }
+            match change {
+                Change::Create | Change::Update { .. } => Ok(Go::Apply),
+                Change::Nothing => Ok(Go::Skip),
+                Change::Wait { why } => {
+                    tracing::info!(resource, name, why = %why, "waiting");
+                    Ok(Go::Skip)
+                }
+                Change::Conflict { why } => Err(StepError::conflict(why.clone())),
+            }
         }
 
         /// Count a mutating call, and say what it did.
         pub fn changed(&mut self, what: impl Into<String>) {
             let what = what.into();
             tracing::info!(change = %what, "changed");
-            self.created.push(what);
-            self.mutations += 1;
+            self.report.created.push(what);
+            self.report.mutations += 1;
         }
 
-        /// Record in the ledger that the environment owns `id` as `kind` (once).
-        pub async fn remember(&mut self, kind: &str, id: &str) -> Result<(), StepError> {
-            if self.known.get(kind).map(String::as_str) == Some(id) {
+        /// Record in the ledger that the environment owns `id` as `kind` (once;
+        /// never in a dry run).
+        pub async fn remember(&mut self, kind: LedgerKind, id: &str) -> Result<(), StepError> {
+            let kind = kind.key();
+            if self.dry_run
+                || is_planned(id)
+                || self.known.get(&kind).map(String::as_str) == Some(id)
+            {
                 return Ok(());
             }
             let (app, env) = (self.names.app(), self.names.environment());
             self.store
                 .put_resource(&ResourceRecord {
                     pk: env_pk(app, env),
-                    sk: resource_sk(kind),
-                    kind: kind.into(),
+                    sk: resource_sk(&kind),
+                    kind: kind.clone(),
                     id: id.into(),
                     created_by: self.deployment_id.clone(),
                     recorded_at: rfc3339(now_epoch()),
                 })
                 .await?;
-            self.known.insert(kind.into(), id.into());
+            self.known.insert(kind, id.into());
             Ok(())
         }
-    }
 
-    impl Ctx<'_> {
-        /// The error for a resource with this environment's name that it does not own.
-        pub fn not_ours(&self, what: &str, name: &str) -> StepError {
-            StepError::conflict(format!(
-                "{what} {name} exists but does not carry the tags of {}/{}; stepdeploy will not take over what it did not create: delete or rename it, then re-run",
-                self.names.app(),
-                self.names.environment()
-            ))
+        /// Why a resource with this environment's name that it does not own is in the way.
+        pub fn not_ours(&self, what: &str, name: &str) -> String {
+            super::not_ours(&self.owner, what, name)
         }
     }
 
-    /// Exactly one tagged match, none, or a conflict naming them all.
-    pub fn single<T>(
-        mut found: Vec<T>,
-        what: &str,
-        ctx: &Ctx<'_>,
-        id: impl Fn(&T) -> String,
-    ) -> Result<Option<T>, StepError> {
-        if found.len() > 1 {
-            let ids: Vec<String> = found.iter().map(id).collect();
-            return Err(StepError::conflict(format!(
-                "{} {what}s carry the tags of {}/{} ({}); keep one and delete the others, then re-run",
-                ids.len(),
-                ctx.names.app(),
-                ctx.names.environment(),
-                ids.join(", ")
-            )));
+    /// The runtime glue of every provisioning step: parse the deploy state,
+    /// open the deployment's span, load the ledger, converge, add up the
+    /// report over polls, and answer the step's section of the state. A dry
+    /// run is always ready: it never waits.
+    pub async fn run_step<O, F>(
+        store: &Store,
+        step: &str,
+        input: Value,
+        converge: F,
+    ) -> Result<Value, StepError>
+    where
+        O: Section,
+        F: AsyncFnOnce(&mut Ctx<'_>, &DeployState) -> Result<O, StepError>,
+    {
+        let state: DeployState = parse_input(&format!("{step} input"), input)?;
+        let span = tracing::info_span!("deployment", deployment_id = %state.deployment.id, step);
+        async {
+            let d = &state.deployment;
+            let mut ctx =
+                Ctx::load(store, Names::new(&d.app, &d.environment)?, &d.id, d.dry_run).await?;
+            let mut out = converge(&mut ctx, &state).await?;
+            let report = std::mem::take(&mut ctx.report).after(O::of(&state).map(Section::report));
+            *out.report_mut() = report;
+            if d.dry_run {
+                out.set_ready(true);
+            }
+            let r = out.report();
+            let (mutations, planned) = (r.mutations, r.plan.len());
+            tracing::info!(ready = out.ready(), mutations, planned, "{step} converged");
+            Ok(serde_json::to_value(&out).expect("a step's output serializes"))
         }
-        Ok(found.pop())
+        .instrument(span)
+        .await
     }
 }
 #[cfg(feature = "dynamodb")]
-pub use ctx::{single, Ctx};
+pub use ctx::{run_step, Ctx, Go};
 
-/// Polls of one deployment add up: what earlier polls of a step changed stays
-/// in its output, so the deployment's summary lists every change once.
-pub fn carry_over(
-    created: &mut Vec<String>,
-    mutations: &mut u32,
-    previous: Option<(&[String], u32)>,
-) {
-    if let Some((earlier, count)) = previous {
-        created.splice(0..0, earlier.iter().cloned());
-        *mutations += count;
-    }
+/// Why a resource with this environment's name that it does not own is in the way.
+pub fn not_ours(owner: &Owner, what: &str, name: &str) -> String {
+    format!(
+        "{what} {name} exists but does not carry the tags of {owner}; stepdeploy will not take over what it did not create: delete or rename it, then re-run"
+    )
 }
 
-/// Whether a resource's tags make it this environment's.
-pub fn is_owned<'a>(
-    tags: impl IntoIterator<Item = (&'a String, &'a String)>,
-    app: &str,
-    environment: &str,
-) -> bool {
-    let mut app_ok = false;
-    let mut env_ok = false;
-    for (k, v) in tags {
-        app_ok |= k == crate::TAG_APP && v == app;
-        env_ok |= k == crate::TAG_ENVIRONMENT && v == environment;
+/// Exactly one tagged match, none, or a conflict naming them all.
+pub fn single<T>(
+    mut found: Vec<T>,
+    what: &str,
+    owner: &Owner,
+    id: impl Fn(&T) -> String,
+) -> Result<Option<T>, StepError> {
+    if found.len() > 1 {
+        let ids: Vec<String> = found.iter().map(id).collect();
+        return Err(StepError::conflict(format!(
+            "{} {what}s carry the tags of {owner} ({}); keep one and delete the others, then re-run",
+            ids.len(),
+            ids.join(", ")
+        )));
     }
-    app_ok && env_ok
+    Ok(found.pop())
 }
 
-#[cfg(test)]
-mod tests {
-    use std::collections::BTreeMap;
-
-    #[test]
-    fn ownership_needs_both_tags_to_match() {
-        let tags = |a: &str, e: &str| -> BTreeMap<String, String> {
-            [
-                (crate::TAG_APP.to_string(), a.to_string()),
-                (crate::TAG_ENVIRONMENT.to_string(), e.to_string()),
-            ]
-            .into()
-        };
-        assert!(super::is_owned(
-            &tags("bank", "production"),
-            "bank",
-            "production"
-        ));
-        assert!(!super::is_owned(
-            &tags("bank", "staging"),
-            "bank",
-            "production"
-        ));
-        assert!(!super::is_owned(
-            &tags("shop", "production"),
-            "bank",
-            "production"
-        ));
-        assert!(!super::is_owned(&BTreeMap::new(), "bank", "production"));
-    }
-}
+use crate::error::StepError;
+use crate::owner::Owner;

@@ -4,20 +4,25 @@
 //! records what was found or created. Nothing is created twice: a run after a
 //! crash finds what the crashed run created by its tags.
 
+use crate::owner::Owner;
+use crate::teardown::TeardownState;
 use std::collections::HashMap;
 
-use serde_json::{json, Value};
-use tracing::Instrument;
+use serde_json::Value;
 
 use crate::aws::ec2::{Ec2, VpcInfo};
 use crate::aws::store::Store;
 use crate::deploy::{DeployState, NetworkOutput, SecurityGroups};
 use crate::error::StepError;
-use crate::naming::{short_hash, Names};
+use crate::naming::short_hash;
 use crate::network::{describe_rules, diff_ingress, plan_subnets, wanted_ingress, Tier, AZ_COUNT};
-use crate::runtime::parse_input;
+use crate::owner::{LedgerKind, Role};
 use crate::spec::NatMode;
-use crate::steps::{carry_over, is_owned, single, Ctx};
+use crate::steps::{run_step, single, Ctx};
+
+fn role_of(role: &str) -> Role {
+    Role::parse(role).expect("a known role")
+}
 
 /// The VPC: ledger first, then ownership tags, created (tagged) only if absent.
 pub async fn ensure_vpc(ec2: &Ec2, ctx: &mut Ctx<'_>, cidr: &str) -> Result<VpcInfo, StepError> {
@@ -28,7 +33,7 @@ pub async fn ensure_vpc(ec2: &Ec2, ctx: &mut Ctx<'_>, cidr: &str) -> Result<VpcI
     let mut found = None;
     if let Some(id) = ctx.known.get("vpc").cloned() {
         match ec2.vpc(&id).await? {
-            Some(v) if is_owned(&v.tags, &app, &env) => found = Some(v),
+            Some(v) if ctx.owner.owns(&v.tags) => found = Some(v),
             Some(_) => {
                 tracing::warn!(vpc = %id, "ledger names a VPC without this environment's tags; ignoring it")
             }
@@ -36,9 +41,12 @@ pub async fn ensure_vpc(ec2: &Ec2, ctx: &mut Ctx<'_>, cidr: &str) -> Result<VpcI
         }
     }
     if found.is_none() {
-        found = single(ec2.vpcs_tagged(&ctx.owner()).await?, "VPC", ctx, |v| {
-            v.id.clone()
-        })?;
+        found = single(
+            ec2.vpcs_tagged(&ctx.owner.tags()).await?,
+            "VPC",
+            &ctx.owner,
+            |v| v.id.clone(),
+        )?;
     }
     let vpc = match found {
         Some(v) => v,
@@ -54,7 +62,7 @@ pub async fn ensure_vpc(ec2: &Ec2, ctx: &mut Ctx<'_>, cidr: &str) -> Result<VpcI
             vpc.id, vpc.cidr, vpc.cidr
         )));
     }
-    ctx.remember("vpc", &vpc.id).await?;
+    ctx.remember(LedgerKind::Vpc, &vpc.id).await?;
     if !ec2.vpc_dns_hostnames(&vpc.id).await? {
         ec2.enable_vpc_dns_hostnames(&vpc.id).await?;
         ctx.changed(format!("enabled DNS hostnames on {}", vpc.id));
@@ -79,9 +87,9 @@ pub async fn ensure_subnets(
     for plan in plan_subnets(&vpc.cidr)? {
         let role = format!("{}-{}", plan.tier.as_str(), plan.az_index + 1);
         let found = single(
-            ec2.subnets_tagged(&ctx.owner(), &role).await?,
+            ec2.subnets_tagged(&ctx.owner.tags(), &role).await?,
             &format!("{role} subnet"),
-            ctx,
+            &ctx.owner,
             |s| s.id.clone(),
         )?;
         let subnet = match found {
@@ -105,7 +113,8 @@ pub async fn ensure_subnets(
                 s
             }
         };
-        ctx.remember(&format!("subnet-{role}"), &subnet.id).await?;
+        ctx.remember(LedgerKind::Subnet(role_of(&role)), &subnet.id)
+            .await?;
         match plan.tier {
             Tier::Public => public.push(subnet.id),
             Tier::Private => private.push(subnet.id),
@@ -120,9 +129,9 @@ pub async fn ensure_internet_gateway(
     vpc: &str,
 ) -> Result<String, StepError> {
     let found = single(
-        ec2.internet_gateways_tagged(&ctx.owner()).await?,
+        ec2.internet_gateways_tagged(&ctx.owner.tags()).await?,
         "internet gateway",
-        ctx,
+        &ctx.owner,
         |g| g.id.clone(),
     )?;
     let (id, attached) = match found {
@@ -135,7 +144,7 @@ pub async fn ensure_internet_gateway(
             (id, Vec::new())
         }
     };
-    ctx.remember("igw", &id).await?;
+    ctx.remember(LedgerKind::InternetGateway, &id).await?;
     if !attached.iter().any(|v| v == vpc) {
         if let Some(other) = attached.first() {
             return Err(StepError::conflict(format!(
@@ -157,9 +166,9 @@ pub async fn ensure_nat_gateway(
     role: &str,
 ) -> Result<(String, bool), StepError> {
     let eip = match single(
-        ec2.addresses_tagged(&ctx.owner(), role).await?,
+        ec2.addresses_tagged(&ctx.owner.tags(), role).await?,
         "NAT Elastic IP",
-        ctx,
+        &ctx.owner,
         |a| a.allocation_id.clone(),
     )? {
         Some(a) => a,
@@ -174,15 +183,15 @@ pub async fn ensure_nat_gateway(
             a
         }
     };
-    ctx.remember(&format!("eip-{role}"), &eip.allocation_id)
+    ctx.remember(LedgerKind::ElasticIp(role_of(role)), &eip.allocation_id)
         .await?;
-    let all = ec2.nat_gateways_tagged(&ctx.owner(), role).await?;
+    let all = ec2.nat_gateways_tagged(&ctx.owner.tags(), role).await?;
     let failed = all.iter().filter(|n| n.state == "failed").count();
     let live: Vec<_> = all
         .into_iter()
         .filter(|n| n.state == "pending" || n.state == "available")
         .collect();
-    let nat = match single(live, "NAT gateway", ctx, |n| n.id.clone())? {
+    let nat = match single(live, "NAT gateway", &ctx.owner, |n| n.id.clone())? {
         Some(n) => n,
         None => {
             // A new token after each failed attempt, the same one for a retry of this attempt.
@@ -209,7 +218,8 @@ pub async fn ensure_nat_gateway(
             n
         }
     };
-    ctx.remember(role, &nat.id).await?;
+    ctx.remember(LedgerKind::NatGateway(role_of(role)), &nat.id)
+        .await?;
     Ok((nat.id.clone(), nat.state == "available"))
 }
 
@@ -223,9 +233,9 @@ pub async fn ensure_route_table(
     subnets: &[String],
 ) -> Result<String, StepError> {
     let table = match single(
-        ec2.route_tables_tagged(&ctx.owner(), role).await?,
+        ec2.route_tables_tagged(&ctx.owner.tags(), role).await?,
         &format!("{role} route table"),
-        ctx,
+        &ctx.owner,
         |t| t.id.clone(),
     )? {
         Some(t) => t,
@@ -242,7 +252,8 @@ pub async fn ensure_route_table(
             t
         }
     };
-    ctx.remember(&format!("rtb-{role}"), &table.id).await?;
+    ctx.remember(LedgerKind::RouteTable(role_of(role)), &table.id)
+        .await?;
     if let Some(target) = target {
         if table.default_route.as_deref() != Some(target) {
             ec2.set_default_route(&table.id, target, table.default_route.is_some())
@@ -278,9 +289,9 @@ pub async fn ensure_security_groups(
         ("db", "database: MySQL from the app tasks"),
     ] {
         let found = single(
-            ec2.security_groups_tagged(&ctx.owner(), role).await?,
+            ec2.security_groups_tagged(&ctx.owner.tags(), role).await?,
             &format!("{role} security group"),
-            ctx,
+            &ctx.owner,
             |g| g.id.clone(),
         )?;
         let (id, rules) = match found {
@@ -300,7 +311,8 @@ pub async fn ensure_security_groups(
                 (id, Vec::new())
             }
         };
-        ctx.remember(&format!("sg-{role}"), &id).await?;
+        ctx.remember(LedgerKind::SecurityGroup(role_of(role)), &id)
+            .await?;
         ids.insert(role, id);
         current.insert(role, rules);
     }
@@ -349,7 +361,7 @@ pub async fn converge(
         NatMode::PerAz => "nat",
     };
     if !ec2
-        .nat_gateways_tagged(&ctx.owner(), other_mode)
+        .nat_gateways_tagged(&ctx.owner.tags(), other_mode)
         .await?
         .is_empty()
     {
@@ -405,30 +417,70 @@ pub async fn converge(
         private_subnets: private,
         security_groups,
         nat_gateways,
-        created: std::mem::take(&mut ctx.created),
-        mutations: ctx.mutations,
+        report: Default::default(),
     })
 }
 
 pub async fn handle(store: &Store, ec2: &Ec2, input: Value) -> Result<Value, StepError> {
-    let state: DeployState = parse_input("provision-network input", input)?;
-    let span = tracing::info_span!("deployment", deployment_id = %state.deployment.id);
-    async {
-        let d = &state.deployment;
-        let mut ctx = Ctx::load(store, Names::new(&d.app, &d.environment)?, &d.id).await?;
-        let mut out = converge(ec2, &mut ctx, &state).await?;
-        let previous = state
-            .network
-            .as_ref()
-            .map(|p| (p.created.as_slice(), p.mutations));
-        carry_over(&mut out.created, &mut out.mutations, previous);
-        tracing::info!(
-            ready = out.ready,
-            mutations = out.mutations,
-            "network converged"
-        );
-        Ok(json!(out))
-    }
-    .instrument(span)
+    run_step(store, "provision-network", input, async |ctx, state| {
+        converge(ec2, ctx, state).await
+    })
     .await
+}
+
+// Teardown's side (the `teardown` function runs it, phase by phase).
+
+/// NAT gateway (wait until deleted) and its Elastic IP, route tables,
+/// subnets, internet gateway, security groups (cross-references revoked
+/// first), VPC: everything found by this environment's tags.
+pub async fn remove(ec2: &Ec2, t: &mut TeardownState) -> Result<bool, StepError> {
+    let owner = Owner::new(&t.app, &t.environment).tags();
+    let found = ec2.all_tagged(&owner).await?;
+    let mut waiting = false;
+    for nat in &found.nat_gateways {
+        if nat.state != "deleting" {
+            ec2.delete_nat_gateway(&nat.id).await?;
+            t.removed.push(format!("NAT gateway {}", nat.id));
+        }
+        waiting = true;
+    }
+    if waiting && !ec2.all_tagged(&owner).await?.nat_gateways.is_empty() {
+        return Ok(false);
+    }
+    for allocation in &found.addresses {
+        ec2.release_address(allocation).await?;
+        t.removed.push(format!("Elastic IP {allocation}"));
+    }
+    for table in &found.route_tables {
+        for (association, _) in &table.associations {
+            ec2.disassociate_route_table(association).await?;
+        }
+        ec2.delete_route_table(&table.id).await?;
+        t.removed.push(format!("route table {}", table.id));
+    }
+    for subnet in &found.subnets {
+        ec2.delete_subnet(subnet).await?;
+        t.removed.push(format!("subnet {subnet}"));
+    }
+    for igw in &found.internet_gateways {
+        for vpc in &igw.attached_vpcs {
+            ec2.detach_internet_gateway(&igw.id, vpc).await?;
+        }
+        ec2.delete_internet_gateway(&igw.id).await?;
+        t.removed.push(format!("internet gateway {}", igw.id));
+    }
+    // Groups reference each other (tasks <- lb, db <- tasks): drop every rule first.
+    for g in &found.security_groups {
+        ec2.revoke_ingress(&g.id, &g.ingress).await?;
+    }
+    for g in &found.security_groups {
+        ec2.delete_security_group(&g.id).await?;
+        t.removed
+            .push(format!("security group {} ({})", g.id, g.name));
+    }
+    for vpc in &found.vpcs {
+        ec2.delete_vpc(&vpc.id).await?;
+        t.removed.push(format!("VPC {}", vpc.id));
+    }
+    Ok(true)
 }

@@ -12,6 +12,7 @@ use crate::deploy::{
 };
 use crate::error::{ErrorKind, StepError};
 use crate::ledger::{deploy_sk, env_pk, DeploymentRecord, EnvironmentRecord, Status, ENV_SK};
+use crate::plan::pending;
 use crate::runtime::parse_input;
 
 #[derive(Debug, Deserialize)]
@@ -96,6 +97,7 @@ fn deployment_record(
         url: None,
         error: None,
         cause: None,
+        plan: Vec::new(),
         created_at: at.into(),
         updated_at: at.into(),
     }
@@ -197,6 +199,38 @@ async fn begin(
     })
 }
 
+/// A dry run's end: the whole plan, in the ledger and as the execution's output.
+async fn planned(store: &Store, state: &DeployState) -> Result<Value, StepError> {
+    let d = &state.deployment;
+    let plan = state.plan();
+    let (changes, calls) = pending(&plan);
+    let summary = format!(
+        "{} of {} resources to change, {calls} mutating AWS calls",
+        changes.len(),
+        plan.len()
+    );
+    close(
+        store,
+        state,
+        Status::Planned,
+        vec![("plan", json!(plan)), ("cause", json!(summary))],
+    )
+    .await?;
+    tracing::info!(changes = changes.len(), calls, "dry run planned");
+    Ok(json!({
+        "deployment_id": d.id,
+        "app": d.app,
+        "environment": d.environment,
+        "commit": d.commit,
+        "status": Status::Planned,
+        "dry_run": true,
+        "plan": plan,
+        "calls": calls,
+        "summary": summary,
+        "mutations": 0,
+    }))
+}
+
 async fn close(
     store: &Store,
     state: &DeployState,
@@ -210,6 +244,10 @@ async fn close(
     store
         .update_deployment(&d.app, &d.environment, &d.id, &all)
         .await?;
+    if d.dry_run {
+        // A dry run changed nothing: the environment's record stays as it was.
+        return Ok(());
+    }
     let url = all
         .iter()
         .find(|(k, _)| *k == "url")
@@ -231,6 +269,9 @@ async fn close(
 
 async fn succeeded(store: &Store, state: &DeployState) -> Result<Value, StepError> {
     let d = &state.deployment;
+    if d.dry_run {
+        return planned(store, state).await;
+    }
     let image = state.image.as_ref().map(|i| i.uri.clone());
     let url = state.load_balancer.as_ref().map(|lb| lb.url.clone());
     close(
@@ -245,21 +286,12 @@ async fn succeeded(store: &Store, state: &DeployState) -> Result<Value, StepErro
         ],
     )
     .await?;
-    let mut created = Vec::new();
-    let mut mutations = 0;
-    let parts = [
-        state.network.as_ref().map(|o| (&o.created, o.mutations)),
-        state.database.as_ref().map(|o| (&o.created, o.mutations)),
-        state
-            .load_balancer
-            .as_ref()
-            .map(|o| (&o.created, o.mutations)),
-        state.service.as_ref().map(|o| (&o.created, o.mutations)),
-    ];
-    for (c, m) in parts.into_iter().flatten() {
-        created.extend(c.iter().cloned());
-        mutations += m;
-    }
+    let reports = state.reports();
+    let created: Vec<String> = reports
+        .iter()
+        .flat_map(|r| r.created.iter().cloned())
+        .collect();
+    let mutations: u32 = reports.iter().map(|r| r.mutations).sum();
     tracing::info!(image = ?image, url = ?url, mutations, "deployment succeeded");
     Ok(json!({
         "deployment_id": d.id,

@@ -3,17 +3,19 @@
 //! group. Ready when the service's one deployment runs the wanted task
 //! definition at the desired count.
 
-use serde_json::{json, Value};
-use tracing::Instrument;
+use crate::naming::Names;
+use crate::owner::Owner;
+use crate::teardown::{TeardownState, NOT_OURS};
+use serde_json::Value;
 
 use crate::aws::ecs::{Ecs, ServicePlan};
 use crate::aws::logs::Logs;
 use crate::aws::store::Store;
 use crate::deploy::{arn_account_region, DeployState, ServiceOutput};
 use crate::error::{ErrorKind, StepError};
-use crate::naming::Names;
-use crate::runtime::parse_input;
-use crate::steps::{carry_over, is_owned, Ctx};
+use crate::owner::LedgerKind;
+use crate::resources::cluster;
+use crate::steps::{run_step, Ctx};
 use crate::taskdef::wanted_task;
 
 /// Days the app's logs are kept.
@@ -40,10 +42,6 @@ pub async fn converge(
         .load_balancer
         .as_ref()
         .ok_or_else(|| missing("load balancer"))?;
-    let (app, env) = (
-        ctx.names.app().to_string(),
-        ctx.names.environment().to_string(),
-    );
     let (_, region) = arn_account_region(&state.deployment.execution_arn).ok_or_else(|| {
         StepError::invalid_input("the deployment's execution ARN names no region")
     })?;
@@ -54,7 +52,7 @@ pub async fn converge(
             logs.create_group(&log_group, &ctx.tags()).await?;
             logs.set_retention(&log_group, LOG_RETENTION_DAYS).await?;
             ctx.changed(format!("created log group {log_group}"));
-            ctx.mutations += 1;
+            ctx.report.mutations += 1;
         }
         Some(days) if days != Some(LOG_RETENTION_DAYS) => {
             logs.set_retention(&log_group, LOG_RETENTION_DAYS).await?;
@@ -64,19 +62,15 @@ pub async fn converge(
         }
         Some(_) => {}
     }
-    ctx.remember("log-group", &log_group).await?;
+    ctx.remember(LedgerKind::LogGroup, &log_group).await?;
 
-    let cluster_name = ctx.names.cluster();
-    let cluster = match ecs.cluster(&cluster_name).await? {
-        None => {
-            let arn = ecs.create_cluster(&cluster_name, &ctx.tags()).await?;
-            ctx.changed(format!("created ECS cluster {cluster_name}"));
-            arn
-        }
-        Some(c) if is_owned(&c.tags, &app, &env) => c.arn,
-        Some(_) => return Err(ctx.not_ours("ECS cluster", &cluster_name)),
+    let Some(cluster) = cluster::converge(ecs, ctx, &cluster::Wanted::new(&ctx.names)).await?
+    else {
+        return Ok(ServiceOutput {
+            cluster: ctx.names.cluster(),
+            ..ServiceOutput::default()
+        });
     };
-    ctx.remember("cluster", &cluster).await?;
 
     let wanted = wanted_task(state, database, &config.execution_role_arn, region)?;
     let task_definition = match ecs.latest_task_definition(&wanted.family).await? {
@@ -90,7 +84,8 @@ pub async fn converge(
             arn
         }
     };
-    ctx.remember("task-definition", &wanted.family).await?;
+    ctx.remember(LedgerKind::TaskDefinition, &wanted.family)
+        .await?;
 
     let svc = &state.spec.service;
     let desired = i32::try_from(svc.desired_count).unwrap_or(i32::MAX);
@@ -115,20 +110,21 @@ pub async fn converge(
         desired,
         running: 0,
         rollout: "IN_PROGRESS".into(),
-        created: Vec::new(),
-        mutations: 0,
+        report: Default::default(),
     };
     match current {
         None => {
             let arn = ecs.create_service(&plan, &ctx.tags()).await?;
             ctx.changed(format!("created service {service_name} ({desired} tasks)"));
-            ctx.remember("service", &arn).await?;
+            ctx.remember(LedgerKind::Service, &arn).await?;
         }
-        Some(s) if !is_owned(&s.tags, &app, &env) => {
-            return Err(ctx.not_ours("ECS service", &service_name))
+        Some(s) if !ctx.owner.owns(&s.tags) => {
+            return Err(StepError::conflict(
+                ctx.not_ours("ECS service", &service_name),
+            ))
         }
         Some(s) => {
-            ctx.remember("service", &s.arn).await?;
+            ctx.remember(LedgerKind::Service, &s.arn).await?;
             // Did ECS roll back what an earlier poll of this deployment applied?
             let applied_before = state
                 .service
@@ -176,8 +172,6 @@ pub async fn converge(
             }
         }
     }
-    out.created = std::mem::take(&mut ctx.created);
-    out.mutations = ctx.mutations;
     Ok(out)
 }
 
@@ -188,17 +182,64 @@ pub async fn handle(
     config: &ServiceConfig,
     input: Value,
 ) -> Result<Value, StepError> {
-    let state: DeployState = parse_input("provision-service input", input)?;
-    let span = tracing::info_span!("deployment", deployment_id = %state.deployment.id);
-    async {
-        let d = &state.deployment;
-        let mut ctx = Ctx::load(store, Names::new(&d.app, &d.environment)?, &d.id).await?;
-        let mut out = converge(ecs, logs, &mut ctx, &state, config).await?;
-        let previous = state.service.as_ref().map(|p| (p.created.as_slice(), p.mutations));
-        carry_over(&mut out.created, &mut out.mutations, previous);
-        tracing::info!(ready = out.ready, rollout = %out.rollout, running = out.running, mutations = out.mutations, "service converged");
-        Ok(json!(out))
-    }
-    .instrument(span)
+    run_step(store, "provision-service", input, async |ctx, state| {
+        converge(ecs, logs, ctx, state, config).await
+    })
     .await
+}
+
+// Teardown's side (the `teardown` function runs it, phase by phase).
+
+/// Scale the service to 0 and delete it; done once ECS no longer lists it as active or draining.
+pub async fn remove(ecs: &Ecs, names: &Names, t: &mut TeardownState) -> Result<bool, StepError> {
+    let (cluster, name) = (names.cluster(), names.service());
+    let Some(svc) = ecs.service(&cluster, &name).await? else {
+        return Ok(true);
+    };
+    if !Owner::new(&t.app, &t.environment).owns(&svc.tags) {
+        t.skip(format!("ECS service {name}"), NOT_OURS);
+        return Ok(true);
+    }
+    if svc.status == "DRAINING" {
+        return Ok(false);
+    }
+    if svc.desired > 0 {
+        ecs.scale_to_zero(&cluster, &name).await?;
+    }
+    ecs.delete_service(&cluster, &name).await?;
+    t.removed.push(format!("ECS service {name}"));
+    Ok(ecs.service(&cluster, &name).await?.is_none())
+}
+
+/// After the network: the cluster, the task definitions and the log group
+/// (kept unless the teardown asks for it).
+pub async fn remove_leftovers(
+    ecs: &Ecs,
+    logs: &Logs,
+    names: &Names,
+    t: &mut TeardownState,
+) -> Result<(), StepError> {
+    let owner = Owner::new(&t.app, &t.environment);
+    cluster::remove(ecs, &owner, &cluster::Wanted::new(names), t).await?;
+    for (arn, tags) in ecs.task_definitions(&names.task_family()).await? {
+        if Owner::new(&t.app, &t.environment).owns(&tags) {
+            ecs.deregister_task_definition(&arn).await?;
+            t.removed.push(format!(
+                "task definition {}",
+                arn.rsplit('/').next().unwrap_or(&arn)
+            ));
+        } else {
+            t.skip(format!("task definition {arn}"), NOT_OURS);
+        }
+    }
+    let log_group = names.log_group();
+    if logs.group_retention(&log_group).await?.is_some() {
+        if t.delete_logs {
+            logs.delete_group(&log_group).await?;
+            t.removed.push(format!("log group {log_group}"));
+        } else {
+            t.skip(format!("log group {log_group}"), "kept so the logs outlive the environment; start with \"delete_logs\": true to remove it");
+        }
+    }
+    Ok(())
 }

@@ -134,6 +134,7 @@ impl Webhook {
                 url: None,
                 error: None,
                 cause: None,
+                plan: Vec::new(),
                 created_at: at.clone(),
                 updated_at: at,
             })

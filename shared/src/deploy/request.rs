@@ -1,0 +1,152 @@
+//! The request that starts a deployment (webhook or console), and the
+//! deployment it resolves to against the app's spec.
+
+use serde::{Deserialize, Serialize};
+
+use super::{arn_account_region, rfc3339};
+use crate::error::StepError;
+use crate::image::{ecr_registry, ImageRef};
+use crate::spec::AppSpec;
+
+/// What started a deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Trigger {
+    /// `push`, or `manual` for an execution started by hand.
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pusher: Option<String>,
+}
+
+/// The deploy state machine's input: what the webhook sends, and what a
+/// person types in the console (`events/deploy.manual.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeployRequest {
+    pub app: String,
+    pub environment: String,
+    /// The full 40-hex commit sha.
+    pub commit: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// Deploy this image instead of waiting for the spec's tag of the commit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<Trigger>,
+    /// Plan only: report what the deployment would change, change nothing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
+}
+
+pub fn check_commit(commit: &str) -> Result<(), StepError> {
+    if commit.len() == 40
+        && commit
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+    {
+        Ok(())
+    } else {
+        Err(StepError::invalid_input(format!(
+            "commit {commit:?} must be a full 40-character lowercase hex sha (git rev-parse HEAD)"
+        )))
+    }
+}
+
+/// A deployment, resolved and validated: every later step reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deployment {
+    pub id: String,
+    pub execution_arn: String,
+    pub app: String,
+    pub environment: String,
+    pub preview: bool,
+    pub commit: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// The image awaited, by tag (or already pinned by digest).
+    pub image: ImageRef,
+    pub image_timeout_seconds: u64,
+    /// Seconds between two checks of a resource that is still converging.
+    pub poll_seconds: u64,
+    pub trigger: Trigger,
+    pub started_at: String,
+    /// A dry run: every step plans and records, none changes AWS. Always
+    /// present, so the state machine's `Choice` can read it.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// Resolve a request against its app spec: the first thing a deployment does.
+pub fn resolve(
+    request: &DeployRequest,
+    spec: &AppSpec,
+    id: &str,
+    execution_arn: &str,
+    poll_seconds: u64,
+    now: u64,
+) -> Result<Deployment, StepError> {
+    check_commit(&request.commit)?;
+    if request.app != spec.name {
+        return Err(StepError::invalid_input(format!(
+            "request is for app {:?} but the spec is {:?}",
+            request.app, spec.name
+        )));
+    }
+    let route = spec
+        .knows_environment(&request.environment)
+        .ok_or_else(|| {
+            let known: Vec<_> = spec.environments.iter().map(|e| e.name.as_str()).collect();
+            StepError::invalid_input(format!(
+                "app {:?} has no environment {:?}; its environments are {:?}{}",
+                spec.name,
+                request.environment,
+                known,
+                if spec.previews.enabled {
+                    " and pr-* previews"
+                } else {
+                    ""
+                }
+            ))
+        })?;
+    let (account, region) = arn_account_region(execution_arn).ok_or_else(|| {
+        StepError::invalid_input(format!("execution ARN {execution_arn:?} is not an ARN"))
+    })?;
+    let image = match &request.image {
+        Some(text) => ImageRef::parse(text)?,
+        None => {
+            let tag = spec.image_tag(&request.commit);
+            let repo = spec.image.repository.as_deref().unwrap_or(&spec.name);
+            if repo.contains('/') {
+                let mut r = ImageRef::parse(repo)?;
+                r.tag = Some(tag);
+                r
+            } else {
+                ImageRef::parse(&format!("{}/{repo}:{tag}", ecr_registry(account, region)))?
+            }
+        }
+    };
+    let trigger = request.trigger.clone().unwrap_or(Trigger {
+        kind: "manual".into(),
+        ..Trigger::default()
+    });
+    Ok(Deployment {
+        id: id.into(),
+        execution_arn: execution_arn.into(),
+        app: spec.name.clone(),
+        environment: route.environment,
+        preview: route.preview,
+        commit: request.commit.clone(),
+        branch: request.branch.clone(),
+        image,
+        image_timeout_seconds: spec.image.wait_timeout_seconds,
+        poll_seconds,
+        trigger,
+        started_at: rfc3339(now),
+        dry_run: request.dry_run,
+    })
+}

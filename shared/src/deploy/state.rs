@@ -1,0 +1,248 @@
+//! The document the deploy state machine carries, each step's section of
+//! it, and how a failure reads.
+
+use serde::{Deserialize, Serialize};
+
+use super::Deployment;
+use crate::plan::{Change, PlanItem, Section, StepReport};
+use crate::spec::AppSpec;
+
+/// The image a deployment runs, pinned by digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResolvedImage {
+    /// `registry/repository@sha256:…`.
+    pub uri: String,
+    pub digest: String,
+    /// Whether the deployment had to wait for it.
+    pub waited: bool,
+}
+
+/// The environment's three security groups.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct SecurityGroups {
+    pub lb: String,
+    pub tasks: String,
+    pub db: String,
+}
+
+/// What `Provision Network` reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct NetworkOutput {
+    pub ready: bool,
+    pub vpc_id: String,
+    pub cidr: String,
+    #[serde(default)]
+    pub public_subnets: Vec<String>,
+    #[serde(default)]
+    pub private_subnets: Vec<String>,
+    #[serde(default)]
+    pub security_groups: SecurityGroups,
+    #[serde(default)]
+    pub nat_gateways: Vec<String>,
+    /// What the step changed (or, in a dry run, would change), over all its polls.
+    #[serde(flatten)]
+    pub report: StepReport,
+}
+
+/// What `Provision Database` reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct DatabaseOutput {
+    pub ready: bool,
+    pub identifier: String,
+    pub status: String,
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    #[serde(default)]
+    pub port: i32,
+    pub name: String,
+    /// The Secrets Manager secret RDS keeps the master credentials in.
+    #[serde(default)]
+    pub secret_arn: Option<String>,
+    /// What the step changed (or, in a dry run, would change), over all its polls.
+    #[serde(flatten)]
+    pub report: StepReport,
+}
+
+/// What `Provision Load Balancer` reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct LoadBalancerOutput {
+    pub ready: bool,
+    pub arn: String,
+    pub dns_name: String,
+    /// `http://<dns name>`: the deployment's output.
+    pub url: String,
+    pub target_group_arn: String,
+    pub listener_arn: String,
+    /// What the step changed (or, in a dry run, would change), over all its polls.
+    #[serde(flatten)]
+    pub report: StepReport,
+}
+
+/// What `Provision Service` reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ServiceOutput {
+    pub ready: bool,
+    pub cluster: String,
+    pub service: String,
+    pub task_definition: String,
+    pub desired: i32,
+    pub running: i32,
+    /// The primary deployment's rollout state (`IN_PROGRESS`, `COMPLETED`, `FAILED`).
+    pub rollout: String,
+    /// What the step changed (or, in a dry run, would change), over all its polls.
+    #[serde(flatten)]
+    pub report: StepReport,
+}
+
+/// The error a failed state hands to `Record Failure` (Step Functions' Catch shape).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaughtError {
+    #[serde(rename = "Error")]
+    pub error: String,
+    #[serde(rename = "Cause", default)]
+    pub cause: Option<String>,
+}
+
+/// The document the deploy state machine carries from `Begin Deployment` on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeployState {
+    pub deployment: Deployment,
+    pub spec: AppSpec,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ResolvedImage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkOutput>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<DatabaseOutput>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_balancer: Option<LoadBalancerOutput>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<ServiceOutput>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<CaughtError>,
+}
+
+impl DeployState {
+    /// The reports of the steps that ran, in order.
+    pub fn reports(&self) -> Vec<&StepReport> {
+        [
+            self.network.as_ref().map(Section::report),
+            self.database.as_ref().map(Section::report),
+            self.load_balancer.as_ref().map(Section::report),
+            self.service.as_ref().map(Section::report),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
+    /// A dry run's whole plan: the image, then every step's resources in order.
+    pub fn plan(&self) -> Vec<PlanItem> {
+        let d = &self.deployment;
+        let image = match &self.image {
+            Some(i) => PlanItem {
+                resource: "image".into(),
+                name: i.uri.clone(),
+                change: Change::Nothing,
+            },
+            None => PlanItem {
+                resource: "image".into(),
+                name: d.image.to_string(),
+                change: Change::wait(format!(
+                    "not in the registry yet: a deployment would wait up to {} s for its push",
+                    d.image_timeout_seconds
+                )),
+            },
+        };
+        std::iter::once(image)
+            .chain(
+                self.reports()
+                    .into_iter()
+                    .flat_map(|r| r.plan.iter().cloned()),
+            )
+            .collect()
+    }
+}
+
+/// The error name a failed deployment ends with. Names starting with
+/// `States.` are reserved for Step Functions' own, so a timeout of the image
+/// wait becomes `ImageTimedOut` and other `States.X` become `X`.
+pub fn failure_name(state: &DeployState, caught: &CaughtError) -> String {
+    match caught.error.strip_prefix("States.") {
+        Some("Timeout") if state.image.is_none() => "ImageTimedOut".into(),
+        Some(rest) => rest.into(),
+        None => caught.error.clone(),
+    }
+}
+
+/// A failure as a person reads it: what failed, why, and what to do.
+pub fn failure_message(state: &DeployState, caught: &CaughtError) -> String {
+    let d = &state.deployment;
+    // A Lambda error's Cause is `{"errorType","errorMessage"}` JSON; unwrap it.
+    let cause = caught
+        .cause
+        .as_deref()
+        .map(|c| {
+            serde_json::from_str::<serde_json::Value>(c)
+                .ok()
+                .and_then(|v| {
+                    v.get("errorMessage")
+                        .and_then(|m| m.as_str())
+                        .map(String::from)
+                })
+                .unwrap_or_else(|| c.to_string())
+        })
+        .unwrap_or_default();
+    match caught.error.as_str() {
+        "States.Timeout" if state.image.is_none() => format!(
+            "image {} did not arrive within {} s (waiting since {}); push it (tag {}) to {} or start the deployment again once it exists",
+            d.image,
+            d.image_timeout_seconds,
+            d.started_at,
+            d.image.tag.as_deref().unwrap_or("latest"),
+            match d.image.ecr_repository() {
+                Some(repo) => format!("the ECR repository {repo:?}"),
+                None if d.image.is_docker_hub() => format!(
+                    "the Docker Hub repository {:?} (its webhook must post to the deployer's DockerHubHookUrl followed by the token in DockerHubHookTokenArn)",
+                    d.image.repository
+                ),
+                None => format!("the registry {}", d.image.registry),
+            }
+        ),
+        "ImageFailed" => format!("the image {} could not be used: {cause}", d.image),
+        error => {
+            let what = if cause.is_empty() { error.to_string() } else { format!("{error}: {cause}") };
+            let what = what.trim_end_matches('.');
+            format!(
+                "deployment {} of {}/{} failed: {what}. Fix the cause and push again, or start the execution again with the same input; every step is safe to re-run",
+                d.id, d.app, d.environment
+            )
+        }
+    }
+}
+
+macro_rules! section {
+    ($output:ty, $field:ident) => {
+        impl Section for $output {
+            fn of(state: &DeployState) -> Option<&Self> {
+                state.$field.as_ref()
+            }
+            fn report(&self) -> &StepReport {
+                &self.report
+            }
+            fn report_mut(&mut self) -> &mut StepReport {
+                &mut self.report
+            }
+            fn ready(&self) -> bool {
+                self.ready
+            }
+            fn set_ready(&mut self, ready: bool) {
+                self.ready = ready;
+            }
+        }
+    };
+}
+section!(NetworkOutput, network);
+section!(DatabaseOutput, database);
+section!(LoadBalancerOutput, load_balancer);
+section!(ServiceOutput, service);

@@ -1,0 +1,222 @@
+//! What a step decides before it touches AWS: for each resource, a
+//! [`Change`] computed by that resource's pure `plan(observed, wanted)`;
+//! for teardown, a [`Removal`] from its `removal(observed)`. A dry run records
+//! the decisions and applies none of them.
+
+use serde::{Deserialize, Serialize};
+
+/// What converging one resource takes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Change {
+    /// It does not exist: create it (one mutating call).
+    Create,
+    /// It exists and differs: one mutating call per entry of `what`.
+    Update { what: Vec<String> },
+    /// It exists as wanted.
+    Nothing,
+    /// It is on its way (creating, rolling out): look again later.
+    Wait { why: String },
+    /// Something stepdeploy does not own, or cannot change, stands in the way.
+    Conflict { why: String },
+}
+
+impl Change {
+    /// One update of one thing.
+    pub fn update(what: impl Into<String>) -> Change {
+        Change::Update {
+            what: vec![what.into()],
+        }
+    }
+
+    /// Updates of every entry, or nothing when there is none.
+    pub fn updates(what: Vec<String>) -> Change {
+        if what.is_empty() {
+            Change::Nothing
+        } else {
+            Change::Update { what }
+        }
+    }
+
+    pub fn wait(why: impl Into<String>) -> Change {
+        Change::Wait { why: why.into() }
+    }
+
+    pub fn conflict(why: impl Into<String>) -> Change {
+        Change::Conflict { why: why.into() }
+    }
+
+    /// The mutating AWS calls applying it makes.
+    pub fn calls(&self) -> u32 {
+        match self {
+            Change::Create => 1,
+            Change::Update { what } => what.len() as u32,
+            _ => 0,
+        }
+    }
+
+    /// `create`, `update`, `nothing`, `wait` or `conflict`.
+    pub fn action(&self) -> &'static str {
+        match self {
+            Change::Create => "create",
+            Change::Update { .. } => "update",
+            Change::Nothing => "nothing",
+            Change::Wait { .. } => "wait",
+            Change::Conflict { .. } => "conflict",
+        }
+    }
+
+    /// Why, in words (empty for create and nothing).
+    pub fn detail(&self) -> String {
+        match self {
+            Change::Update { what } => what.join("; "),
+            Change::Wait { why } | Change::Conflict { why } => why.clone(),
+            Change::Create | Change::Nothing => String::new(),
+        }
+    }
+}
+
+/// What tearing one resource down takes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Removal {
+    /// It is this environment's and can go now.
+    Delete,
+    /// It is going (or something still holds it): look again later.
+    Wait { why: String },
+    /// It is not this environment's (or is kept on purpose): leave it, say why.
+    Skip { why: String },
+    /// Nothing to remove.
+    Gone,
+}
+
+/// One line of a plan: a resource, its name, and what converging it takes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanItem {
+    /// The resource kind, as a person says it (`VPC`, `target group`, …).
+    pub resource: String,
+    /// Its name or id (`(new)` when it does not exist yet).
+    pub name: String,
+    #[serde(flatten)]
+    pub change: Change,
+}
+
+/// What one step did (or, in a dry run, would do), added up over its polls.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct StepReport {
+    /// What this step created or changed (empty on a converged re-run).
+    #[serde(default)]
+    pub created: Vec<String>,
+    /// How many mutating AWS calls it made.
+    #[serde(default)]
+    pub mutations: u32,
+    /// Every decision, in order; a dry run's output.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plan: Vec<PlanItem>,
+}
+
+impl StepReport {
+    /// Polls of one deployment add up: what earlier polls of a step changed
+    /// stays in its output, so the deployment's summary lists every change once.
+    pub fn after(mut self, previous: Option<&StepReport>) -> StepReport {
+        if let Some(p) = previous {
+            self.created.splice(0..0, p.created.iter().cloned());
+            self.mutations += p.mutations;
+        }
+        self
+    }
+}
+
+/// A step's section of the deploy state (`network`, `database`, …): where
+/// the state keeps the step's earlier polls, its report, and whether it is
+/// ready.
+pub trait Section: Serialize {
+    fn of(state: &crate::deploy::DeployState) -> Option<&Self>;
+    fn report(&self) -> &StepReport;
+    fn report_mut(&mut self) -> &mut StepReport;
+    fn ready(&self) -> bool;
+    fn set_ready(&mut self, ready: bool);
+}
+
+/// The id a dry run gives a resource it would create.
+pub fn planned(what: &str) -> String {
+    format!("(new {what})")
+}
+
+/// Whether an id stands for a resource a dry run would create.
+pub fn is_planned(id: &str) -> bool {
+    id.starts_with("(new ")
+}
+
+/// The changes of a plan that would call AWS, and how many calls.
+pub fn pending(items: &[PlanItem]) -> (Vec<&PlanItem>, u32) {
+    let changes: Vec<&PlanItem> = items
+        .iter()
+        .filter(|i| !matches!(i.change, Change::Nothing))
+        .collect();
+    let calls = items.iter().map(|i| i.change.calls()).sum();
+    (changes, calls)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_and_words() {
+        let cases = [
+            (Change::Create, 1, "create", ""),
+            (Change::Nothing, 0, "nothing", ""),
+            (
+                Change::Update {
+                    what: vec!["a".into(), "b".into()],
+                },
+                2,
+                "update",
+                "a; b",
+            ),
+            (Change::wait("creating"), 0, "wait", "creating"),
+            (Change::conflict("not ours"), 0, "conflict", "not ours"),
+        ];
+        for (c, calls, action, detail) in cases {
+            assert_eq!(c.calls(), calls, "{c:?}");
+            assert_eq!(c.action(), action);
+            assert_eq!(c.detail(), detail);
+        }
+        assert_eq!(Change::updates(vec![]), Change::Nothing);
+    }
+
+    #[test]
+    fn plan_items_serialize_flat() {
+        let item = PlanItem {
+            resource: "VPC".into(),
+            name: planned("vpc"),
+            change: Change::Create,
+        };
+        let v = serde_json::to_value(&item).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"resource": "VPC", "name": "(new vpc)", "action": "create"})
+        );
+        assert!(is_planned(&item.name));
+        let back: PlanItem = serde_json::from_value(v).unwrap();
+        assert_eq!(back, item);
+    }
+
+    #[test]
+    fn reports_add_up_over_polls() {
+        let first = StepReport {
+            created: vec!["created vpc".into()],
+            mutations: 1,
+            plan: vec![],
+        };
+        let second = StepReport {
+            created: vec!["created nat".into()],
+            mutations: 2,
+            plan: vec![],
+        }
+        .after(Some(&first));
+        assert_eq!(second.created, vec!["created vpc", "created nat"]);
+        assert_eq!(second.mutations, 3);
+    }
+}

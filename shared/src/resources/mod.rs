@@ -1,0 +1,16 @@
+//! One module per AWS resource kind, each holding that resource's whole
+//! lifecycle, in this order:
+//!
+//! - the **wanted** value, built from the spec and the names;
+//! - `observe`: what exists (ledger first, then ownership tags, then the
+//!   name), owned or in the way;
+//! - a **pure** `plan(observed, wanted) -> Change` (create / update what /
+//!   nothing / wait why / conflict why), table-tested in the module;
+//! - `apply`: the calls that make the change;
+//! - teardown's side: a pure `removal(observed) -> Removal` and `remove`.
+//!
+//! Steps (`crate::steps`) walk resources through observe -> plan -> apply in
+//! dependency order; a dry run stops after plan. The AWS halves sit behind
+//! the service's cargo feature, so the pure halves build (and test) alone.
+
+pub mod cluster;
