@@ -13,4 +13,22 @@
 //! dependency order; a dry run stops after plan. The AWS halves sit behind
 //! the service's cargo feature, so the pure halves build (and test) alone.
 
+// Network (provision-network).
+pub mod internet_gateway;
+pub mod nat_gateway;
+pub mod route_table;
+pub mod security_group;
+pub mod subnet;
+pub mod vpc;
+// Database (provision-database).
+pub mod db_instance;
+pub mod db_subnet_group;
+// Load balancer (provision-load-balancer).
+pub mod listener;
+pub mod load_balancer;
+pub mod target_group;
+// Service (provision-service).
 pub mod cluster;
+pub mod log_group;
+pub mod service;
+pub mod task_definition;
