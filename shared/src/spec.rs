@@ -12,14 +12,14 @@ use crate::naming;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AppSpec {
-    /// Short name, used in every resource name: `[a-z][a-z0-9-]*`, at most 12 characters.
+    /// Short name, used in every resource name: `[a-z][a-z0-9]*`, at most 12 characters.
     pub name: String,
     /// The GitHub repository, `owner/name`, whose pushes deploy this app.
     pub repository: String,
     #[serde(default)]
     pub image: ImageSpec,
-    /// Long-lived environments, each fed by one branch.
-    #[serde(default = "default_environments")]
+    /// Long-lived environments, each fed by one branch (default: `production` from `main`).
+    #[serde(default = "EnvironmentSpec::defaults")]
     pub environments: Vec<EnvironmentSpec>,
     #[serde(default)]
     pub previews: PreviewSpec,
@@ -31,19 +31,18 @@ pub struct AppSpec {
     pub database: DatabaseSpec,
 }
 
+/// Every default of the spec is stated once, in these `Default` impls: a
+/// struct-level `#[serde(default)]` fills a missing field from them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct ImageSpec {
     /// An ECR repository name in the deployer's account and region (`bank`), or a
     /// full reference without tag (`ghcr.io/acme/bank`, `docker.io/acme/bank`).
     /// Defaults to the app's name in ECR.
-    #[serde(default)]
     pub repository: Option<String>,
     /// The tag to wait for; `{commit}` and `{short_commit}` are replaced.
-    #[serde(default = "default_tag")]
     pub tag: String,
     /// How long a deployment waits for its image before failing.
-    #[serde(default = "default_image_timeout")]
     pub wait_timeout_seconds: u64,
 }
 
@@ -51,8 +50,8 @@ impl Default for ImageSpec {
     fn default() -> Self {
         ImageSpec {
             repository: None,
-            tag: default_tag(),
-            wait_timeout_seconds: default_image_timeout(),
+            tag: "{commit}".into(),
+            wait_timeout_seconds: 1800,
         }
     }
 }
@@ -64,75 +63,70 @@ pub struct EnvironmentSpec {
     pub branch: String,
 }
 
+impl EnvironmentSpec {
+    fn defaults() -> Vec<EnvironmentSpec> {
+        vec![EnvironmentSpec {
+            name: "production".into(),
+            branch: "main".into(),
+        }]
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct PreviewSpec {
     /// Deploy every other branch to its own `pr-<branch>` environment.
-    #[serde(default)]
     pub enabled: bool,
     /// Tear a preview down after this many hours without a push (not yet enforced).
-    #[serde(default)]
     pub ttl_hours: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct ServiceSpec {
-    #[serde(default = "default_container_name")]
     pub container_name: String,
     /// The one source of the container port: the task definition, the target
     /// group and the security groups all read it from here.
-    #[serde(default = "default_port")]
     pub port: u16,
-    #[serde(default = "default_cpu")]
     pub cpu: u32,
-    #[serde(default = "default_memory")]
     pub memory: u32,
-    #[serde(default = "default_desired_count")]
     pub desired_count: u32,
-    #[serde(default = "default_health_check_path")]
     pub health_check_path: String,
     /// Seconds between two health checks of a task (5-300).
-    #[serde(default = "default_hc_interval")]
     pub health_check_interval_seconds: i32,
     /// Consecutive passes before a task takes traffic (2-10).
-    #[serde(default = "default_hc_healthy")]
     pub healthy_threshold: i32,
     /// Consecutive failures before a task is taken out (2-10).
-    #[serde(default = "default_hc_unhealthy")]
     pub unhealthy_threshold: i32,
     /// Plain environment variables for the container (never secrets).
-    #[serde(default)]
     pub environment: BTreeMap<String, String>,
 }
 
 impl Default for ServiceSpec {
     fn default() -> Self {
         ServiceSpec {
-            container_name: default_container_name(),
-            port: default_port(),
-            cpu: default_cpu(),
-            memory: default_memory(),
-            desired_count: default_desired_count(),
-            health_check_path: default_health_check_path(),
-            health_check_interval_seconds: default_hc_interval(),
-            healthy_threshold: default_hc_healthy(),
-            unhealthy_threshold: default_hc_unhealthy(),
+            container_name: "web".into(),
+            port: 8000,
+            cpu: 512,
+            memory: 1024,
+            desired_count: 2,
+            health_check_path: "/health".into(),
+            health_check_interval_seconds: 15,
+            healthy_threshold: 2,
+            unhealthy_threshold: 3,
             environment: BTreeMap::new(),
         }
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct NetworkSpec {
     /// The VPC's address range; must be a /16 to /20 so four subnets fit.
-    #[serde(default = "default_cidr")]
     pub cidr: String,
     /// One NAT gateway for the environment (`single`, the default), or one per
     /// availability zone (`per_az`: no zone depends on another's). Choose
     /// before the first deploy; switching later needs a teardown.
-    #[serde(default)]
     pub nat_gateways: NatMode,
 }
 
@@ -147,7 +141,7 @@ pub enum NatMode {
 impl Default for NetworkSpec {
     fn default() -> Self {
         NetworkSpec {
-            cidr: default_cidr(),
+            cidr: "172.28.0.0/16".into(),
             nat_gateways: NatMode::Single,
         }
     }
@@ -155,94 +149,58 @@ impl Default for NetworkSpec {
 
 /// The app's MySQL database on RDS, shared by all its tasks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct DatabaseSpec {
-    #[serde(default = "default_db_class")]
     pub instance_class: String,
     /// GiB of gp3 storage.
-    #[serde(default = "default_db_storage")]
     pub allocated_storage: i32,
     /// A MySQL engine version such as `8.0.39`; RDS's default when absent.
-    #[serde(default)]
     pub engine_version: Option<String>,
     /// The database created at launch.
-    #[serde(default = "default_db_name")]
     pub name: String,
-    #[serde(default = "default_db_username")]
     pub username: String,
     /// Refuse deletion (and take a final snapshot on teardown); defaults to
     /// on for long-lived environments and off for previews.
-    #[serde(default)]
     pub deletion_protection: Option<bool>,
 }
 
 impl Default for DatabaseSpec {
     fn default() -> Self {
         DatabaseSpec {
-            instance_class: default_db_class(),
-            allocated_storage: default_db_storage(),
+            instance_class: "db.t3.micro".into(),
+            allocated_storage: 20,
             engine_version: None,
-            name: default_db_name(),
-            username: default_db_username(),
+            name: "banking".into(),
+            username: "admin".into(),
             deletion_protection: None,
         }
     }
 }
 
-fn default_db_class() -> String {
-    "db.t3.micro".into()
-}
-fn default_db_storage() -> i32 {
+fn 20 -> i32 {
     20
 }
-fn default_db_name() -> String {
-    "banking".into()
-}
-fn default_db_username() -> String {
+fn "admin".into() -> String {
     "admin".into()
 }
 
-fn default_environments() -> Vec<EnvironmentSpec> {
-    vec![EnvironmentSpec {
-        name: "production".into(),
-        branch: "main".into(),
-    }]
-}
-fn default_tag() -> String {
+fn "{commit}".into() -> String {
     "{commit}".into()
 }
-fn default_image_timeout() -> u64 {
-    1800
-}
-fn default_container_name() -> String {
+fn "web".into() -> String {
     "web".into()
 }
-fn default_port() -> u16 {
-    8000
-}
-fn default_cpu() -> u32 {
+fn 512 -> u32 {
     512
 }
-fn default_memory() -> u32 {
-    1024
-}
-fn default_desired_count() -> u32 {
+fn 2 -> u32 {
     2
 }
-fn default_health_check_path() -> String {
-    "/health".into()
-}
-fn default_hc_interval() -> i32 {
+fn 15 -> i32 {
     15
 }
-fn default_hc_healthy() -> i32 {
-    2
-}
-fn default_hc_unhealthy() -> i32 {
+fn 3 -> i32 {
     3
-}
-fn default_cidr() -> String {
-    "172.28.0.0/16".into()
 }
 
 /// Where a push to a branch goes.
