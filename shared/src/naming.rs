@@ -28,8 +28,20 @@ fn check_label(kind: &str, value: &str, max: usize) -> Result<(), StepError> {
     }
 }
 
+/// App names are letters and digits only: names join app and environment
+/// with a hyphen, and environments may hold hyphens, so an app name with one
+/// would make two environments share every name (app `a-b` + environment `c`
+/// and app `a` + environment `b-c` both give `a-b-c`). With no hyphen in the
+/// app, the first hyphen of a name always ends the app.
 pub fn check_app_name(app: &str) -> Result<(), StepError> {
-    check_label("app", app, MAX_APP)
+    check_label("app", app, MAX_APP)?;
+    if app.contains('-') {
+        return Err(StepError::invalid_input(format!(
+            "app name {app:?} must be 1-{MAX_APP} characters of a-z and 0-9 (no hyphen: resource names are <app>-<environment>, so a hyphen in the app would let two environments share names); try {:?}",
+            app.replace('-', "")
+        )));
+    }
+    Ok(())
 }
 
 pub fn check_environment_name(environment: &str) -> Result<(), StepError> {
@@ -218,6 +230,28 @@ mod tests {
         }
         assert!(check_environment_name("production").is_ok());
         assert!(check_environment_name("a-very-long-environment").is_err());
+    }
+
+    #[test]
+    fn app_and_environment_never_share_a_name() {
+        // The collision a hyphen in the app name would allow is refused.
+        let e = check_app_name("a-b").unwrap_err();
+        assert!(e.message.contains("no hyphen"), "{}", e.message);
+        assert!(e.message.contains("\"ab\""), "{}", e.message);
+        assert!(Names::new("a-b", "c").is_err());
+        // With hyphens only in environments, distinct pairs give distinct bases.
+        let pairs = [("a", "b-c"), ("ab", "c"), ("a", "bc"), ("a1", "b"), ("a", "1b")];
+        let bases: std::collections::HashSet<String> = pairs
+            .iter()
+            .filter_map(|(a, e)| Names::new(a, e).ok())
+            .map(|n| n.base())
+            .collect();
+        let valid = pairs.iter().filter(|(a, e)| Names::new(a, e).is_ok()).count();
+        assert_eq!(bases.len(), valid);
+        for n in pairs.iter().filter_map(|(a, e)| Names::new(a, e).ok()) {
+            let (app, env) = n.base().split_once('-').map(|(a, e)| (a.to_string(), e.to_string())).unwrap();
+            assert_eq!((app.as_str(), env.as_str()), (n.app(), n.environment()));
+        }
     }
 
     #[test]
