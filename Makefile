@@ -5,11 +5,12 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: help tools up down demo status test test-rust test-e2e lint check-template fmt invoke teardown bench clean
+.PHONY: help tools up down demo plan status test test-rust test-e2e lint check-template fmt invoke teardown bench clean
 
 help:
 	@echo "make demo    deploy the sample app from a sample push on the local AWS emulator"
 	@echo "make test    every check and test (formatting, clippy, unit, handler, end to end)"
+	@echo "make plan    a dry run of the sample push: what a deploy would change, changing nothing"
 	@echo "make up      start the local stack (emulator + Lambdas), write .local/env"
 	@echo "make down    stop what make up started"
 	@echo "make status  what is running, and the last deployments"
@@ -27,6 +28,9 @@ down:
 
 demo: tools
 	@$(PY) scripts/stack.py demo
+
+plan: tools
+	@$(PY) scripts/stack.py plan --app $(or $(APP),bank) --environment $(or $(ENV),production) $(if $(COMMIT),--commit $(COMMIT))
 
 status: tools
 	@$(PY) scripts/stack.py status

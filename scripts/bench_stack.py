@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import stack as stk  # noqa: E402
+import local_stack as stk  # noqa: E402
 
 
 def pct(values, p):

@@ -16,7 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
-import stack as stk  # noqa: E402
+import local_stack as stk  # noqa: E402
 
 # An app whose images are awaited briefly, for timeouts and webhook storms.
 QUICK = {

@@ -4,7 +4,7 @@ import re
 
 from conftest import ROOT
 
-import stack as stk
+import local_stack as stk
 
 
 def placeholders(text):

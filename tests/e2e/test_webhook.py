@@ -13,7 +13,7 @@ def sample(name):
 
 
 def post_raw(local, headers, body, sign=True, secret=None):
-    import stack as stk
+    import local_stack as stk
     if sign:
         return stk.post_webhook(local.env, headers, body, secret)
     import urllib.request
