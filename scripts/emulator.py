@@ -18,6 +18,11 @@
   Repositories whose name contains "private" refuse anonymous pulls, as
   Docker Hub does for private repositories.
 
+- Every AWS call the emulator answers is recorded as (service, action):
+  `GET /_stepdeploy/calls?since=N` lists those after the Nth, so tests can
+  count what a run called (a dry run: no mutating call at all) independently
+  of what the code says it did.
+
 Run: python scripts/emulator.py --port 5050 --lambda-url http://127.0.0.1:9050 --docker-hub-port 5051
 """
 
@@ -30,6 +35,7 @@ import sys
 import threading
 import urllib.error
 import urllib.request
+from urllib.parse import parse_qs
 
 
 def function_name(name_or_arn: str) -> str:
@@ -250,6 +256,60 @@ def serve_docker_hub(port: int):
     return server
 
 
+CALLS: list[dict] = []
+CALLS_LOCK = threading.Lock()
+
+
+def aws_call(environ: dict, body: bytes) -> dict:
+    """(service, action) of an AWS request, whatever its protocol: the
+    service from the SigV4 credential scope, the action from `X-Amz-Target`
+    (JSON protocols) or `Action=` (query protocols)."""
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    service = ""
+    if "Credential=" in auth:
+        scope = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/")
+        service = scope[3] if len(scope) > 3 else ""
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target:
+        action = target.rsplit(".", 1)[-1]
+    else:
+        query = environ.get("QUERY_STRING", "") + "&" + body.decode("utf-8", "replace")
+        action = parse_qs(query).get("Action", [""])[0]
+    if not action:
+        action = f"{environ.get('REQUEST_METHOD', '')} {environ.get('PATH_INFO', '')}"
+    return {"service": service, "action": action}
+
+
+def record_calls() -> None:
+    """Record every call, and serve `/_stepdeploy/calls` beside moto's API."""
+    import io
+
+    from moto.server import DomainDispatcherApplication
+
+    original = DomainDispatcherApplication.__call__
+
+    def call(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path == "/_stepdeploy/calls":
+            since = int(parse_qs(environ.get("QUERY_STRING", "")).get("since", ["0"])[0] or 0)
+            with CALLS_LOCK:
+                body = json.dumps({"count": len(CALLS), "calls": CALLS[since:]}).encode()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        entry = aws_call(environ, body)
+        with CALLS_LOCK:
+            CALLS.append(entry)
+        return original(self, environ, start_response)
+
+    DomainDispatcherApplication.__call__ = call
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
@@ -269,6 +329,7 @@ def main() -> None:
     forward_lambda_invocations(args.lambda_url.rstrip("/"))
     fix_send_task_failure()
     simulate_ecs_rollouts(args.rollout_seconds)
+    record_calls()
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
     server.start()
