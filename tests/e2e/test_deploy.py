@@ -28,7 +28,7 @@ def path_of(states):
     return out
 
 
-HAPPY_PATH = ["Begin Deployment", "Wait For Image", "Provision Network", "Network Ready?",
+HAPPY_PATH = ["Begin Deployment", "Dry Run?", "Wait For Image", "Provision Network", "Network Ready?",
               "Provision Database And Load Balancer", BRANCHES, "Gather Outputs",
               "Provision Service", "Service Ready?", "Record Result"]
 

@@ -36,6 +36,53 @@ pub struct AwaitRequest {
     pub deployment: Deployment,
 }
 
+/// A dry run's question: is this deployment's image there, and at which
+/// digest? Answered at once, never parked.
+#[derive(Debug, Deserialize)]
+pub struct LookUpRequest {
+    pub deployment: Deployment,
+}
+
+/// Every event `image-ready` takes.
+#[derive(Debug)]
+pub enum ImageEvent {
+    /// The deploy state machine parks a deployment until its image exists.
+    Wait(AwaitRequest),
+    /// A dry run asks whether the image exists, without waiting.
+    LookUp(LookUpRequest),
+    /// EventBridge announces an ECR push.
+    Ecr(EcrImageActionEvent),
+    /// A Docker Hub webhook through the HTTP API.
+    Http(ApiGatewayV2httpRequest),
+}
+
+impl ImageEvent {
+    pub fn parse(event: Value) -> Result<ImageEvent, StepError> {
+        if event.get("task_token").is_some() {
+            return parse_input("wait request", event).map(ImageEvent::Wait);
+        }
+        if event.get("deployment").is_some() {
+            return parse_input("image look-up request", event).map(ImageEvent::LookUp);
+        }
+        if event.get("source").and_then(Value::as_str) == Some("aws.ecr") {
+            return parse_input("ECR Image Action event", event).map(ImageEvent::Ecr);
+        }
+        if event.get("requestContext").is_some() {
+            return parse_input("HTTP API request", event).map(ImageEvent::Http);
+        }
+        Err(StepError::invalid_input(
+            "unrecognised event: image-ready takes an EventBridge ECR Image Action event, a Docker Hub webhook (HTTP API request on /dockerhub/<token>), a wait request {\"task_token\", \"deployment\"} or a look-up {\"deployment\"} from the deploy state machine",
+        ))
+    }
+}
+
+/// What the registries (and the ledger's arrivals) say of an image.
+enum Found {
+    Digest(String),
+    Failed(String),
+    Absent,
+}
+
 pub struct ImageReady {
     pub store: Store,
     pub sfn: StepFunctions,
@@ -48,31 +95,29 @@ pub struct ImageReady {
 }
 
 impl ImageReady {
-    /// Route any of the events `image-ready` takes.
+    /// Handle any of the events `image-ready` takes.
     pub async fn handle(&self, event: Value) -> Result<Value, StepError> {
-        if event.get("task_token").is_some() {
-            let req: AwaitRequest = parse_input("wait request", event)?;
-            let span = tracing::info_span!("deployment", deployment_id = %req.deployment.id);
-            return self.wait(req).instrument(span).await;
-        }
-        if event.get("source").and_then(Value::as_str) == Some("aws.ecr") {
-            let ev: EcrImageActionEvent = parse_input("ECR Image Action event", event)?;
-            return match parse_ecr_event(&ev)? {
+        match ImageEvent::parse(event)? {
+            ImageEvent::Wait(req) => {
+                let span = tracing::info_span!("deployment", deployment_id = %req.deployment.id);
+                self.wait(req).instrument(span).await
+            }
+            ImageEvent::LookUp(req) => {
+                let span = tracing::info_span!("deployment", deployment_id = %req.deployment.id);
+                self.look_up_for(&req.deployment).instrument(span).await
+            }
+            ImageEvent::Ecr(ev) => match parse_ecr_event(&ev)? {
                 Some(arrival) => {
                     let apps = self.store.list_apps().await?;
                     arrival::arrived(&self.store, &self.sfn, &apps, arrival).await
                 }
                 None => Ok(json!({"ignored": "ECR event announces no tagged push"})),
-            };
+            },
+            ImageEvent::Http(req) => {
+                let resp = self.docker_hub(&req).await;
+                Ok(serde_json::to_value(resp).expect("a response serializes"))
+            }
         }
-        if event.get("requestContext").is_some() {
-            let req: ApiGatewayV2httpRequest = parse_input("HTTP API request", event)?;
-            let resp = self.docker_hub(&req).await;
-            return Ok(serde_json::to_value(resp).expect("a response serializes"));
-        }
-        Err(StepError::invalid_input(
-            "unrecognised event: image-ready takes an EventBridge ECR Image Action event, a Docker Hub webhook (HTTP API request on /dockerhub/<token>), or a wait request {\"task_token\", \"deployment\"} from the deploy state machine",
-        ))
     }
 
     /// A Docker Hub webhook. Only AWS or the registry being unavailable
@@ -179,27 +224,9 @@ impl ImageReady {
                 expires_at: now + d.image_timeout_seconds + 3600,
             })
             .await?;
-        let mut digest = match (image.ecr_repository(), image.tag.as_deref()) {
-            (Some(repo), Some(tag)) => self.ecr.image_digest(repo, tag).await?,
-            // Docker Hub's hook may have come and gone before this wait: ask its registry.
-            _ if image.is_docker_hub() => match self.registry.digest(image).await {
-                Ok(d) => d,
-                Err(e) => {
-                    tracing::warn!(image = %key, error = %e, "could not ask Docker Hub for the image; waiting for its hook");
-                    None
-                }
-            },
-            _ => None,
-        };
-        let mut failure = None;
-        if digest.is_none() {
-            if let Some(arrival) = self.store.get_arrival(&key).await? {
-                digest = arrival.digest;
-                failure = arrival.failure;
-            }
-        }
-        let outcome = match (digest, failure) {
-            (Some(digest), _) => {
+        let found = self.find(image).await?;
+        let outcome = match found {
+            Found::Digest(digest) => {
                 let resolved = ResolvedImage {
                     uri: image.pinned(&digest),
                     digest,
@@ -212,7 +239,7 @@ impl ImageReady {
                         .await?,
                 )
             }
-            (None, Some(reason)) => {
+            Found::Failed(reason) => {
                 tracing::warn!(image = %key, %reason, "image push failed");
                 Some(
                     self.sfn
@@ -220,7 +247,7 @@ impl ImageReady {
                         .await?,
                 )
             }
-            (None, None) => None,
+            Found::Absent => None,
         };
         if outcome.is_some() {
             self.store.delete_waiter(&key, &d.id).await?;
@@ -228,5 +255,53 @@ impl ImageReady {
         }
         tracing::info!(image = %key, timeout_seconds = d.image_timeout_seconds, "waiting for the image");
         Ok(json!({"waiting": true, "image": key}))
+    }
+
+    /// A dry run's look-up: the image pinned by digest when it is there,
+    /// `null` when a deployment would wait for it. Parks nothing.
+    async fn look_up_for(&self, d: &Deployment) -> Result<Value, StepError> {
+        let image = &d.image;
+        let digest = match &image.digest {
+            Some(digest) => Some(digest.clone()),
+            None => match self.find(image).await? {
+                Found::Digest(digest) => Some(digest),
+                Found::Failed(_) | Found::Absent => None,
+            },
+        };
+        let resolved = digest.map(|digest| ResolvedImage {
+            uri: image.pinned(&digest),
+            digest,
+            waited: false,
+        });
+        tracing::info!(image = %image, found = resolved.is_some(), "image looked up for a dry run");
+        Ok(json!(resolved))
+    }
+
+    /// Ask the image's registry (ECR, or Docker Hub's), then the ledger's
+    /// record of announced arrivals.
+    async fn find(&self, image: &crate::image::ImageRef) -> Result<Found, StepError> {
+        let digest = match (image.ecr_repository(), image.tag.as_deref()) {
+            (Some(repo), Some(tag)) => self.ecr.image_digest(repo, tag).await?,
+            // Docker Hub's hook may have come and gone before this wait: ask its registry.
+            _ if image.is_docker_hub() => match self.registry.digest(image).await {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!(image = %image.wait_key(), error = %e, "could not ask Docker Hub for the image; waiting for its hook");
+                    None
+                }
+            },
+            _ => None,
+        };
+        if let Some(digest) = digest {
+            return Ok(Found::Digest(digest));
+        }
+        Ok(match self.store.get_arrival(&image.wait_key()).await? {
+            Some(a) => match (a.digest, a.failure) {
+                (Some(digest), _) => Found::Digest(digest),
+                (None, Some(reason)) => Found::Failed(reason),
+                (None, None) => Found::Absent,
+            },
+            None => Found::Absent,
+        })
     }
 }
