@@ -177,32 +177,6 @@ impl Default for DatabaseSpec {
     }
 }
 
-fn 20 -> i32 {
-    20
-}
-fn "admin".into() -> String {
-    "admin".into()
-}
-
-fn "{commit}".into() -> String {
-    "{commit}".into()
-}
-fn "web".into() -> String {
-    "web".into()
-}
-fn 512 -> u32 {
-    512
-}
-fn 2 -> u32 {
-    2
-}
-fn 15 -> i32 {
-    15
-}
-fn 3 -> i32 {
-    3
-}
-
 /// Where a push to a branch goes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Route {
