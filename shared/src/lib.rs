@@ -1,11 +1,23 @@
 //! stepdeploy's library: everything the Lambdas in `functions/` share.
 //!
-//! Pure modules (no AWS, no Lambda runtime): [`error`], [`spec`], [`naming`],
-//! [`deploy`], [`webhook`], [`image`], [`ledger`], [`network`], [`registry`]
-//! (its HTTP client behind the `registry` feature).
-//! AWS calls live under [`aws`], one module per service, each behind a cargo
-//! feature so a function links only the SDKs it calls.
-//! [`runtime`] is the thin glue every `functions/*/main.rs` uses.
+//! | module | what it holds | AWS? |
+//! |---|---|---|
+//! | [`spec`] | the app spec, its defaults (stated once) and validation | pure |
+//! | [`naming`] | every resource name, from (app, environment), within AWS limits | pure |
+//! | [`owner`] | ownership: the [`owner::Owner`] tags and filters, roles, ledger kinds | pure |
+//! | [`plan`] | the decisions: [`plan::Change`], [`plan::Removal`], plan lines, step reports | pure |
+//! | [`resources`] | one module per AWS resource kind: wanted, observe, pure plan, apply, remove | plan pure; the rest behind the service's feature |
+//! | [`deploy`] | deployment ids, the request and its resolution, the state the deploy machine carries | pure |
+//! | [`teardown`] | who may tear down what, in which order | pure |
+//! | [`network`] | address ranges of the VPC and subnets | pure |
+//! | [`webhook`] | GitHub's and Docker Hub's webhooks: HTTP plumbing, authentication, routing | pure |
+//! | [`image`], [`registry`] | image references, registry events, Docker Hub digests | pure (the registry client behind `registry`) |
+//! | [`ledger`] | the DynamoDB record model | pure |
+//! | [`error`] | [`StepError`] and the stable error names Step Functions match | pure |
+//! | [`aws`] | thin SDK wrappers, one module per service, each behind a cargo feature | AWS |
+//! | [`steps`] | what each Lambda does: a provisioning step walks its resources in order | AWS |
+//! | [`apigw`] | the front door of the HTTP functions: API Gateway requests in, responses out | - |
+//! | [`runtime`] | the glue every `functions/*/main.rs` uses: logs, error names | - |
 
 #[cfg(feature = "http-api")]
 pub mod apigw;
@@ -23,7 +35,6 @@ pub mod resources;
 pub mod runtime;
 pub mod spec;
 pub mod steps;
-pub mod taskdef;
 pub mod teardown;
 pub mod webhook;
 

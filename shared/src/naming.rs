@@ -240,16 +240,29 @@ mod tests {
         assert!(e.message.contains("\"ab\""), "{}", e.message);
         assert!(Names::new("a-b", "c").is_err());
         // With hyphens only in environments, distinct pairs give distinct bases.
-        let pairs = [("a", "b-c"), ("ab", "c"), ("a", "bc"), ("a1", "b"), ("a", "1b")];
+        let pairs = [
+            ("a", "b-c"),
+            ("ab", "c"),
+            ("a", "bc"),
+            ("a1", "b"),
+            ("a", "1b"),
+        ];
         let bases: std::collections::HashSet<String> = pairs
             .iter()
             .filter_map(|(a, e)| Names::new(a, e).ok())
             .map(|n| n.base())
             .collect();
-        let valid = pairs.iter().filter(|(a, e)| Names::new(a, e).is_ok()).count();
+        let valid = pairs
+            .iter()
+            .filter(|(a, e)| Names::new(a, e).is_ok())
+            .count();
         assert_eq!(bases.len(), valid);
         for n in pairs.iter().filter_map(|(a, e)| Names::new(a, e).ok()) {
-            let (app, env) = n.base().split_once('-').map(|(a, e)| (a.to_string(), e.to_string())).unwrap();
+            let (app, env) = n
+                .base()
+                .split_once('-')
+                .map(|(a, e)| (a.to_string(), e.to_string()))
+                .unwrap();
             assert_eq!((app.as_str(), env.as_str()), (n.app(), n.environment()));
         }
     }

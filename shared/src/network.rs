@@ -1,10 +1,41 @@
-//! The network plan: address ranges for an environment's VPC and subnets.
+//! The network plan: address ranges for an environment's VPC and subnets,
+//! and the little every network resource module (`crate::resources::vpc`,
+//! `subnet`, …) shares: finding the one resource a role names, and the tags
+//! a freshly created resource carries.
 
 use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::StepError;
+use crate::owner::{Owner, Tags, TAG_ROLE};
+use crate::plan::Change;
+use crate::steps::single;
+
+/// The one resource of a kind found by this environment's tags: none, one,
+/// or (several) the conflict a plan answers with, naming them all.
+pub fn sole<'a, T>(
+    found: &'a [T],
+    what: &str,
+    owner: &Owner,
+    id: impl Fn(&T) -> String,
+) -> Result<Option<&'a T>, Change> {
+    single(found.iter().collect(), what, owner, |t: &&T| id(t))
+        .map_err(|e| Change::conflict(e.message))
+}
+
+/// The tags a resource created for `owner` (in `role`, when given) carries.
+pub fn owned_tags(owner: &Owner, role: Option<&str>) -> Tags {
+    let mut tags: Tags = owner
+        .tags()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    if let Some(role) = role {
+        tags.insert(TAG_ROLE.to_string(), role.to_string());
+    }
+    tags
+}
 
 /// An IPv4 CIDR block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,6 +151,30 @@ pub fn plan_subnets(vpc: &str) -> Result<Vec<SubnetPlan>, StepError> {
     Ok(plan)
 }
 
+/// Whether a resource's updates are to be applied now. After a create, the
+/// fresh resource is planned again (`again`: what is left on what AWS hands
+/// back) and decided as a plan line of its own, since the real run makes
+/// those calls right after the create; otherwise the first decision stands.
+#[cfg(feature = "dynamodb")]
+pub fn updates_now(
+    ctx: &mut crate::steps::Ctx<'_>,
+    resource: &str,
+    name: &str,
+    first: (&Change, crate::steps::Go),
+    again: Change,
+) -> Result<bool, StepError> {
+    use crate::steps::Go;
+    let (change, go) = first;
+    if *change != Change::Create {
+        return Ok(go == Go::Apply && matches!(change, Change::Update { .. }));
+    }
+    if again == Change::Nothing {
+        return Ok(false);
+    }
+    let go = ctx.decide(resource, name, &again)?;
+    Ok(go == Go::Apply && matches!(again, Change::Update { .. }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,149 +219,5 @@ mod tests {
         assert!(vpc.subnet(20, 15).is_ok());
         assert!(vpc.subnet(20, 16).is_err());
         assert!(vpc.subnet(8, 0).is_err());
-    }
-}
-
-/// Where an inbound rule lets traffic in from.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum Source {
-    Cidr(String),
-    Group(String),
-}
-
-/// One inbound rule of a security group.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct IngressRule {
-    pub protocol: String,
-    pub from: i32,
-    pub to: i32,
-    pub source: Source,
-}
-
-impl IngressRule {
-    pub fn tcp(port: u16, source: Source) -> IngressRule {
-        IngressRule {
-            protocol: "tcp".into(),
-            from: i32::from(port),
-            to: i32::from(port),
-            source,
-        }
-    }
-}
-
-impl std::fmt::Display for IngressRule {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let from = match &self.source {
-            Source::Cidr(c) => c,
-            Source::Group(g) => g,
-        };
-        if self.from == self.to {
-            write!(f, "{} {} from {from}", self.protocol, self.from)
-        } else {
-            write!(f, "{} {}-{} from {from}", self.protocol, self.from, self.to)
-        }
-    }
-}
-
-/// Rules as `tcp 80 from 0.0.0.0/0, …`.
-pub fn describe_rules(rules: &[IngressRule]) -> String {
-    rules
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// The three security groups: the load balancer open on 80, the tasks
-/// reachable only from the load balancer on the container port, the database
-/// only from the tasks on 3306. Nothing else inbound.
-pub fn wanted_ingress(
-    role: &str,
-    container_port: u16,
-    lb_group: &str,
-    tasks_group: &str,
-) -> Vec<IngressRule> {
-    match role {
-        "lb" => vec![IngressRule::tcp(80, Source::Cidr("0.0.0.0/0".into()))],
-        "tasks" => vec![IngressRule::tcp(
-            container_port,
-            Source::Group(lb_group.into()),
-        )],
-        "db" => vec![IngressRule::tcp(3306, Source::Group(tasks_group.into()))],
-        _ => Vec::new(),
-    }
-}
-
-/// What to authorize and what to revoke so `current` becomes `wanted`.
-pub fn diff_ingress(
-    current: &[IngressRule],
-    wanted: &[IngressRule],
-) -> (Vec<IngressRule>, Vec<IngressRule>) {
-    let add = wanted
-        .iter()
-        .filter(|r| !current.contains(r))
-        .cloned()
-        .collect();
-    let remove = current
-        .iter()
-        .filter(|r| !wanted.contains(r))
-        .cloned()
-        .collect();
-    (add, remove)
-}
-
-#[cfg(test)]
-mod rule_tests {
-    use super::*;
-
-    #[test]
-    fn wanted_rules_chain_lb_tasks_db() {
-        let lb = wanted_ingress("lb", 8000, "sg-lb", "sg-tasks");
-        assert_eq!(
-            lb,
-            vec![IngressRule::tcp(80, Source::Cidr("0.0.0.0/0".into()))]
-        );
-        let tasks = wanted_ingress("tasks", 8000, "sg-lb", "sg-tasks");
-        assert_eq!(
-            tasks,
-            vec![IngressRule::tcp(8000, Source::Group("sg-lb".into()))]
-        );
-        let db = wanted_ingress("db", 8000, "sg-lb", "sg-tasks");
-        assert_eq!(
-            db,
-            vec![IngressRule::tcp(3306, Source::Group("sg-tasks".into()))]
-        );
-    }
-
-    #[test]
-    fn ingress_diff_table() {
-        let open80 = IngressRule::tcp(80, Source::Cidr("0.0.0.0/0".into()));
-        let ssh = IngressRule::tcp(22, Source::Cidr("0.0.0.0/0".into()));
-        let app = IngressRule::tcp(8000, Source::Group("sg-lb".into()));
-        let old_port = IngressRule::tcp(5000, Source::Group("sg-lb".into()));
-        type Rules = Vec<IngressRule>;
-        let cases: Vec<(Rules, Rules, Rules, Rules)> = vec![
-            (vec![], vec![open80.clone()], vec![open80.clone()], vec![]),
-            (vec![open80.clone()], vec![open80.clone()], vec![], vec![]),
-            (
-                vec![open80.clone(), ssh.clone()],
-                vec![open80.clone()],
-                vec![],
-                vec![ssh.clone()],
-            ),
-            (
-                vec![old_port.clone()],
-                vec![app.clone()],
-                vec![app.clone()],
-                vec![old_port.clone()],
-            ),
-        ];
-        for (current, wanted, add, remove) in cases {
-            assert_eq!(
-                diff_ingress(&current, &wanted),
-                (add, remove),
-                "{current:?} -> {wanted:?}"
-            );
-        }
     }
 }

@@ -18,17 +18,13 @@ use aws_sdk_ecs::types::{
     AssignPublicIp, Compatibility, LaunchType, NetworkMode, Service, TaskDefinition,
 };
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
-use stepdeploy::aws::{
-    ec2::Ec2,
-    ecs::{Ecs, ServicePlan},
-    store::Store,
-};
+use stepdeploy::aws::{ec2::Ec2, ecs::Ecs, store::Store};
 use stepdeploy::deploy::{resolve, DatabaseOutput, DeployRequest, DeployState, ResolvedImage};
 use stepdeploy::naming::Names;
+use stepdeploy::resources::security_group;
+use stepdeploy::resources::{service, task_definition::wanted_task};
 use stepdeploy::spec::AppSpec;
-use stepdeploy::steps::network::ensure_security_groups;
 use stepdeploy::steps::Ctx;
-use stepdeploy::taskdef::wanted_task;
 use stepdeploy::ErrorKind;
 
 const SHA: &str = "3f786850e387550fdab836ed7e6dc881de23001b";
@@ -102,11 +98,16 @@ async fn security_groups_are_created_with_exactly_the_wanted_rules() {
         [&describe, &create, &authorize]
     ));
     let store = ledger();
-    let mut ctx = Ctx::load(&store, Names::new("bank", "production").unwrap(), "d1", false)
-        .await
-        .unwrap();
+    let mut ctx = Ctx::load(
+        &store,
+        Names::new("bank", "production").unwrap(),
+        "d1",
+        false,
+    )
+    .await
+    .unwrap();
 
-    let groups = ensure_security_groups(&ec2, &mut ctx, "vpc-1", 8000)
+    let groups = security_group::converge(&ec2, &mut ctx, "vpc-1", 8000)
         .await
         .unwrap();
 
@@ -333,16 +334,18 @@ async fn the_service_rolls_out_behind_the_circuit_breaker_in_the_private_subnets
     });
     let ecs = Ecs::from_client(mock_client!(aws_sdk_ecs, [&create]));
     let subnets = vec!["subnet-private1".to_string(), "subnet-private2".to_string()];
-    let plan = ServicePlan {
-        cluster: "bank-production",
-        name: "bank-production",
-        task_definition: "arn:aws:ecs:eu-west-1:123456789012:task-definition/bank-production:7",
+    let plan = service::Wanted {
+        cluster: "bank-production".into(),
+        name: "bank-production".into(),
+        task_definition: "arn:aws:ecs:eu-west-1:123456789012:task-definition/bank-production:7"
+            .into(),
         desired: 2,
-        subnets: &subnets,
-        security_group: "sg-tasks",
+        subnets: subnets.clone(),
+        security_group: "sg-tasks".into(),
         target_group:
-            "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/bank-production-tg/1",
-        container_name: "web",
+            "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/bank-production-tg/1"
+                .into(),
+        container_name: "web".into(),
         container_port: 8000,
     };
     let arn = ecs
@@ -370,6 +373,6 @@ async fn the_service_rolls_out_behind_the_circuit_breaker_in_the_private_subnets
         (lb.container_name(), lb.container_port()),
         (Some("web"), Some(8000))
     );
-    assert_eq!(lb.target_group_arn(), Some(plan.target_group));
+    assert_eq!(lb.target_group_arn(), Some(plan.target_group.as_str()));
     assert_eq!(req.tags()[0].key(), Some("stepdeploy:app"));
 }

@@ -1,31 +1,32 @@
-//! EC2: the network's resources, described and created with ownership tags.
-
-use std::collections::BTreeMap;
+//! EC2: the network's resources, one method per call. Describes select by
+//! the owner's tag filters and answer the resource modules' `Observed`
+//! types (one conversion per AWS type); creates set ownership tags; deletes
+//! treat "already gone" as done.
 
 use aws_sdk_ec2::types::{
-    AttributeBooleanValue, Filter, ResourceType, Tag, TagSpecification, VpcAttributeName,
+    self as ec2, AttributeBooleanValue, DomainType, Filter, ResourceType, Tag, TagSpecification,
+    VpcAttributeName,
 };
 use aws_sdk_ec2::Client;
 
-use super::{aws_error, has_code};
+use super::{aws_error, or_gone};
 use crate::error::StepError;
+use crate::owner::{Owner, Role, Tags};
+use crate::resources::route_table::Association;
+use crate::resources::security_group::{IngressRule, Source};
+use crate::resources::{internet_gateway, nat_gateway, route_table, security_group, subnet, vpc};
 
-/// A VPC as stepdeploy sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VpcInfo {
-    pub id: String,
-    pub cidr: String,
-    pub tags: BTreeMap<String, String>,
-}
+/// Tags to create a resource with (ownership, role, deployment).
+type CreationTags<'a> = &'a [(&'static str, String)];
 
-fn tags_of(tags: &[Tag]) -> BTreeMap<String, String> {
+fn tags_of(tags: &[Tag]) -> Tags {
     tags.iter()
         .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
         .collect()
 }
 
 /// Tags to set at creation: ownership plus a `Name`.
-pub fn tag_spec(resource: ResourceType, name: &str, tags: &[(&str, String)]) -> TagSpecification {
+fn tag_spec(resource: ResourceType, name: &str, tags: CreationTags) -> TagSpecification {
     let mut b = TagSpecification::builder()
         .resource_type(resource)
         .tags(Tag::builder().key("Name").value(name).build());
@@ -35,11 +36,157 @@ pub fn tag_spec(resource: ResourceType, name: &str, tags: &[(&str, String)]) -> 
     b.build()
 }
 
-/// Filters that select what carries these ownership tags.
-pub fn owner_filters(tags: &[(&str, String)]) -> Vec<Filter> {
-    tags.iter()
-        .map(|(k, v)| Filter::builder().name(format!("tag:{k}")).values(v).build())
+/// Filters that select the owner's resources (in `role`, when given).
+fn filters(owner: &Owner, role: Option<Role>) -> Option<Vec<Filter>> {
+    Some(
+        owner
+            .filters(role)
+            .into_iter()
+            .map(|(k, v)| Filter::builder().name(k).values(v).build())
+            .collect(),
+    )
+}
+
+/// What a tag-filtered describe answered, less anything without the tags
+/// asked for: a service that ignores a filter (moto's DescribeNatGateways
+/// does) must not hand back someone else's resource.
+fn selected<T>(
+    owner: &Owner,
+    role: Option<Role>,
+    found: impl Iterator<Item = T>,
+    tags: impl Fn(&T) -> &crate::owner::Tags,
+) -> Vec<T> {
+    found
+        .filter(|x| match role {
+            Some(r) => owner.owns_as(tags(x), r),
+            None => owner.owns(tags(x)),
+        })
         .collect()
+}
+
+fn text(s: Option<&str>) -> String {
+    s.unwrap_or_default().to_string()
+}
+
+fn vpc_of(v: &ec2::Vpc) -> vpc::Observed {
+    vpc::Observed {
+        id: text(v.vpc_id()),
+        cidr: text(v.cidr_block()),
+        // Not in the answer: DescribeVpcAttribute tells (`Ec2::vpc_dns_hostnames`).
+        dns_hostnames: false,
+        tags: tags_of(v.tags()),
+    }
+}
+
+fn subnet_of(s: &ec2::Subnet) -> subnet::Observed {
+    subnet::Observed {
+        id: text(s.subnet_id()),
+        cidr: text(s.cidr_block()),
+        zone: text(s.availability_zone()),
+        vpc_id: text(s.vpc_id()),
+        tags: tags_of(s.tags()),
+    }
+}
+
+fn gateway_of(g: &ec2::InternetGateway) -> internet_gateway::Observed {
+    internet_gateway::Observed {
+        id: text(g.internet_gateway_id()),
+        attached_vpcs: g
+            .attachments()
+            .iter()
+            .filter_map(|a| a.vpc_id().map(String::from))
+            .collect(),
+        tags: tags_of(g.tags()),
+    }
+}
+
+fn address_of(a: &ec2::Address) -> nat_gateway::Address {
+    nat_gateway::Address {
+        allocation_id: text(a.allocation_id()),
+        public_ip: text(a.public_ip()),
+        tags: tags_of(a.tags()),
+    }
+}
+
+fn nat_of(n: &ec2::NatGateway) -> nat_gateway::Observed {
+    nat_gateway::Observed {
+        id: text(n.nat_gateway_id()),
+        state: text(n.state().map(|s| s.as_str())),
+        subnet_id: text(n.subnet_id()),
+        failure: n.failure_message().map(String::from),
+        tags: tags_of(n.tags()),
+    }
+}
+
+fn route_table_of(t: &ec2::RouteTable) -> route_table::Observed {
+    route_table::Observed {
+        id: text(t.route_table_id()),
+        default_route: t
+            .routes()
+            .iter()
+            .find(|r| r.destination_cidr_block() == Some("0.0.0.0/0"))
+            .and_then(|r| r.nat_gateway_id().or(r.gateway_id()).map(String::from)),
+        associations: t
+            .associations()
+            .iter()
+            .filter_map(|a| {
+                Some(Association {
+                    id: a.route_table_association_id()?.to_string(),
+                    subnet_id: a.subnet_id().map(String::from),
+                    main: a.main().unwrap_or(false),
+                })
+            })
+            .collect(),
+        tags: tags_of(t.tags()),
+    }
+}
+
+fn group_of(g: &ec2::SecurityGroup) -> security_group::Observed {
+    security_group::Observed {
+        id: text(g.group_id()),
+        name: text(g.group_name()),
+        ingress: rules_of(g.ip_permissions()),
+        tags: tags_of(g.tags()),
+    }
+}
+
+fn rules_of(perms: &[ec2::IpPermission]) -> Vec<IngressRule> {
+    let mut out = Vec::new();
+    for p in perms {
+        let protocol = p.ip_protocol().unwrap_or("-1").to_string();
+        let (from, to) = (p.from_port().unwrap_or(-1), p.to_port().unwrap_or(-1));
+        let cidrs = p.ip_ranges().iter().filter_map(|r| r.cidr_ip());
+        let groups = p.user_id_group_pairs().iter().filter_map(|g| g.group_id());
+        let sources = cidrs
+            .map(|c| Source::Cidr(c.into()))
+            .chain(groups.map(|g| Source::Group(g.into())));
+        out.extend(sources.map(|source| IngressRule {
+            protocol: protocol.clone(),
+            from,
+            to,
+            source,
+        }));
+    }
+    out
+}
+
+fn permission(rule: &IngressRule) -> ec2::IpPermission {
+    let b = ec2::IpPermission::builder()
+        .ip_protocol(&rule.protocol)
+        .from_port(rule.from)
+        .to_port(rule.to);
+    match &rule.source {
+        Source::Cidr(c) => b.ip_ranges(ec2::IpRange::builder().cidr_ip(c).build()),
+        Source::Group(g) => {
+            b.user_id_group_pairs(ec2::UserIdGroupPair::builder().group_id(g).build())
+        }
+    }
+    .build()
+}
+
+/// A create answered without the resource it made.
+fn answered_without(operation: &str, what: &str) -> StepError {
+    StepError::retryable(format!("EC2 {operation} answered without {what}"))
 }
 
 #[derive(Clone, Debug)]
@@ -58,46 +205,37 @@ impl Ec2 {
             client: Client::new(config),
         }
     }
+}
 
-    fn vpc_info(v: &aws_sdk_ec2::types::Vpc) -> VpcInfo {
-        VpcInfo {
-            id: v.vpc_id().unwrap_or_default().to_string(),
-            cidr: v.cidr_block().unwrap_or_default().to_string(),
-            tags: tags_of(v.tags()),
-        }
-    }
-
+/// VPCs.
+impl Ec2 {
     /// The VPC with this id, or `None` when it is gone.
-    pub async fn vpc(&self, id: &str) -> Result<Option<VpcInfo>, StepError> {
-        match self.client.describe_vpcs().vpc_ids(id).send().await {
-            Ok(out) => Ok(out
-                .vpcs()
-                .iter()
-                .find(|v| v.vpc_id() == Some(id))
-                .map(Self::vpc_info)),
-            Err(e) if has_code(&e, &["InvalidVpcID.NotFound"]) => Ok(None),
-            Err(e) => Err(aws_error("EC2 DescribeVpcs", &e)),
-        }
+    pub async fn vpc(&self, id: &str) -> Result<Option<vpc::Observed>, StepError> {
+        let res = self.client.describe_vpcs().vpc_ids(id).send().await;
+        let out = or_gone("EC2 DescribeVpcs", res, &["InvalidVpcID.NotFound"])?;
+        Ok(out.and_then(|o| o.vpcs().iter().find(|v| v.vpc_id() == Some(id)).map(vpc_of)))
     }
 
-    /// Every VPC carrying these tags.
-    pub async fn vpcs_tagged(&self, tags: &[(&str, String)]) -> Result<Vec<VpcInfo>, StepError> {
+    /// Every VPC carrying the owner's tags.
+    pub async fn vpcs(&self, owner: &Owner) -> Result<Vec<vpc::Observed>, StepError> {
         let out = self
             .client
             .describe_vpcs()
-            .set_filters(Some(owner_filters(tags)))
+            .set_filters(filters(owner, None))
             .send()
             .await
             .map_err(|e| aws_error("EC2 DescribeVpcs", &e))?;
-        Ok(out.vpcs().iter().map(Self::vpc_info).collect())
+        Ok(selected(owner, None, out.vpcs().iter().map(vpc_of), |x| {
+            &x.tags
+        }))
     }
 
     pub async fn create_vpc(
         &self,
         cidr: &str,
         name: &str,
-        tags: &[(&str, String)],
-    ) -> Result<VpcInfo, StepError> {
+        tags: CreationTags<'_>,
+    ) -> Result<vpc::Observed, StepError> {
         let out = self
             .client
             .create_vpc()
@@ -107,8 +245,8 @@ impl Ec2 {
             .await
             .map_err(|e| aws_error("EC2 CreateVpc", &e))?;
         out.vpc()
-            .map(Self::vpc_info)
-            .ok_or_else(|| StepError::retryable("EC2 CreateVpc answered without a VPC"))
+            .map(vpc_of)
+            .ok_or_else(|| answered_without("CreateVpc", "a VPC"))
     }
 
     /// Whether DNS hostnames (which the load balancer and RDS endpoints need) are on.
@@ -137,154 +275,14 @@ impl Ec2 {
             .map_err(|e| aws_error("EC2 ModifyVpcAttribute", &e))?;
         Ok(())
     }
-}
 
-/// Whether `tags` hold every owner tag (and the role, when given). Filters
-/// already select by tag; this check keeps a registry that ignores a filter
-/// from handing back someone else's resource.
-fn carries(tags: &BTreeMap<String, String>, owner: &[(&str, String)], role: Option<&str>) -> bool {
-    owner.iter().all(|(k, v)| tags.get(*k) == Some(v))
-        && role.is_none_or(|r| tags.get(TAG_ROLE).map(String::as_str) == Some(r))
-}
-
-pub use crate::owner::TAG_ROLE;
-
-fn role_filters(owner: &[(&str, String)], role: &str) -> Vec<Filter> {
-    let mut f = owner_filters(owner);
-    f.push(
-        Filter::builder()
-            .name(format!("tag:{TAG_ROLE}"))
-            .values(role)
-            .build(),
-    );
-    f
-}
-
-fn with_role(owner: &[(&str, String)], role: &str) -> Vec<(&'static str, String)> {
-    let mut tags: Vec<(&'static str, String)> =
-        owner.iter().map(|(k, v)| (tag_key(k), v.clone())).collect();
-    tags.push((TAG_ROLE, role.to_string()));
-    tags
-}
-
-/// Tag keys are our constants; map borrowed ones back to them.
-fn tag_key(k: &str) -> &'static str {
-    match k {
-        crate::owner::TAG_APP => crate::owner::TAG_APP,
-        crate::owner::TAG_ENVIRONMENT => crate::owner::TAG_ENVIRONMENT,
-        crate::owner::TAG_DEPLOYMENT => crate::owner::TAG_DEPLOYMENT,
-        _ => TAG_ROLE,
+    pub async fn delete_vpc(&self, id: &str) -> Result<(), StepError> {
+        let res = self.client.delete_vpc().vpc_id(id).send().await;
+        or_gone("EC2 DeleteVpc", res, &["InvalidVpcID.NotFound"]).map(drop)
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SubnetInfo {
-    pub id: String,
-    pub cidr: String,
-    pub az: String,
-    pub vpc_id: String,
-    pub tags: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GatewayInfo {
-    pub id: String,
-    pub attached_vpcs: Vec<String>,
-    pub tags: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AddressInfo {
-    pub allocation_id: String,
-    pub public_ip: String,
-    pub tags: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NatInfo {
-    pub id: String,
-    /// `pending`, `available`, `deleting`, `deleted` or `failed`.
-    pub state: String,
-    pub subnet_id: String,
-    pub failure: Option<String>,
-    pub tags: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RouteTableInfo {
-    pub id: String,
-    /// The target (gateway or NAT gateway id) of the 0.0.0.0/0 route, if any.
-    pub default_route: Option<String>,
-    pub associated_subnets: Vec<String>,
-    /// (association id, subnet id) of each subnet association.
-    pub associations: Vec<(String, String)>,
-    pub tags: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SecurityGroupInfo {
-    pub id: String,
-    pub name: String,
-    pub ingress: Vec<crate::network::IngressRule>,
-    pub tags: BTreeMap<String, String>,
-}
-
-fn rules_of(perms: &[aws_sdk_ec2::types::IpPermission]) -> Vec<crate::network::IngressRule> {
-    use crate::network::{IngressRule, Source};
-    let mut out = Vec::new();
-    for p in perms {
-        let protocol = p.ip_protocol().unwrap_or("-1").to_string();
-        let (from, to) = (p.from_port().unwrap_or(-1), p.to_port().unwrap_or(-1));
-        for r in p.ip_ranges() {
-            if let Some(c) = r.cidr_ip() {
-                out.push(IngressRule {
-                    protocol: protocol.clone(),
-                    from,
-                    to,
-                    source: Source::Cidr(c.to_string()),
-                });
-            }
-        }
-        for g in p.user_id_group_pairs() {
-            if let Some(id) = g.group_id() {
-                out.push(IngressRule {
-                    protocol: protocol.clone(),
-                    from,
-                    to,
-                    source: Source::Group(id.to_string()),
-                });
-            }
-        }
-    }
-    out
-}
-
-fn sg_info(g: &aws_sdk_ec2::types::SecurityGroup) -> SecurityGroupInfo {
-    SecurityGroupInfo {
-        id: g.group_id().unwrap_or_default().into(),
-        name: g.group_name().unwrap_or_default().into(),
-        ingress: rules_of(g.ip_permissions()),
-        tags: tags_of(g.tags()),
-    }
-}
-
-fn permission(rule: &crate::network::IngressRule) -> aws_sdk_ec2::types::IpPermission {
-    use crate::network::Source;
-    let b = aws_sdk_ec2::types::IpPermission::builder()
-        .ip_protocol(&rule.protocol)
-        .from_port(rule.from)
-        .to_port(rule.to);
-    match &rule.source {
-        Source::Cidr(c) => b.ip_ranges(aws_sdk_ec2::types::IpRange::builder().cidr_ip(c).build()),
-        Source::Group(g) => b.user_id_group_pairs(
-            aws_sdk_ec2::types::UserIdGroupPair::builder()
-                .group_id(g)
-                .build(),
-        ),
-    }
-    .build()
-}
-
+/// Subnets.
 impl Ec2 {
     /// The region's available zones, in name order.
     pub async fn availability_zones(&self) -> Result<Vec<String>, StepError> {
@@ -304,114 +302,91 @@ impl Ec2 {
         Ok(zones)
     }
 
-    pub async fn subnets_tagged(
+    pub async fn subnets(
         &self,
-        owner: &[(&str, String)],
-        role: &str,
-    ) -> Result<Vec<SubnetInfo>, StepError> {
+        owner: &Owner,
+        role: Option<Role>,
+    ) -> Result<Vec<subnet::Observed>, StepError> {
         let out = self
             .client
             .describe_subnets()
-            .set_filters(Some(role_filters(owner, role)))
+            .set_filters(filters(owner, role))
             .send()
             .await
             .map_err(|e| aws_error("EC2 DescribeSubnets", &e))?;
-        Ok(out
-            .subnets()
-            .iter()
-            .map(|s| SubnetInfo {
-                id: s.subnet_id().unwrap_or_default().into(),
-                cidr: s.cidr_block().unwrap_or_default().into(),
-                az: s.availability_zone().unwrap_or_default().into(),
-                vpc_id: s.vpc_id().unwrap_or_default().into(),
-                tags: tags_of(s.tags()),
-            })
-            .collect())
+        Ok(selected(
+            owner,
+            role,
+            out.subnets().iter().map(subnet_of),
+            |x| &x.tags,
+        ))
     }
 
     pub async fn create_subnet(
         &self,
         vpc: &str,
         cidr: &str,
-        az: &str,
+        zone: &str,
         name: &str,
-        owner: &[(&str, String)],
-        role: &str,
-    ) -> Result<SubnetInfo, StepError> {
-        let tags = with_role(owner, role);
+        tags: CreationTags<'_>,
+    ) -> Result<subnet::Observed, StepError> {
         let out = self
             .client
             .create_subnet()
             .vpc_id(vpc)
             .cidr_block(cidr)
-            .availability_zone(az)
-            .tag_specifications(tag_spec(ResourceType::Subnet, name, &tags))
+            .availability_zone(zone)
+            .tag_specifications(tag_spec(ResourceType::Subnet, name, tags))
             .send()
             .await
             .map_err(|e| aws_error("EC2 CreateSubnet", &e))?;
-        let s = out
-            .subnet()
-            .ok_or_else(|| StepError::retryable("EC2 CreateSubnet answered without a subnet"))?;
-        Ok(SubnetInfo {
-            id: s.subnet_id().unwrap_or_default().into(),
-            cidr: s.cidr_block().unwrap_or_default().into(),
-            az: s.availability_zone().unwrap_or_default().into(),
-            vpc_id: vpc.into(),
-            tags: tags
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.clone()))
-                .collect(),
-        })
+        out.subnet()
+            .map(subnet_of)
+            .ok_or_else(|| answered_without("CreateSubnet", "a subnet"))
     }
 
-    pub async fn internet_gateways_tagged(
+    pub async fn delete_subnet(&self, id: &str) -> Result<(), StepError> {
+        let res = self.client.delete_subnet().subnet_id(id).send().await;
+        or_gone("EC2 DeleteSubnet", res, &["InvalidSubnetID.NotFound"]).map(drop)
+    }
+}
+
+/// Internet gateways.
+impl Ec2 {
+    pub async fn internet_gateways(
         &self,
-        owner: &[(&str, String)],
-    ) -> Result<Vec<GatewayInfo>, StepError> {
+        owner: &Owner,
+    ) -> Result<Vec<internet_gateway::Observed>, StepError> {
         let out = self
             .client
             .describe_internet_gateways()
-            .set_filters(Some(owner_filters(owner)))
+            .set_filters(filters(owner, None))
             .send()
             .await
             .map_err(|e| aws_error("EC2 DescribeInternetGateways", &e))?;
-        Ok(out
-            .internet_gateways()
-            .iter()
-            .map(|g| GatewayInfo {
-                id: g.internet_gateway_id().unwrap_or_default().into(),
-                attached_vpcs: g
-                    .attachments()
-                    .iter()
-                    .filter_map(|a| a.vpc_id().map(String::from))
-                    .collect(),
-                tags: tags_of(g.tags()),
-            })
-            .collect())
+        Ok(selected(
+            owner,
+            None,
+            out.internet_gateways().iter().map(gateway_of),
+            |x| &x.tags,
+        ))
     }
 
     pub async fn create_internet_gateway(
         &self,
         name: &str,
-        owner: &[(&str, String)],
-    ) -> Result<String, StepError> {
+        tags: CreationTags<'_>,
+    ) -> Result<internet_gateway::Observed, StepError> {
         let out = self
             .client
             .create_internet_gateway()
-            .tag_specifications(tag_spec(
-                ResourceType::InternetGateway,
-                name,
-                &with_role(owner, "igw"),
-            ))
+            .tag_specifications(tag_spec(ResourceType::InternetGateway, name, tags))
             .send()
             .await
             .map_err(|e| aws_error("EC2 CreateInternetGateway", &e))?;
         out.internet_gateway()
-            .and_then(|g| g.internet_gateway_id())
-            .map(String::from)
-            .ok_or_else(|| {
-                StepError::retryable("EC2 CreateInternetGateway answered without a gateway")
-            })
+            .map(gateway_of)
+            .ok_or_else(|| answered_without("CreateInternetGateway", "a gateway"))
     }
 
     pub async fn attach_internet_gateway(&self, igw: &str, vpc: &str) -> Result<(), StepError> {
@@ -425,47 +400,73 @@ impl Ec2 {
         Ok(())
     }
 
-    pub async fn addresses_tagged(
+    pub async fn detach_internet_gateway(&self, igw: &str, vpc: &str) -> Result<(), StepError> {
+        let res = self
+            .client
+            .detach_internet_gateway()
+            .internet_gateway_id(igw)
+            .vpc_id(vpc)
+            .send()
+            .await;
+        let gone = ["Gateway.NotAttached", "InvalidInternetGatewayID.NotFound"];
+        or_gone("EC2 DetachInternetGateway", res, &gone).map(drop)
+    }
+
+    pub async fn delete_internet_gateway(&self, igw: &str) -> Result<(), StepError> {
+        let res = self
+            .client
+            .delete_internet_gateway()
+            .internet_gateway_id(igw)
+            .send()
+            .await;
+        let gone = ["InvalidInternetGatewayID.NotFound"];
+        or_gone("EC2 DeleteInternetGateway", res, &gone).map(drop)
+    }
+}
+
+/// NAT gateways and their Elastic IPs.
+impl Ec2 {
+    pub async fn addresses(
         &self,
-        owner: &[(&str, String)],
-        role: &str,
-    ) -> Result<Vec<AddressInfo>, StepError> {
+        owner: &Owner,
+        role: Option<Role>,
+    ) -> Result<Vec<nat_gateway::Address>, StepError> {
         let out = self
             .client
             .describe_addresses()
-            .set_filters(Some(role_filters(owner, role)))
+            .set_filters(filters(owner, role))
             .send()
             .await
             .map_err(|e| aws_error("EC2 DescribeAddresses", &e))?;
-        Ok(out
-            .addresses()
-            .iter()
-            .map(|a| AddressInfo {
-                allocation_id: a.allocation_id().unwrap_or_default().into(),
-                public_ip: a.public_ip().unwrap_or_default().into(),
-                tags: tags_of(a.tags()),
-            })
-            .collect())
+        Ok(selected(
+            owner,
+            role,
+            out.addresses().iter().map(address_of),
+            |x| &x.tags,
+        ))
     }
 
+    /// A new VPC address. The answer is not an `Address`: it carries the
+    /// allocation id and the IP, and the tags are the ones asked for.
     pub async fn allocate_address(
         &self,
         name: &str,
-        owner: &[(&str, String)],
-        role: &str,
-    ) -> Result<AddressInfo, StepError> {
-        let tags = with_role(owner, role);
+        tags: CreationTags<'_>,
+    ) -> Result<nat_gateway::Address, StepError> {
         let out = self
             .client
             .allocate_address()
-            .domain(aws_sdk_ec2::types::DomainType::Vpc)
-            .tag_specifications(tag_spec(ResourceType::ElasticIp, name, &tags))
+            .domain(DomainType::Vpc)
+            .tag_specifications(tag_spec(ResourceType::ElasticIp, name, tags))
             .send()
             .await
             .map_err(|e| aws_error("EC2 AllocateAddress", &e))?;
-        Ok(AddressInfo {
-            allocation_id: out.allocation_id().unwrap_or_default().into(),
-            public_ip: out.public_ip().unwrap_or_default().into(),
+        Ok(nat_gateway::Address {
+            allocation_id: out
+                .allocation_id()
+                .ok_or_else(|| answered_without("AllocateAddress", "an allocation id"))?
+                .to_string(),
+            public_ip: text(out.public_ip()),
             tags: tags
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.clone()))
@@ -473,37 +474,34 @@ impl Ec2 {
         })
     }
 
-    fn nat_info(n: &aws_sdk_ec2::types::NatGateway) -> NatInfo {
-        NatInfo {
-            id: n.nat_gateway_id().unwrap_or_default().into(),
-            state: n
-                .state()
-                .map(|s| s.as_str().to_string())
-                .unwrap_or_default(),
-            subnet_id: n.subnet_id().unwrap_or_default().into(),
-            failure: n.failure_message().map(String::from),
-            tags: tags_of(n.tags()),
-        }
+    pub async fn release_address(&self, allocation: &str) -> Result<(), StepError> {
+        let res = self
+            .client
+            .release_address()
+            .allocation_id(allocation)
+            .send()
+            .await;
+        or_gone("EC2 ReleaseAddress", res, &["InvalidAllocationID.NotFound"]).map(drop)
     }
 
-    pub async fn nat_gateways_tagged(
+    pub async fn nat_gateways(
         &self,
-        owner: &[(&str, String)],
-        role: &str,
-    ) -> Result<Vec<NatInfo>, StepError> {
+        owner: &Owner,
+        role: Option<Role>,
+    ) -> Result<Vec<nat_gateway::Observed>, StepError> {
         let out = self
             .client
             .describe_nat_gateways()
-            .set_filter(Some(role_filters(owner, role)))
+            .set_filter(filters(owner, role))
             .send()
             .await
             .map_err(|e| aws_error("EC2 DescribeNatGateways", &e))?;
-        Ok(out
-            .nat_gateways()
-            .iter()
-            .map(Self::nat_info)
-            .filter(|n| carries(&n.tags, owner, Some(role)))
-            .collect())
+        Ok(selected(
+            owner,
+            role,
+            out.nat_gateways().iter().map(nat_of),
+            |x| &x.tags,
+        ))
     }
 
     pub async fn create_nat_gateway(
@@ -511,92 +509,75 @@ impl Ec2 {
         subnet: &str,
         allocation: &str,
         name: &str,
-        owner: &[(&str, String)],
-        role: &str,
+        tags: CreationTags<'_>,
         token: &str,
-    ) -> Result<NatInfo, StepError> {
+    ) -> Result<nat_gateway::Observed, StepError> {
         let out = self
             .client
             .create_nat_gateway()
             .subnet_id(subnet)
             .allocation_id(allocation)
             .client_token(token)
-            .tag_specifications(tag_spec(
-                ResourceType::Natgateway,
-                name,
-                &with_role(owner, role),
-            ))
+            .tag_specifications(tag_spec(ResourceType::Natgateway, name, tags))
             .send()
             .await
             .map_err(|e| aws_error("EC2 CreateNatGateway", &e))?;
         out.nat_gateway()
-            .map(Self::nat_info)
-            .ok_or_else(|| StepError::retryable("EC2 CreateNatGateway answered without a gateway"))
+            .map(nat_of)
+            .ok_or_else(|| answered_without("CreateNatGateway", "a gateway"))
     }
 
-    pub async fn route_tables_tagged(
+    pub async fn delete_nat_gateway(&self, id: &str) -> Result<(), StepError> {
+        let res = self
+            .client
+            .delete_nat_gateway()
+            .nat_gateway_id(id)
+            .send()
+            .await;
+        let gone = ["NatGatewayNotFound", "InvalidNatGatewayID.NotFound"];
+        or_gone("EC2 DeleteNatGateway", res, &gone).map(drop)
+    }
+}
+
+/// Route tables.
+impl Ec2 {
+    pub async fn route_tables(
         &self,
-        owner: &[(&str, String)],
-        role: &str,
-    ) -> Result<Vec<RouteTableInfo>, StepError> {
+        owner: &Owner,
+        role: Option<Role>,
+    ) -> Result<Vec<route_table::Observed>, StepError> {
         let out = self
             .client
             .describe_route_tables()
-            .set_filters(Some(role_filters(owner, role)))
+            .set_filters(filters(owner, role))
             .send()
             .await
             .map_err(|e| aws_error("EC2 DescribeRouteTables", &e))?;
-        Ok(out
-            .route_tables()
-            .iter()
-            .map(|t| RouteTableInfo {
-                id: t.route_table_id().unwrap_or_default().into(),
-                default_route: t
-                    .routes()
-                    .iter()
-                    .find(|r| r.destination_cidr_block() == Some("0.0.0.0/0"))
-                    .and_then(|r| r.nat_gateway_id().or(r.gateway_id()).map(String::from)),
-                associated_subnets: t
-                    .associations()
-                    .iter()
-                    .filter_map(|a| a.subnet_id().map(String::from))
-                    .collect(),
-                associations: Vec::new(),
-                tags: tags_of(t.tags()),
-            })
-            .collect())
+        Ok(selected(
+            owner,
+            role,
+            out.route_tables().iter().map(route_table_of),
+            |x| &x.tags,
+        ))
     }
 
     pub async fn create_route_table(
         &self,
         vpc: &str,
         name: &str,
-        owner: &[(&str, String)],
-        role: &str,
-    ) -> Result<RouteTableInfo, StepError> {
-        let tags = with_role(owner, role);
+        tags: CreationTags<'_>,
+    ) -> Result<route_table::Observed, StepError> {
         let out = self
             .client
             .create_route_table()
             .vpc_id(vpc)
-            .tag_specifications(tag_spec(ResourceType::RouteTable, name, &tags))
+            .tag_specifications(tag_spec(ResourceType::RouteTable, name, tags))
             .send()
             .await
             .map_err(|e| aws_error("EC2 CreateRouteTable", &e))?;
-        let id = out
-            .route_table()
-            .and_then(|t| t.route_table_id())
-            .ok_or_else(|| StepError::retryable("EC2 CreateRouteTable answered without a table"))?;
-        Ok(RouteTableInfo {
-            id: id.into(),
-            default_route: None,
-            associated_subnets: Vec::new(),
-            associations: Vec::new(),
-            tags: tags
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.clone()))
-                .collect(),
-        })
+        out.route_table()
+            .map(route_table_of)
+            .ok_or_else(|| answered_without("CreateRouteTable", "a table"))
     }
 
     /// Point 0.0.0.0/0 at an internet gateway (`igw-…`) or a NAT gateway (`nat-…`).
@@ -613,10 +594,9 @@ impl Ec2 {
                 .replace_route()
                 .route_table_id(table)
                 .destination_cidr_block("0.0.0.0/0");
-            let b = if nat {
-                b.nat_gateway_id(target)
-            } else {
-                b.gateway_id(target)
+            let b = match nat {
+                true => b.nat_gateway_id(target),
+                false => b.gateway_id(target),
             };
             b.send()
                 .await
@@ -627,10 +607,9 @@ impl Ec2 {
                 .create_route()
                 .route_table_id(table)
                 .destination_cidr_block("0.0.0.0/0");
-            let b = if nat {
-                b.nat_gateway_id(target)
-            } else {
-                b.gateway_id(target)
+            let b = match nat {
+                true => b.nat_gateway_id(target),
+                false => b.gateway_id(target),
             };
             b.send()
                 .await
@@ -650,28 +629,62 @@ impl Ec2 {
         Ok(())
     }
 
-    pub async fn security_groups_tagged(
+    pub async fn disassociate_route_table(&self, association: &str) -> Result<(), StepError> {
+        let res = self
+            .client
+            .disassociate_route_table()
+            .association_id(association)
+            .send()
+            .await;
+        let gone = ["InvalidAssociationID.NotFound"];
+        or_gone("EC2 DisassociateRouteTable", res, &gone).map(drop)
+    }
+
+    pub async fn delete_route_table(&self, id: &str) -> Result<(), StepError> {
+        let res = self
+            .client
+            .delete_route_table()
+            .route_table_id(id)
+            .send()
+            .await;
+        or_gone(
+            "EC2 DeleteRouteTable",
+            res,
+            &["InvalidRouteTableID.NotFound"],
+        )
+        .map(drop)
+    }
+}
+
+/// Security groups.
+impl Ec2 {
+    pub async fn security_groups(
         &self,
-        owner: &[(&str, String)],
-        role: &str,
-    ) -> Result<Vec<SecurityGroupInfo>, StepError> {
+        owner: &Owner,
+        role: Option<Role>,
+    ) -> Result<Vec<security_group::Observed>, StepError> {
         let out = self
             .client
             .describe_security_groups()
-            .set_filters(Some(role_filters(owner, role)))
+            .set_filters(filters(owner, role))
             .send()
             .await
             .map_err(|e| aws_error("EC2 DescribeSecurityGroups", &e))?;
-        Ok(out.security_groups().iter().map(sg_info).collect())
+        Ok(selected(
+            owner,
+            role,
+            out.security_groups().iter().map(group_of),
+            |x| &x.tags,
+        ))
     }
 
+    /// A new group's id (the answer carries nothing else of it).
     pub async fn create_security_group(
         &self,
         vpc: &str,
         name: &str,
         description: &str,
-        owner: &[(&str, String)],
-        role: &str,
+        tags: CreationTags<'_>,
     ) -> Result<String, StepError> {
         let out = self
             .client
@@ -679,23 +692,20 @@ impl Ec2 {
             .vpc_id(vpc)
             .group_name(name)
             .description(description)
-            .tag_specifications(tag_spec(
-                ResourceType::SecurityGroup,
-                name,
-                &with_role(owner, role),
-            ))
+            .tag_specifications(tag_spec(ResourceType::SecurityGroup, name, tags))
             .send()
             .await
             .map_err(|e| aws_error("EC2 CreateSecurityGroup", &e))?;
-        out.group_id().map(String::from).ok_or_else(|| {
-            StepError::retryable("EC2 CreateSecurityGroup answered without a group id")
-        })
+        out.group_id()
+            .map(String::from)
+            .ok_or_else(|| answered_without("CreateSecurityGroup", "a group id"))
     }
 
+    /// Allow these rules in (rules already there are fine).
     pub async fn authorize_ingress(
         &self,
         group: &str,
-        rules: &[crate::network::IngressRule],
+        rules: &[IngressRule],
     ) -> Result<(), StepError> {
         if rules.is_empty() {
             return Ok(());
@@ -707,17 +717,15 @@ impl Ec2 {
             .set_ip_permissions(Some(rules.iter().map(permission).collect()))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e) if has_code(&e, &["InvalidPermission.Duplicate"]) => Ok(()),
-            Err(e) => Err(aws_error("EC2 AuthorizeSecurityGroupIngress", &e)),
-        }
+        let done = ["InvalidPermission.Duplicate"];
+        or_gone("EC2 AuthorizeSecurityGroupIngress", res, &done).map(drop)
     }
 
+    /// Revoke these rules (rules already gone are fine).
     pub async fn revoke_ingress(
         &self,
         group: &str,
-        rules: &[crate::network::IngressRule],
+        rules: &[IngressRule],
     ) -> Result<(), StepError> {
         if rules.is_empty() {
             return Ok(());
@@ -729,221 +737,17 @@ impl Ec2 {
             .set_ip_permissions(Some(rules.iter().map(permission).collect()))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e) if has_code(&e, &["InvalidPermission.NotFound"]) => Ok(()),
-            Err(e) => Err(aws_error("EC2 RevokeSecurityGroupIngress", &e)),
-        }
-    }
-}
-
-/// Deletions, for teardown. Each treats "already gone" as done.
-impl Ec2 {
-    async fn gone<T, E: aws_smithy_types::error::metadata::ProvideErrorMetadata>(
-        op: &str,
-        res: Result<T, E>,
-        not_found: &[&str],
-    ) -> Result<(), StepError> {
-        match res {
-            Ok(_) => Ok(()),
-            Err(e) if has_code(&e, not_found) => Ok(()),
-            Err(e) => Err(aws_error(op, &e)),
-        }
+        let gone = ["InvalidPermission.NotFound"];
+        or_gone("EC2 RevokeSecurityGroupIngress", res, &gone).map(drop)
     }
 
-    /// Every subnet, internet gateway, route table and security group carrying these tags, whatever its role.
-    pub async fn all_tagged(&self, owner: &[(&str, String)]) -> Result<Tagged, StepError> {
-        let f = || Some(owner_filters(owner));
-        let subnets = self
-            .client
-            .describe_subnets()
-            .set_filters(f())
-            .send()
-            .await
-            .map_err(|e| aws_error("EC2 DescribeSubnets", &e))?;
-        let tables = self
-            .client
-            .describe_route_tables()
-            .set_filters(f())
-            .send()
-            .await
-            .map_err(|e| aws_error("EC2 DescribeRouteTables", &e))?;
-        let groups = self
-            .client
-            .describe_security_groups()
-            .set_filters(f())
-            .send()
-            .await
-            .map_err(|e| aws_error("EC2 DescribeSecurityGroups", &e))?;
-        let nats = self
-            .client
-            .describe_nat_gateways()
-            .set_filter(f())
-            .send()
-            .await
-            .map_err(|e| aws_error("EC2 DescribeNatGateways", &e))?;
-        let addresses = self
-            .client
-            .describe_addresses()
-            .set_filters(f())
-            .send()
-            .await
-            .map_err(|e| aws_error("EC2 DescribeAddresses", &e))?;
-        Ok(Tagged {
-            vpcs: self.vpcs_tagged(owner).await?,
-            subnets: subnets
-                .subnets()
-                .iter()
-                .filter_map(|s| s.subnet_id().map(String::from))
-                .collect(),
-            internet_gateways: self.internet_gateways_tagged(owner).await?,
-            route_tables: tables
-                .route_tables()
-                .iter()
-                .map(|t| RouteTableInfo {
-                    id: t.route_table_id().unwrap_or_default().into(),
-                    default_route: None,
-                    associated_subnets: Vec::new(),
-                    associations: t
-                        .associations()
-                        .iter()
-                        .filter(|a| !a.main().unwrap_or(false))
-                        .filter_map(|a| {
-                            Some((
-                                a.route_table_association_id()?.to_string(),
-                                a.subnet_id().unwrap_or_default().to_string(),
-                            ))
-                        })
-                        .collect(),
-                    tags: tags_of(t.tags()),
-                })
-                .collect(),
-            security_groups: groups.security_groups().iter().map(sg_info).collect(),
-            nat_gateways: nats
-                .nat_gateways()
-                .iter()
-                .map(Self::nat_info)
-                .filter(|n| n.state != "deleted" && carries(&n.tags, owner, None))
-                .collect(),
-            addresses: addresses
-                .addresses()
-                .iter()
-                .filter_map(|a| a.allocation_id().map(String::from))
-                .collect(),
-        })
-    }
-
-    pub async fn delete_nat_gateway(&self, id: &str) -> Result<(), StepError> {
-        Self::gone(
-            "EC2 DeleteNatGateway",
-            self.client
-                .delete_nat_gateway()
-                .nat_gateway_id(id)
-                .send()
-                .await,
-            &["NatGatewayNotFound", "InvalidNatGatewayID.NotFound"],
-        )
-        .await
-    }
-    pub async fn release_address(&self, allocation: &str) -> Result<(), StepError> {
-        Self::gone(
-            "EC2 ReleaseAddress",
-            self.client
-                .release_address()
-                .allocation_id(allocation)
-                .send()
-                .await,
-            &["InvalidAllocationID.NotFound"],
-        )
-        .await
-    }
-    pub async fn disassociate_route_table(&self, association: &str) -> Result<(), StepError> {
-        Self::gone(
-            "EC2 DisassociateRouteTable",
-            self.client
-                .disassociate_route_table()
-                .association_id(association)
-                .send()
-                .await,
-            &["InvalidAssociationID.NotFound"],
-        )
-        .await
-    }
-    pub async fn delete_route_table(&self, id: &str) -> Result<(), StepError> {
-        Self::gone(
-            "EC2 DeleteRouteTable",
-            self.client
-                .delete_route_table()
-                .route_table_id(id)
-                .send()
-                .await,
-            &["InvalidRouteTableID.NotFound"],
-        )
-        .await
-    }
-    pub async fn delete_subnet(&self, id: &str) -> Result<(), StepError> {
-        Self::gone(
-            "EC2 DeleteSubnet",
-            self.client.delete_subnet().subnet_id(id).send().await,
-            &["InvalidSubnetID.NotFound"],
-        )
-        .await
-    }
-    pub async fn detach_internet_gateway(&self, igw: &str, vpc: &str) -> Result<(), StepError> {
-        Self::gone(
-            "EC2 DetachInternetGateway",
-            self.client
-                .detach_internet_gateway()
-                .internet_gateway_id(igw)
-                .vpc_id(vpc)
-                .send()
-                .await,
-            &["Gateway.NotAttached", "InvalidInternetGatewayID.NotFound"],
-        )
-        .await
-    }
-    pub async fn delete_internet_gateway(&self, igw: &str) -> Result<(), StepError> {
-        Self::gone(
-            "EC2 DeleteInternetGateway",
-            self.client
-                .delete_internet_gateway()
-                .internet_gateway_id(igw)
-                .send()
-                .await,
-            &["InvalidInternetGatewayID.NotFound"],
-        )
-        .await
-    }
     pub async fn delete_security_group(&self, id: &str) -> Result<(), StepError> {
-        Self::gone(
-            "EC2 DeleteSecurityGroup",
-            self.client
-                .delete_security_group()
-                .group_id(id)
-                .send()
-                .await,
-            &["InvalidGroup.NotFound"],
-        )
-        .await
+        let res = self
+            .client
+            .delete_security_group()
+            .group_id(id)
+            .send()
+            .await;
+        or_gone("EC2 DeleteSecurityGroup", res, &["InvalidGroup.NotFound"]).map(drop)
     }
-    pub async fn delete_vpc(&self, id: &str) -> Result<(), StepError> {
-        Self::gone(
-            "EC2 DeleteVpc",
-            self.client.delete_vpc().vpc_id(id).send().await,
-            &["InvalidVpcID.NotFound"],
-        )
-        .await
-    }
-}
-
-/// Everything of the network that carries an environment's tags.
-#[derive(Debug, Clone, Default)]
-pub struct Tagged {
-    pub vpcs: Vec<VpcInfo>,
-    pub subnets: Vec<String>,
-    pub internet_gateways: Vec<GatewayInfo>,
-    pub route_tables: Vec<RouteTableInfo>,
-    pub security_groups: Vec<SecurityGroupInfo>,
-    pub nat_gateways: Vec<NatInfo>,
-    pub addresses: Vec<String>,
 }

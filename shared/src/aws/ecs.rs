@@ -1,18 +1,31 @@
-//! ECS: the cluster, the task definition and the service.
-
-use std::collections::BTreeMap;
+//! ECS: the cluster, the task definition and the service, one method per
+//! call; each AWS type converts to its domain type in one place.
 
 use aws_sdk_ecs::types::{
     AssignPublicIp, AwsVpcConfiguration, ClusterField, Compatibility, ContainerDefinition,
     DeploymentCircuitBreaker, DeploymentConfiguration, KeyValuePair, LaunchType, LoadBalancer,
     LogConfiguration, LogDriver, NetworkConfiguration, NetworkMode, PortMapping, PropagateTags,
-    Secret, ServiceField, Tag, TransportProtocol,
+    Secret, ServiceField, Tag, TaskDefinitionField, TransportProtocol,
 };
 use aws_sdk_ecs::Client;
 
-use super::{aws_error, has_code};
+use super::{aws_error, or_gone};
 use crate::error::StepError;
-use crate::taskdef::TaskSpec;
+use crate::owner::Tags;
+use crate::resources::task_definition::TaskSpec;
+use crate::resources::{cluster, service, task_definition};
+
+/// ECS's answer when a cluster does not exist.
+const NO_CLUSTER: &[&str] = &["ClusterNotFoundException"];
+/// ECS's answer when a service is gone (or its cluster is).
+const NO_SERVICE: &[&str] = &[
+    "ServiceNotFoundException",
+    "ServiceNotActiveException",
+    "ClusterNotFoundException",
+];
+/// ECS's answer to a task definition (family or revision) it does not know:
+/// it has no code of its own for that.
+const NO_TASK_DEFINITION: &[&str] = &["ClientException"];
 
 fn tags(tags: &[(&str, String)]) -> Vec<Tag> {
     tags.iter()
@@ -20,90 +33,113 @@ fn tags(tags: &[(&str, String)]) -> Vec<Tag> {
         .collect()
 }
 
-fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
+fn tag_map(tags: &[Tag]) -> Tags {
     tags.iter()
         .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
         .collect()
 }
 
-pub use crate::resources::cluster::Observed as ClusterInfo;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeploymentInfo {
-    pub status: String,
-    pub task_definition: String,
-    pub rollout_state: String,
-    pub rollout_reason: String,
-    pub running: i32,
-    pub desired: i32,
+fn cluster_of(c: &aws_sdk_ecs::types::Cluster) -> cluster::Observed {
+    cluster::Observed {
+        arn: c.cluster_arn().unwrap_or_default().into(),
+        status: c.status().unwrap_or_default().into(),
+        tags: tag_map(c.tags()),
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServiceInfo {
-    pub arn: String,
-    pub status: String,
-    pub task_definition: String,
-    pub desired: i32,
-    pub running: i32,
-    pub deployments: Vec<DeploymentInfo>,
-    /// The newest service events, newest first.
-    pub events: Vec<String>,
-    pub tags: BTreeMap<String, String>,
-}
-
-/// What the service runs and where.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServicePlan<'a> {
-    pub cluster: &'a str,
-    pub name: &'a str,
-    pub task_definition: &'a str,
-    pub desired: i32,
-    pub subnets: &'a [String],
-    pub security_group: &'a str,
-    pub target_group: &'a str,
-    pub container_name: &'a str,
-    pub container_port: i32,
-}
-
-fn task_spec_of(td: &aws_sdk_ecs::types::TaskDefinition) -> Option<TaskSpec> {
-    let c = td.container_definitions().first()?;
-    let mut environment: Vec<(String, String)> = c
-        .environment()
-        .iter()
-        .filter_map(|kv| Some((kv.name()?.to_string(), kv.value()?.to_string())))
-        .collect();
-    environment.sort();
-    let mut secrets: Vec<(String, String)> = c
-        .secrets()
-        .iter()
-        .map(|s| (s.name().to_string(), s.value_from().to_string()))
-        .collect();
-    secrets.sort();
-    let log = c.log_configuration();
-    let opt = |k: &str| {
-        log.and_then(|l| l.options())
-            .and_then(|o| o.get(k))
-            .cloned()
-            .unwrap_or_default()
-    };
-    Some(TaskSpec {
+/// What a task definition runs (its first container; empty fields when it has none).
+fn task_spec_of(td: &aws_sdk_ecs::types::TaskDefinition) -> TaskSpec {
+    let mut spec = TaskSpec {
         family: td.family().unwrap_or_default().into(),
         cpu: td.cpu().unwrap_or_default().into(),
         memory: td.memory().unwrap_or_default().into(),
         execution_role_arn: td.execution_role_arn().unwrap_or_default().into(),
-        container_name: c.name().unwrap_or_default().into(),
-        image: c.image().unwrap_or_default().into(),
-        port: c
-            .port_mappings()
-            .first()
-            .and_then(|p| p.container_port())
-            .unwrap_or_default() as u16,
-        environment,
-        secrets,
-        log_group: opt("awslogs-group"),
-        log_region: opt("awslogs-region"),
-        log_prefix: opt("awslogs-stream-prefix"),
+        ..TaskSpec::default()
+    };
+    let Some(c) = td.container_definitions().first() else {
+        return spec;
+    };
+    spec.environment = c
+        .environment()
+        .iter()
+        .filter_map(|kv| Some((kv.name()?.to_string(), kv.value()?.to_string())))
+        .collect();
+    spec.environment.sort();
+    spec.secrets = c
+        .secrets()
+        .iter()
+        .map(|s| (s.name().to_string(), s.value_from().to_string()))
+        .collect();
+    spec.secrets.sort();
+    let log = c.log_configuration().and_then(|l| l.options());
+    let opt = |k: &str| log.and_then(|o| o.get(k)).cloned().unwrap_or_default();
+    spec.log_group = opt("awslogs-group");
+    spec.log_region = opt("awslogs-region");
+    spec.log_prefix = opt("awslogs-stream-prefix");
+    spec.container_name = c.name().unwrap_or_default().into();
+    spec.image = c.image().unwrap_or_default().into();
+    spec.port = c
+        .port_mappings()
+        .first()
+        .and_then(|p| p.container_port())
+        .and_then(|p| u16::try_from(p).ok())
+        .unwrap_or_default();
+    spec
+}
+
+fn task_definition_of(
+    td: &aws_sdk_ecs::types::TaskDefinition,
+    tags: &[Tag],
+) -> Option<task_definition::Observed> {
+    Some(task_definition::Observed {
+        arn: td.task_definition_arn()?.to_string(),
+        status: td
+            .status()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
+        spec: task_spec_of(td),
+        tags: tag_map(tags),
     })
+}
+
+fn deployment_of(d: &aws_sdk_ecs::types::Deployment) -> service::Deployment {
+    service::Deployment {
+        status: d.status().unwrap_or_default().into(),
+        task_definition: d.task_definition().unwrap_or_default().into(),
+        rollout_state: d
+            .rollout_state()
+            .map(|r| r.as_str().to_string())
+            .unwrap_or_default(),
+        rollout_reason: d.rollout_state_reason().unwrap_or_default().into(),
+        running: d.running_count(),
+        desired: d.desired_count(),
+    }
+}
+
+fn service_of(s: &aws_sdk_ecs::types::Service) -> service::Observed {
+    service::Observed {
+        arn: s.service_arn().unwrap_or_default().into(),
+        status: s.status().unwrap_or_default().into(),
+        task_definition: s.task_definition().unwrap_or_default().into(),
+        desired: s.desired_count(),
+        running: s.running_count(),
+        deployments: s.deployments().iter().map(deployment_of).collect(),
+        events: s
+            .events()
+            .iter()
+            .take(5)
+            .filter_map(|e| e.message().map(String::from))
+            .collect(),
+        tags: tag_map(s.tags()),
+    }
+}
+
+/// The family of a task definition ARN (`…/family:revision`).
+fn family_of(arn: &str) -> &str {
+    arn.rsplit('/')
+        .next()
+        .and_then(|x| x.split(':').next())
+        .unwrap_or_default()
 }
 
 #[derive(Clone, Debug)]
@@ -123,7 +159,8 @@ impl Ecs {
         }
     }
 
-    pub async fn cluster(&self, name: &str) -> Result<Option<ClusterInfo>, StepError> {
+    /// The cluster named `name`, unless it is INACTIVE (deleted) or unknown.
+    pub async fn cluster(&self, name: &str) -> Result<Option<cluster::Observed>, StepError> {
         let out = self
             .client
             .describe_clusters()
@@ -136,11 +173,7 @@ impl Ecs {
             .clusters()
             .iter()
             .find(|c| c.status() != Some("INACTIVE"))
-            .map(|c| ClusterInfo {
-                arn: c.cluster_arn().unwrap_or_default().into(),
-                status: c.status().unwrap_or_default().into(),
-                tags: tag_map(c.tags()),
-            }))
+            .map(cluster_of))
     }
 
     pub async fn create_cluster(
@@ -162,24 +195,21 @@ impl Ecs {
             .ok_or_else(|| StepError::retryable("ECS CreateCluster answered without a cluster"))
     }
 
-    /// The newest active revision of `family`, with what it runs.
-    pub async fn latest_task_definition(
+    /// One task definition, with what it runs and its tags: by ARN, or by
+    /// family name for the family's newest active revision.
+    pub async fn task_definition(
         &self,
-        family: &str,
-    ) -> Result<Option<(String, TaskSpec)>, StepError> {
-        match self
+        name: &str,
+    ) -> Result<Option<task_definition::Observed>, StepError> {
+        let result = self
             .client
             .describe_task_definition()
-            .task_definition(family)
+            .task_definition(name)
+            .include(TaskDefinitionField::Tags)
             .send()
-            .await
-        {
-            Ok(out) => Ok(out
-                .task_definition()
-                .and_then(|td| Some((td.task_definition_arn()?.to_string(), task_spec_of(td)?)))),
-            Err(e) if has_code(&e, &["ClientException"]) => Ok(None),
-            Err(e) => Err(aws_error("ECS DescribeTaskDefinition", &e)),
-        }
+            .await;
+        let out = or_gone("ECS DescribeTaskDefinition", result, NO_TASK_DEFINITION)?;
+        Ok(out.and_then(|o| task_definition_of(o.task_definition()?, o.tags())))
     }
 
     pub async fn register_task_definition(
@@ -241,12 +271,13 @@ impl Ecs {
             })
     }
 
+    /// The service, unless it is INACTIVE (deleted) or its cluster is unknown.
     pub async fn service(
         &self,
         cluster: &str,
         name: &str,
-    ) -> Result<Option<ServiceInfo>, StepError> {
-        let res = self
+    ) -> Result<Option<service::Observed>, StepError> {
+        let result = self
             .client
             .describe_services()
             .cluster(cluster)
@@ -254,56 +285,26 @@ impl Ecs {
             .include(ServiceField::Tags)
             .send()
             .await;
-        let out = match res {
-            Ok(out) => out,
-            Err(e) if has_code(&e, &["ClusterNotFoundException"]) => return Ok(None),
-            Err(e) => return Err(aws_error("ECS DescribeServices", &e)),
+        let Some(out) = or_gone("ECS DescribeServices", result, NO_CLUSTER)? else {
+            return Ok(None);
         };
         Ok(out
             .services()
             .iter()
             .find(|s| s.status() != Some("INACTIVE"))
-            .map(|s| ServiceInfo {
-                arn: s.service_arn().unwrap_or_default().into(),
-                status: s.status().unwrap_or_default().into(),
-                task_definition: s.task_definition().unwrap_or_default().into(),
-                desired: s.desired_count(),
-                running: s.running_count(),
-                deployments: s
-                    .deployments()
-                    .iter()
-                    .map(|d| DeploymentInfo {
-                        status: d.status().unwrap_or_default().into(),
-                        task_definition: d.task_definition().unwrap_or_default().into(),
-                        rollout_state: d
-                            .rollout_state()
-                            .map(|r| r.as_str().to_string())
-                            .unwrap_or_default(),
-                        rollout_reason: d.rollout_state_reason().unwrap_or_default().into(),
-                        running: d.running_count(),
-                        desired: d.desired_count(),
-                    })
-                    .collect(),
-                events: s
-                    .events()
-                    .iter()
-                    .take(5)
-                    .filter_map(|e| e.message().map(String::from))
-                    .collect(),
-                tags: tag_map(s.tags()),
-            }))
+            .map(service_of))
     }
 
     pub async fn create_service(
         &self,
-        plan: &ServicePlan<'_>,
+        plan: &service::Wanted,
         tag_list: &[(&str, String)],
     ) -> Result<String, StepError> {
         let network = NetworkConfiguration::builder()
             .awsvpc_configuration(
                 AwsVpcConfiguration::builder()
-                    .set_subnets(Some(plan.subnets.to_vec()))
-                    .security_groups(plan.security_group)
+                    .set_subnets(Some(plan.subnets.clone()))
+                    .security_groups(&plan.security_group)
                     .assign_public_ip(AssignPublicIp::Disabled)
                     .build()
                     .map_err(|e| StepError::fatal(format!("network configuration: {e}")))?,
@@ -312,16 +313,16 @@ impl Ecs {
         let out = self
             .client
             .create_service()
-            .cluster(plan.cluster)
-            .service_name(plan.name)
-            .task_definition(plan.task_definition)
+            .cluster(&plan.cluster)
+            .service_name(&plan.name)
+            .task_definition(&plan.task_definition)
             .desired_count(plan.desired)
             .launch_type(LaunchType::Fargate)
             .network_configuration(network)
             .load_balancers(
                 LoadBalancer::builder()
-                    .target_group_arn(plan.target_group)
-                    .container_name(plan.container_name)
+                    .target_group_arn(&plan.target_group)
+                    .container_name(&plan.container_name)
                     .container_port(plan.container_port)
                     .build(),
             )
@@ -384,87 +385,199 @@ impl Ecs {
         Ok(())
     }
 
+    /// Delete the service; "already gone" is done.
     pub async fn delete_service(&self, cluster: &str, service: &str) -> Result<(), StepError> {
-        match self
+        let result = self
             .client
             .delete_service()
             .cluster(cluster)
             .service(service)
             .force(true)
             .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e)
-                if has_code(
-                    &e,
-                    &[
-                        "ServiceNotFoundException",
-                        "ServiceNotActiveException",
-                        "ClusterNotFoundException",
-                    ],
-                ) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(aws_error("ECS DeleteService", &e)),
-        }
+            .await;
+        or_gone("ECS DeleteService", result, NO_SERVICE)?;
+        Ok(())
     }
 
+    /// Delete the cluster; "already gone" is done.
     pub async fn delete_cluster(&self, cluster: &str) -> Result<(), StepError> {
-        match self.client.delete_cluster().cluster(cluster).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if has_code(&e, &["ClusterNotFoundException"]) => Ok(()),
-            Err(e) => Err(aws_error("ECS DeleteCluster", &e)),
-        }
+        let result = self.client.delete_cluster().cluster(cluster).send().await;
+        or_gone("ECS DeleteCluster", result, NO_CLUSTER)?;
+        Ok(())
     }
 
-    /// The active revisions of a family, with their tags.
+    /// Every active revision of exactly `family` (all pages), each with its
+    /// tags; a revision deregistered meanwhile is left out.
     pub async fn task_definitions(
         &self,
         family: &str,
-    ) -> Result<Vec<(String, BTreeMap<String, String>)>, StepError> {
-        let out = self
+    ) -> Result<Vec<task_definition::Observed>, StepError> {
+        let arns: Vec<String> = self
             .client
             .list_task_definitions()
             .family_prefix(family)
+            .into_paginator()
+            .items()
             .send()
+            .try_collect()
             .await
             .map_err(|e| aws_error("ECS ListTaskDefinitions", &e))?;
         let mut found = Vec::new();
-        for arn in out.task_definition_arns() {
-            let family_of = arn
-                .rsplit('/')
-                .next()
-                .and_then(|x| x.split(':').next())
-                .unwrap_or_default();
-            if family_of != family {
-                continue;
+        for arn in arns.iter().filter(|a| family_of(a) == family) {
+            if let Some(td) = self.task_definition(arn).await? {
+                found.push(td);
             }
-            let td = self
-                .client
-                .describe_task_definition()
-                .task_definition(arn)
-                .include(aws_sdk_ecs::types::TaskDefinitionField::Tags)
-                .send()
-                .await
-                .map_err(|e| aws_error("ECS DescribeTaskDefinition", &e))?;
-            found.push((arn.clone(), tag_map(td.tags())));
         }
         Ok(found)
     }
 
+    /// Deregister a revision; one ECS no longer knows is done.
     pub async fn deregister_task_definition(&self, arn: &str) -> Result<(), StepError> {
-        match self
+        let result = self
             .client
             .deregister_task_definition()
             .task_definition(arn)
             .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if has_code(&e, &["ClientException"]) => Ok(()),
-            Err(e) => Err(aws_error("ECS DeregisterTaskDefinition", &e)),
-        }
+            .await;
+        or_gone("ECS DeregisterTaskDefinition", result, NO_TASK_DEFINITION)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionOutput;
+    use aws_sdk_ecs::operation::list_task_definitions::ListTaskDefinitionsOutput;
+    use aws_sdk_ecs::types::{TaskDefinition, TaskDefinitionStatus};
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+
+    const PREFIX: &str = "arn:aws:ecs:eu-west-1:123456789012:task-definition/";
+
+    fn owned_by(app: &str) -> Vec<Tag> {
+        vec![
+            Tag::builder().key("stepdeploy:app").value(app).build(),
+            Tag::builder()
+                .key("stepdeploy:environment")
+                .value("production")
+                .build(),
+        ]
+    }
+
+    #[tokio::test]
+    async fn every_page_of_revisions_is_read_and_each_revision_keeps_its_tags() {
+        let first = mock!(aws_sdk_ecs::Client::list_task_definitions)
+            .match_requests(|r| r.next_token().is_none())
+            .then_output(|| {
+                ListTaskDefinitionsOutput::builder()
+                    .task_definition_arns(format!("{PREFIX}bank-production:1"))
+                    .task_definition_arns(format!("{PREFIX}bank-production-x:1"))
+                    .next_token("page-2")
+                    .build()
+            });
+        let second = mock!(aws_sdk_ecs::Client::list_task_definitions)
+            .match_requests(|r| r.next_token() == Some("page-2"))
+            .then_output(|| {
+                ListTaskDefinitionsOutput::builder()
+                    .task_definition_arns(format!("{PREFIX}bank-production:2"))
+                    .build()
+            });
+        let describe =
+            mock!(aws_sdk_ecs::Client::describe_task_definition).then_compute_output(|r| {
+                let arn = r.task_definition().unwrap_or_default().to_string();
+                let app = if arn.ends_with(":2") { "shop" } else { "bank" };
+                DescribeTaskDefinitionOutput::builder()
+                    .task_definition(
+                        TaskDefinition::builder()
+                            .task_definition_arn(arn)
+                            .family("bank-production")
+                            .status(TaskDefinitionStatus::Active)
+                            .build(),
+                    )
+                    .set_tags(Some(owned_by(app)))
+                    .build()
+            });
+        let ecs = Ecs::from_client(mock_client!(
+            aws_sdk_ecs,
+            RuleMode::MatchAny,
+            [&first, &second, &describe]
+        ));
+
+        let found = ecs.task_definitions("bank-production").await.unwrap();
+
+        let seen: Vec<(&str, Option<&str>)> = found
+            .iter()
+            .map(|td| {
+                (
+                    td.short_name(),
+                    td.tags.get("stepdeploy:app").map(String::as_str),
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                ("bank-production:1", Some("bank")),
+                ("bank-production:2", Some("shop"))
+            ]
+        );
+        assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
+        assert_eq!(describe.num_calls(), 2, "another family is not described");
+    }
+
+    #[tokio::test]
+    async fn an_unknown_family_is_none_not_an_error() {
+        let describe = mock!(aws_sdk_ecs::Client::describe_task_definition)
+            .then_error(|| {
+                aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionError::ClientException(
+                    aws_sdk_ecs::types::error::ClientException::builder()
+                        .message("Unable to describe task definition.")
+                        .meta(
+                            aws_sdk_ecs::error::ErrorMetadata::builder()
+                                .code("ClientException")
+                                .build(),
+                        )
+                        .build(),
+                )
+            });
+        let ecs = Ecs::from_client(mock_client!(aws_sdk_ecs, [&describe]));
+        assert_eq!(ecs.task_definition("bank-production").await.unwrap(), None);
+    }
+
+    #[test]
+    fn a_task_definition_converts_once_with_its_first_container() {
+        let td = TaskDefinition::builder()
+            .task_definition_arn(format!("{PREFIX}bank-production:3"))
+            .family("bank-production")
+            .cpu("512")
+            .status(TaskDefinitionStatus::Active)
+            .container_definitions(
+                ContainerDefinition::builder()
+                    .name("web")
+                    .image("repo/bank@sha256:1")
+                    .port_mappings(PortMapping::builder().container_port(8000).build())
+                    .environment(KeyValuePair::builder().name("PORT").value("8000").build())
+                    .environment(KeyValuePair::builder().name("DB_HOST").value("db").build())
+                    .build(),
+            )
+            .build();
+        let observed = task_definition_of(&td, &owned_by("bank")).unwrap();
+        assert_eq!(observed.status, "ACTIVE");
+        assert_eq!(observed.short_name(), "bank-production:3");
+        assert_eq!(observed.spec.image, "repo/bank@sha256:1");
+        assert_eq!(observed.spec.port, 8000);
+        assert_eq!(
+            observed.spec.environment,
+            vec![
+                ("DB_HOST".to_string(), "db".to_string()),
+                ("PORT".into(), "8000".into())
+            ]
+        );
+        assert_eq!(family_of(&observed.arn), "bank-production");
+        // No ARN: nothing to refer to, so nothing observed.
+        assert_eq!(
+            task_definition_of(&TaskDefinition::builder().build(), &[]),
+            None
+        );
     }
 }

@@ -1,49 +1,22 @@
-//! Elastic Load Balancing v2: the application load balancer, its target group and listener.
-
-use std::collections::BTreeMap;
+//! Elastic Load Balancing v2: the application load balancer, its target
+//! group and listener. One method per call; the domain types are the
+//! resource modules' ([`target_group`], [`load_balancer`], [`listener`]).
 
 use aws_sdk_elasticloadbalancingv2::types::{
-    Action, ActionTypeEnum, LoadBalancerSchemeEnum, LoadBalancerTypeEnum, Matcher, ProtocolEnum,
-    Tag, TargetTypeEnum,
+    Action, ActionTypeEnum, Listener, LoadBalancer, LoadBalancerSchemeEnum, LoadBalancerTypeEnum,
+    Matcher, ProtocolEnum, Tag, TargetGroup, TargetTypeEnum,
 };
 use aws_sdk_elasticloadbalancingv2::Client;
 
-use super::{aws_error, has_code};
+use super::{aws_error, or_gone};
 use crate::error::StepError;
+use crate::owner::Tags;
+use crate::resources::target_group::HealthCheck;
+use crate::resources::{listener, load_balancer, target_group};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TargetGroupInfo {
-    pub arn: String,
-    pub port: i32,
-    pub vpc_id: String,
-    pub target_type: String,
-    pub health_check: HealthCheck,
-}
-
-/// The target group's health check, compared as a whole.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HealthCheck {
-    pub path: String,
-    pub interval_seconds: i32,
-    pub healthy_threshold: i32,
-    pub unhealthy_threshold: i32,
-    pub matcher: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LoadBalancerInfo {
-    pub arn: String,
-    pub dns_name: String,
-    pub state: String,
-    pub vpc_id: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListenerInfo {
-    pub arn: String,
-    pub port: i32,
-    pub target_group: Option<String>,
-}
+const TARGET_GROUP_NOT_FOUND: &[&str] = &["TargetGroupNotFound"];
+const LOAD_BALANCER_NOT_FOUND: &[&str] = &["LoadBalancerNotFound"];
+const LISTENER_NOT_FOUND: &[&str] = &["ListenerNotFound"];
 
 fn tags(tags: &[(&str, String)]) -> Vec<Tag> {
     tags.iter()
@@ -58,6 +31,62 @@ fn forward(target_group: &str) -> Action {
         .build()
 }
 
+/// A target group as the domain sees it (its tags are another call).
+fn target_group(t: &TargetGroup) -> target_group::Observed {
+    target_group::Observed {
+        arn: t.target_group_arn().unwrap_or_default().into(),
+        port: t.port().unwrap_or_default(),
+        vpc_id: t.vpc_id().unwrap_or_default().into(),
+        target_type: t
+            .target_type()
+            .map(|x| x.as_str().to_string())
+            .unwrap_or_default(),
+        health_check: HealthCheck {
+            path: t.health_check_path().unwrap_or_default().into(),
+            interval_seconds: t.health_check_interval_seconds().unwrap_or_default(),
+            healthy_threshold: t.healthy_threshold_count().unwrap_or_default(),
+            unhealthy_threshold: t.unhealthy_threshold_count().unwrap_or_default(),
+            matcher: t
+                .matcher()
+                .and_then(|m| m.http_code())
+                .unwrap_or_default()
+                .into(),
+        },
+        tags: Tags::new(),
+    }
+}
+
+/// A load balancer as the domain sees it (its tags are another call).
+fn load_balancer(l: &LoadBalancer) -> load_balancer::Observed {
+    load_balancer::Observed {
+        arn: l.load_balancer_arn().unwrap_or_default().into(),
+        dns_name: l.dns_name().unwrap_or_default().into(),
+        state: l
+            .state()
+            .and_then(|s| s.code())
+            .map(|c| c.as_str().to_string())
+            .unwrap_or_default(),
+        tags: Tags::new(),
+    }
+}
+
+/// A listener as the domain sees it. A listener made with a `ForwardConfig`
+/// names its target group only there.
+fn listener(l: &Listener) -> listener::Observed {
+    listener::Observed {
+        arn: l.listener_arn().unwrap_or_default().into(),
+        port: l.port().unwrap_or_default(),
+        target_group: l.default_actions().iter().find_map(|a| {
+            a.target_group_arn().map(String::from).or_else(|| {
+                a.forward_config()
+                    .and_then(|f| f.target_groups().first())
+                    .and_then(|t| t.target_group_arn())
+                    .map(String::from)
+            })
+        }),
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Elb {
     client: Client,
@@ -70,7 +99,7 @@ impl Elb {
         }
     }
 
-    pub async fn tags_of(&self, arn: &str) -> Result<BTreeMap<String, String>, StepError> {
+    pub async fn tags_of(&self, arn: &str) -> Result<Tags, StepError> {
         let out = self
             .client
             .describe_tags()
@@ -91,54 +120,35 @@ impl Elb {
             .collect())
     }
 
-    pub async fn target_group(&self, name: &str) -> Result<Option<TargetGroupInfo>, StepError> {
-        match self
+    /// The target group named `name`, without its tags ([`Elb::tags_of`]).
+    pub async fn target_group(
+        &self,
+        name: &str,
+    ) -> Result<Option<target_group::Observed>, StepError> {
+        let res = self
             .client
             .describe_target_groups()
             .names(name)
             .send()
-            .await
-        {
-            Ok(out) => Ok(out.target_groups().first().map(|t| TargetGroupInfo {
-                arn: t.target_group_arn().unwrap_or_default().into(),
-                port: t.port().unwrap_or_default(),
-                vpc_id: t.vpc_id().unwrap_or_default().into(),
-                target_type: t
-                    .target_type()
-                    .map(|x| x.as_str().to_string())
-                    .unwrap_or_default(),
-                health_check: HealthCheck {
-                    path: t.health_check_path().unwrap_or_default().into(),
-                    interval_seconds: t.health_check_interval_seconds().unwrap_or_default(),
-                    healthy_threshold: t.healthy_threshold_count().unwrap_or_default(),
-                    unhealthy_threshold: t.unhealthy_threshold_count().unwrap_or_default(),
-                    matcher: t
-                        .matcher()
-                        .and_then(|m| m.http_code())
-                        .unwrap_or_default()
-                        .into(),
-                },
-            })),
-            Err(e) if has_code(&e, &["TargetGroupNotFound"]) => Ok(None),
-            Err(e) => Err(aws_error("ELB DescribeTargetGroups", &e)),
-        }
+            .await;
+        let out = or_gone("ELB DescribeTargetGroups", res, TARGET_GROUP_NOT_FOUND)?;
+        Ok(out.and_then(|o| o.target_groups().first().map(target_group)))
     }
 
+    /// Create the target group; answer its ARN.
     pub async fn create_target_group(
         &self,
-        name: &str,
-        vpc: &str,
-        port: i32,
-        hc: &HealthCheck,
+        wanted: &target_group::Wanted,
         tag_list: &[(&str, String)],
     ) -> Result<String, StepError> {
+        let hc = &wanted.health_check;
         let out = self
             .client
             .create_target_group()
-            .name(name)
+            .name(&wanted.name)
             .protocol(ProtocolEnum::Http)
-            .port(port)
-            .vpc_id(vpc)
+            .port(wanted.port)
+            .vpc_id(&wanted.vpc_id)
             .target_type(TargetTypeEnum::Ip)
             .health_check_enabled(true)
             .health_check_protocol(ProtocolEnum::Http)
@@ -175,64 +185,51 @@ impl Elb {
         Ok(())
     }
 
-    pub async fn load_balancer(&self, name: &str) -> Result<Option<LoadBalancerInfo>, StepError> {
-        match self
+    /// The load balancer named `name`, without its tags ([`Elb::tags_of`]).
+    pub async fn load_balancer(
+        &self,
+        name: &str,
+    ) -> Result<Option<load_balancer::Observed>, StepError> {
+        let res = self
             .client
             .describe_load_balancers()
             .names(name)
             .send()
-            .await
-        {
-            Ok(out) => Ok(out.load_balancers().first().map(|l| LoadBalancerInfo {
-                arn: l.load_balancer_arn().unwrap_or_default().into(),
-                dns_name: l.dns_name().unwrap_or_default().into(),
-                state: l
-                    .state()
-                    .and_then(|s| s.code())
-                    .map(|c| c.as_str().to_string())
-                    .unwrap_or_default(),
-                vpc_id: l.vpc_id().unwrap_or_default().into(),
-            })),
-            Err(e) if has_code(&e, &["LoadBalancerNotFound"]) => Ok(None),
-            Err(e) => Err(aws_error("ELB DescribeLoadBalancers", &e)),
-        }
+            .await;
+        let out = or_gone("ELB DescribeLoadBalancers", res, LOAD_BALANCER_NOT_FOUND)?;
+        Ok(out.and_then(|o| o.load_balancers().first().map(load_balancer)))
     }
 
+    /// Create the load balancer; answer it as ELB does (provisioning, untagged).
     pub async fn create_load_balancer(
         &self,
-        name: &str,
-        subnets: &[String],
-        security_group: &str,
+        wanted: &load_balancer::Wanted,
         tag_list: &[(&str, String)],
-    ) -> Result<LoadBalancerInfo, StepError> {
+    ) -> Result<load_balancer::Observed, StepError> {
         let out = self
             .client
             .create_load_balancer()
-            .name(name)
+            .name(&wanted.name)
             .r#type(LoadBalancerTypeEnum::Application)
             .scheme(LoadBalancerSchemeEnum::InternetFacing)
-            .set_subnets(Some(subnets.to_vec()))
-            .security_groups(security_group)
+            .set_subnets(Some(wanted.subnets.clone()))
+            .security_groups(&wanted.security_group)
             .set_tags(Some(tags(tag_list)))
             .send()
             .await
             .map_err(|e| aws_error("ELB CreateLoadBalancer", &e))?;
-        let l = out.load_balancers().first().ok_or_else(|| {
-            StepError::retryable("ELB CreateLoadBalancer answered without a load balancer")
-        })?;
-        Ok(LoadBalancerInfo {
-            arn: l.load_balancer_arn().unwrap_or_default().into(),
-            dns_name: l.dns_name().unwrap_or_default().into(),
-            state: l
-                .state()
-                .and_then(|s| s.code())
-                .map(|c| c.as_str().to_string())
-                .unwrap_or_default(),
-            vpc_id: l.vpc_id().unwrap_or_default().into(),
-        })
+        out.load_balancers()
+            .first()
+            .map(load_balancer)
+            .ok_or_else(|| {
+                StepError::retryable("ELB CreateLoadBalancer answered without a load balancer")
+            })
     }
 
-    pub async fn listeners(&self, load_balancer: &str) -> Result<Vec<ListenerInfo>, StepError> {
+    pub async fn listeners(
+        &self,
+        load_balancer: &str,
+    ) -> Result<Vec<listener::Observed>, StepError> {
         let out = self
             .client
             .describe_listeners()
@@ -240,24 +237,10 @@ impl Elb {
             .send()
             .await
             .map_err(|e| aws_error("ELB DescribeListeners", &e))?;
-        Ok(out
-            .listeners()
-            .iter()
-            .map(|l| ListenerInfo {
-                arn: l.listener_arn().unwrap_or_default().into(),
-                port: l.port().unwrap_or_default(),
-                target_group: l.default_actions().iter().find_map(|a| {
-                    a.target_group_arn().map(String::from).or_else(|| {
-                        a.forward_config()
-                            .and_then(|f| f.target_groups().first())
-                            .and_then(|t| t.target_group_arn())
-                            .map(String::from)
-                    })
-                }),
-            })
-            .collect())
+        Ok(out.listeners().iter().map(listener).collect())
     }
 
+    /// An HTTP listener on port 80 forwarding to `target_group`; answer its ARN.
     pub async fn create_listener(
         &self,
         load_balancer: &str,
@@ -269,7 +252,7 @@ impl Elb {
             .create_listener()
             .load_balancer_arn(load_balancer)
             .protocol(ProtocolEnum::Http)
-            .port(80)
+            .port(listener::PORT)
             .default_actions(forward(target_group))
             .set_tags(Some(tags(tag_list)))
             .send()
@@ -282,6 +265,7 @@ impl Elb {
             .ok_or_else(|| StepError::retryable("ELB CreateListener answered without a listener"))
     }
 
+    /// Make a listener forward to `target_group`.
     pub async fn point_listener(
         &self,
         listener: &str,
@@ -301,36 +285,27 @@ impl Elb {
 /// Deletions, for teardown. Each treats "already gone" as done.
 impl Elb {
     pub async fn delete_listener(&self, arn: &str) -> Result<(), StepError> {
-        match self.client.delete_listener().listener_arn(arn).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if has_code(&e, &["ListenerNotFound"]) => Ok(()),
-            Err(e) => Err(aws_error("ELB DeleteListener", &e)),
-        }
+        let res = self.client.delete_listener().listener_arn(arn).send().await;
+        or_gone("ELB DeleteListener", res, LISTENER_NOT_FOUND).map(|_| ())
     }
+
     pub async fn delete_load_balancer(&self, arn: &str) -> Result<(), StepError> {
-        match self
+        let res = self
             .client
             .delete_load_balancer()
             .load_balancer_arn(arn)
             .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if has_code(&e, &["LoadBalancerNotFound"]) => Ok(()),
-            Err(e) => Err(aws_error("ELB DeleteLoadBalancer", &e)),
-        }
+            .await;
+        or_gone("ELB DeleteLoadBalancer", res, LOAD_BALANCER_NOT_FOUND).map(|_| ())
     }
+
     pub async fn delete_target_group(&self, arn: &str) -> Result<(), StepError> {
-        match self
+        let res = self
             .client
             .delete_target_group()
             .target_group_arn(arn)
             .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if has_code(&e, &["TargetGroupNotFound"]) => Ok(()),
-            Err(e) => Err(aws_error("ELB DeleteTargetGroup", &e)),
-        }
+            .await;
+        or_gone("ELB DeleteTargetGroup", res, TARGET_GROUP_NOT_FOUND).map(|_| ())
     }
 }

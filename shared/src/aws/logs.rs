@@ -1,9 +1,27 @@
-//! CloudWatch Logs: the environment's log group.
+//! CloudWatch Logs: the environment's log group, one method per call.
 
+use aws_sdk_cloudwatchlogs::types::LogGroup;
 use aws_sdk_cloudwatchlogs::Client;
 
-use super::{aws_error, has_code};
+use super::{aws_error, has_code, or_gone};
 use crate::error::StepError;
+use crate::owner::Tags;
+use crate::resources::log_group::Observed;
+
+/// CloudWatch Logs' answer when the log group does not exist.
+const GONE: &[&str] = &["ResourceNotFoundException"];
+
+/// A described log group's ARN without the `:*` that `arn` ends with (the
+/// form the tagging API takes).
+fn group_arn(g: &LogGroup) -> String {
+    match g.log_group_arn() {
+        Some(arn) => arn.to_string(),
+        None => g
+            .arn()
+            .map(|a| a.trim_end_matches(":*").to_string())
+            .unwrap_or_default(),
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct Logs {
@@ -11,14 +29,19 @@ pub struct Logs {
 }
 
 impl Logs {
+    /// A wrapper over a client built elsewhere (tests use mock clients).
+    pub fn from_client(client: Client) -> Logs {
+        Logs { client }
+    }
+
     pub fn new(config: &aws_config::SdkConfig) -> Logs {
         Logs {
             client: Client::new(config),
         }
     }
 
-    /// `Some(retention days)` when the group exists (`Some(None)`: kept forever).
-    pub async fn group_retention(&self, name: &str) -> Result<Option<Option<i32>>, StepError> {
+    /// The group named exactly `name`, with its retention and tags.
+    pub async fn group(&self, name: &str) -> Result<Option<Observed>, StepError> {
         let out = self
             .client
             .describe_log_groups()
@@ -26,13 +49,45 @@ impl Logs {
             .send()
             .await
             .map_err(|e| aws_error("Logs DescribeLogGroups", &e))?;
-        Ok(out
+        let Some(g) = out
             .log_groups()
             .iter()
             .find(|g| g.log_group_name() == Some(name))
-            .map(|g| g.retention_in_days()))
+        else {
+            return Ok(None);
+        };
+        let arn = group_arn(g);
+        let Some(tags) = self.tags(&arn).await? else {
+            return Ok(None);
+        };
+        Ok(Some(Observed {
+            arn,
+            retention_days: g.retention_in_days(),
+            tags,
+        }))
     }
 
+    /// A group's tags; `None` when it is gone.
+    async fn tags(&self, arn: &str) -> Result<Option<Tags>, StepError> {
+        let out = or_gone(
+            "Logs ListTagsForResource",
+            self.client
+                .list_tags_for_resource()
+                .resource_arn(arn)
+                .send()
+                .await,
+            GONE,
+        )?;
+        Ok(out.map(|o| {
+            o.tags()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        }))
+    }
+
+    /// Create the group; one that already exists (a second execution made it) is fine.
     pub async fn create_group(&self, name: &str, tags: &[(&str, String)]) -> Result<(), StepError> {
         let mut b = self.client.create_log_group().log_group_name(name);
         for (k, v) in tags {
@@ -45,20 +100,6 @@ impl Logs {
         }
     }
 
-    pub async fn delete_group(&self, name: &str) -> Result<(), StepError> {
-        match self
-            .client
-            .delete_log_group()
-            .log_group_name(name)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if has_code(&e, &["ResourceNotFoundException"]) => Ok(()),
-            Err(e) => Err(aws_error("Logs DeleteLogGroup", &e)),
-        }
-    }
-
     pub async fn set_retention(&self, name: &str, days: i32) -> Result<(), StepError> {
         self.client
             .put_retention_policy()
@@ -67,6 +108,18 @@ impl Logs {
             .send()
             .await
             .map_err(|e| aws_error("Logs PutRetentionPolicy", &e))?;
+        Ok(())
+    }
+
+    /// Delete the group; "already gone" is done.
+    pub async fn delete_group(&self, name: &str) -> Result<(), StepError> {
+        let result = self
+            .client
+            .delete_log_group()
+            .log_group_name(name)
+            .send()
+            .await;
+        or_gone("Logs DeleteLogGroup", result, GONE)?;
         Ok(())
     }
 }

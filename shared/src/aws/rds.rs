@@ -1,52 +1,64 @@
-//! RDS: the environment's MySQL database and its subnet group.
+//! RDS: the environment's MySQL database and its subnet group. One method
+//! per call; the domain types are the resource modules'
+//! ([`db_instance`], [`db_subnet_group`]).
 
-use std::collections::BTreeMap;
-
-use aws_sdk_rds::types::Tag;
+use aws_sdk_rds::types::{DbInstance, DbSubnetGroup, Tag};
 use aws_sdk_rds::Client;
 
-use super::{aws_error, has_code};
+use super::{aws_error, has_code, or_gone};
 use crate::error::StepError;
+use crate::owner::Tags;
+use crate::resources::{db_instance, db_subnet_group};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DbSubnetGroupInfo {
-    pub name: String,
-    pub arn: String,
-    pub vpc_id: String,
-    pub subnets: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DbInstanceInfo {
-    pub identifier: String,
-    pub status: String,
-    pub endpoint: Option<String>,
-    pub port: i32,
-    pub secret_arn: Option<String>,
-    pub publicly_accessible: bool,
-    pub deletion_protection: bool,
-    pub tags: BTreeMap<String, String>,
-}
-
-/// What a new database instance is created with.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewDbInstance<'a> {
-    pub identifier: &'a str,
-    pub instance_class: &'a str,
-    pub allocated_storage: i32,
-    pub engine_version: Option<&'a str>,
-    pub db_name: &'a str,
-    pub username: &'a str,
-    pub subnet_group: &'a str,
-    pub security_group: &'a str,
-    pub deletion_protection: bool,
-    pub tags: &'a [(&'a str, String)],
-}
+/// What RDS answers for an instance that does not exist.
+const INSTANCE_NOT_FOUND: &[&str] = &["DBInstanceNotFound", "DBInstanceNotFoundFault"];
+/// What RDS answers for a subnet group that does not exist.
+const SUBNET_GROUP_NOT_FOUND: &[&str] = &["DBSubnetGroupNotFoundFault"];
 
 fn tags(tags: &[(&str, String)]) -> Vec<Tag> {
     tags.iter()
         .map(|(k, v)| Tag::builder().key(*k).value(v).build())
         .collect()
+}
+
+fn tag_map(tags: &[Tag]) -> Tags {
+    tags.iter()
+        .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+        .collect()
+}
+
+/// A subnet group as the domain sees it (its tags are another call).
+fn subnet_group(g: &DbSubnetGroup) -> db_subnet_group::Observed {
+    db_subnet_group::Observed {
+        name: g.db_subnet_group_name().unwrap_or_default().into(),
+        arn: g.db_subnet_group_arn().unwrap_or_default().into(),
+        vpc_id: g.vpc_id().unwrap_or_default().into(),
+        subnets: g
+            .subnets()
+            .iter()
+            .filter_map(|s| s.subnet_identifier().map(String::from))
+            .collect(),
+        tags: Tags::new(),
+    }
+}
+
+/// An instance as the domain sees it.
+fn instance(i: &DbInstance) -> db_instance::Observed {
+    db_instance::Observed {
+        identifier: i.db_instance_identifier().unwrap_or_default().into(),
+        status: i.db_instance_status().unwrap_or_default().into(),
+        endpoint: i.endpoint().and_then(|e| e.address()).map(String::from),
+        port: i
+            .endpoint()
+            .and_then(|e| e.port())
+            .unwrap_or(db_instance::DEFAULT_PORT),
+        secret_arn: i
+            .master_user_secret()
+            .and_then(|s| s.secret_arn())
+            .map(String::from),
+        deletion_protection: i.deletion_protection().unwrap_or(false),
+        tags: tag_map(i.tag_list()),
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -61,30 +73,22 @@ impl Rds {
         }
     }
 
-    pub async fn subnet_group(&self, name: &str) -> Result<Option<DbSubnetGroupInfo>, StepError> {
-        match self
+    /// The subnet group named `name`, without its tags ([`Rds::tags_of`]).
+    pub async fn subnet_group(
+        &self,
+        name: &str,
+    ) -> Result<Option<db_subnet_group::Observed>, StepError> {
+        let res = self
             .client
             .describe_db_subnet_groups()
             .db_subnet_group_name(name)
             .send()
-            .await
-        {
-            Ok(out) => Ok(out.db_subnet_groups().first().map(|g| DbSubnetGroupInfo {
-                name: g.db_subnet_group_name().unwrap_or_default().into(),
-                arn: g.db_subnet_group_arn().unwrap_or_default().into(),
-                vpc_id: g.vpc_id().unwrap_or_default().into(),
-                subnets: g
-                    .subnets()
-                    .iter()
-                    .filter_map(|s| s.subnet_identifier().map(String::from))
-                    .collect(),
-            })),
-            Err(e) if has_code(&e, &["DBSubnetGroupNotFoundFault"]) => Ok(None),
-            Err(e) => Err(aws_error("RDS DescribeDBSubnetGroups", &e)),
-        }
+            .await;
+        let out = or_gone("RDS DescribeDBSubnetGroups", res, SUBNET_GROUP_NOT_FOUND)?;
+        Ok(out.and_then(|o| o.db_subnet_groups().first().map(subnet_group)))
     }
 
-    pub async fn tags_of(&self, arn: &str) -> Result<BTreeMap<String, String>, StepError> {
+    pub async fn tags_of(&self, arn: &str) -> Result<Tags, StepError> {
         let out = self
             .client
             .list_tags_for_resource()
@@ -92,25 +96,19 @@ impl Rds {
             .send()
             .await
             .map_err(|e| aws_error("RDS ListTagsForResource", &e))?;
-        Ok(out
-            .tag_list()
-            .iter()
-            .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
-            .collect())
+        Ok(tag_map(out.tag_list()))
     }
 
     pub async fn create_subnet_group(
         &self,
-        name: &str,
-        description: &str,
-        subnets: &[String],
+        wanted: &db_subnet_group::Wanted,
         tag_list: &[(&str, String)],
     ) -> Result<(), StepError> {
         self.client
             .create_db_subnet_group()
-            .db_subnet_group_name(name)
-            .db_subnet_group_description(description)
-            .set_subnet_ids(Some(subnets.to_vec()))
+            .db_subnet_group_name(&wanted.name)
+            .db_subnet_group_description(&wanted.description)
+            .set_subnet_ids(Some(wanted.subnets.clone()))
             .set_tags(Some(tags(tag_list)))
             .send()
             .await
@@ -133,63 +131,50 @@ impl Rds {
         Ok(())
     }
 
-    pub async fn instance(&self, identifier: &str) -> Result<Option<DbInstanceInfo>, StepError> {
-        match self
+    pub async fn instance(
+        &self,
+        identifier: &str,
+    ) -> Result<Option<db_instance::Observed>, StepError> {
+        let res = self
             .client
             .describe_db_instances()
             .db_instance_identifier(identifier)
             .send()
-            .await
-        {
-            Ok(out) => Ok(out.db_instances().first().map(|i| DbInstanceInfo {
-                identifier: i.db_instance_identifier().unwrap_or_default().into(),
-                status: i.db_instance_status().unwrap_or_default().into(),
-                endpoint: i.endpoint().and_then(|e| e.address()).map(String::from),
-                port: i.endpoint().and_then(|e| e.port()).unwrap_or(3306),
-                secret_arn: i
-                    .master_user_secret()
-                    .and_then(|s| s.secret_arn())
-                    .map(String::from),
-                publicly_accessible: i.publicly_accessible().unwrap_or(false),
-                deletion_protection: i.deletion_protection().unwrap_or(false),
-                tags: i
-                    .tag_list()
-                    .iter()
-                    .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
-                    .collect(),
-            })),
-            Err(e) if has_code(&e, &["DBInstanceNotFound", "DBInstanceNotFoundFault"]) => Ok(None),
-            Err(e) => Err(aws_error("RDS DescribeDBInstances", &e)),
-        }
+            .await;
+        let out = or_gone("RDS DescribeDBInstances", res, INSTANCE_NOT_FOUND)?;
+        Ok(out.and_then(|o| o.db_instances().first().map(instance)))
     }
 
     /// A private, encrypted MySQL instance whose master password RDS keeps in Secrets Manager.
-    pub async fn create_instance(&self, new: &NewDbInstance<'_>) -> Result<(), StepError> {
+    pub async fn create_instance(
+        &self,
+        wanted: &db_instance::Wanted,
+        tag_list: &[(&str, String)],
+    ) -> Result<(), StepError> {
         let res = self
             .client
             .create_db_instance()
-            .db_instance_identifier(new.identifier)
+            .db_instance_identifier(&wanted.identifier)
             .engine("mysql")
-            .set_engine_version(new.engine_version.map(String::from))
-            .db_instance_class(new.instance_class)
-            .allocated_storage(new.allocated_storage)
+            .set_engine_version(wanted.engine_version.clone())
+            .db_instance_class(&wanted.instance_class)
+            .allocated_storage(wanted.allocated_storage)
             .storage_type("gp3")
             .storage_encrypted(true)
-            .db_name(new.db_name)
-            .master_username(new.username)
+            .db_name(&wanted.db_name)
+            .master_username(&wanted.username)
             .manage_master_user_password(true)
-            .db_subnet_group_name(new.subnet_group)
-            .vpc_security_group_ids(new.security_group)
+            .db_subnet_group_name(&wanted.subnet_group)
+            .vpc_security_group_ids(&wanted.security_group)
             .publicly_accessible(false)
-            .deletion_protection(new.deletion_protection)
+            .deletion_protection(wanted.deletion_protection)
             .copy_tags_to_snapshot(true)
             .backup_retention_period(7)
-            .set_tags(Some(tags(new.tags)))
+            .set_tags(Some(tags(tag_list)))
             .send()
             .await;
         match res {
-            Ok(_) => Ok(()),
-            // A retry of a create that went through: the next check finds it.
+            // A retry of a create that went through: the next describe finds it.
             Err(e)
                 if has_code(
                     &e,
@@ -198,7 +183,9 @@ impl Rds {
             {
                 Ok(())
             }
-            Err(e) => Err(aws_error("RDS CreateDBInstance", &e)),
+            res => res
+                .map(|_| ())
+                .map_err(|e| aws_error("RDS CreateDBInstance", &e)),
         }
     }
 }
@@ -235,8 +222,6 @@ impl Rds {
             None => b.skip_final_snapshot(true),
         };
         match b.send().await {
-            Ok(_) => Ok(()),
-            Err(e) if has_code(&e, &["DBInstanceNotFound", "DBInstanceNotFoundFault"]) => Ok(()),
             // Already being deleted.
             Err(e)
                 if has_code(
@@ -246,21 +231,17 @@ impl Rds {
             {
                 Ok(())
             }
-            Err(e) => Err(aws_error("RDS DeleteDBInstance", &e)),
+            res => or_gone("RDS DeleteDBInstance", res, INSTANCE_NOT_FOUND).map(|_| ()),
         }
     }
 
     pub async fn delete_subnet_group(&self, name: &str) -> Result<(), StepError> {
-        match self
+        let res = self
             .client
             .delete_db_subnet_group()
             .db_subnet_group_name(name)
             .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if has_code(&e, &["DBSubnetGroupNotFoundFault"]) => Ok(()),
-            Err(e) => Err(aws_error("RDS DeleteDBSubnetGroup", &e)),
-        }
+            .await;
+        or_gone("RDS DeleteDBSubnetGroup", res, SUBNET_GROUP_NOT_FOUND).map(|_| ())
     }
 }

@@ -1,1 +1,418 @@
-//! (being written)
+//! The RDS instance: the app's private, encrypted MySQL database, its master
+//! password kept by RDS in Secrets Manager; one per environment, found by
+//! its identifier. Teardown takes a final snapshot unless it is a preview.
+
+use crate::naming::Names;
+use crate::owner::{Owner, Tags};
+use crate::plan::{Change, Removal};
+use crate::spec::DatabaseSpec;
+use crate::steps::not_ours;
+
+/// How a person calls it (plan lines, errors, teardown reports).
+pub const RESOURCE: &str = "RDS instance";
+
+/// The port MySQL listens on unless RDS says otherwise.
+pub const DEFAULT_PORT: i32 = 3306;
+
+/// RDS states from which the instance will not become available by waiting.
+const DEAD_STATES: &[&str] = &[
+    "failed",
+    "incompatible-network",
+    "incompatible-option-group",
+    "incompatible-parameters",
+    "incompatible-restore",
+    "inaccessible-encryption-credentials",
+    "storage-full",
+    "deleting",
+];
+
+/// The instance an environment wants (what it is created with; stepdeploy
+/// does not modify an existing instance).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wanted {
+    pub identifier: String,
+    pub instance_class: String,
+    /// GiB of gp3 storage.
+    pub allocated_storage: i32,
+    pub engine_version: Option<String>,
+    pub db_name: String,
+    pub username: String,
+    pub subnet_group: String,
+    pub security_group: String,
+    pub deletion_protection: bool,
+}
+
+impl Wanted {
+    /// Deletion protection is on unless the spec says otherwise, except for previews.
+    pub fn new(
+        names: &Names,
+        spec: &DatabaseSpec,
+        preview: bool,
+        subnet_group: &str,
+        security_group: &str,
+    ) -> Wanted {
+        Wanted {
+            identifier: names.db_instance(),
+            instance_class: spec.instance_class.clone(),
+            allocated_storage: spec.allocated_storage,
+            engine_version: spec.engine_version.clone(),
+            db_name: spec.name.clone(),
+            username: spec.username.clone(),
+            subnet_group: subnet_group.into(),
+            security_group: security_group.into(),
+            deletion_protection: spec.deletion_protection.unwrap_or(!preview),
+        }
+    }
+}
+
+/// An instance as RDS describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observed {
+    pub identifier: String,
+    /// `creating`, `backing-up`, `available`, `deleting`, `failed`, …
+    pub status: String,
+    pub endpoint: Option<String>,
+    pub port: i32,
+    /// The Secrets Manager secret RDS keeps the master credentials in.
+    pub secret_arn: Option<String>,
+    pub deletion_protection: bool,
+    pub tags: Tags,
+}
+
+/// What an instance looks like just after CreateDBInstance, before RDS
+/// describes it: creating, with no endpoint yet (and no tags described).
+pub fn created(wanted: &Wanted) -> Observed {
+    Observed {
+        identifier: wanted.identifier.clone(),
+        status: "creating".into(),
+        endpoint: None,
+        port: DEFAULT_PORT,
+        secret_arn: None,
+        deletion_protection: wanted.deletion_protection,
+        tags: Tags::new(),
+    }
+}
+
+/// Why the instance will not become available by waiting, if it will not.
+pub fn dead(observed: &Observed) -> Option<String> {
+    DEAD_STATES.contains(&observed.status.as_str()).then(|| {
+        format!(
+            "{RESOURCE} {} is {}; it will not become available by waiting: see its events in the RDS console",
+            observed.identifier, observed.status
+        )
+    })
+}
+
+pub fn plan(owner: &Owner, observed: Option<&Observed>, wanted: &Wanted) -> Change {
+    let Some(i) = observed else {
+        return Change::Create;
+    };
+    if !owner.owns(&i.tags) {
+        return Change::conflict(not_ours(owner, RESOURCE, &wanted.identifier));
+    }
+    if let Some(why) = dead(i) {
+        return Change::conflict(why);
+    }
+    match i.status.as_str() {
+        "available" => Change::Nothing,
+        status => Change::wait(format!("{RESOURCE} {} is {status}", wanted.identifier)),
+    }
+}
+
+/// Teardown's side: delete it only if it is this environment's; one being
+/// deleted is waited for.
+pub fn removal(owner: &Owner, observed: Option<&Observed>) -> Removal {
+    match observed {
+        None => Removal::Gone,
+        Some(i) if !owner.owns(&i.tags) => Removal::Skip {
+            why: crate::teardown::NOT_OURS.into(),
+        },
+        Some(i) if i.status == "deleting" => Removal::Wait {
+            why: format!("{RESOURCE} {} is being deleted", i.identifier),
+        },
+        Some(_) => Removal::Delete,
+    }
+}
+
+/// The final snapshot teardown takes: none for a preview, else named after
+/// the instance and the time (`<id>-final-20261101t120000z`).
+pub fn final_snapshot(identifier: &str, preview: bool, now_epoch: u64) -> Option<String> {
+    (!preview).then(|| {
+        format!(
+            "{identifier}-final-{}",
+            crate::deploy::compact_utc(now_epoch).to_lowercase()
+        )
+    })
+}
+
+#[cfg(all(feature = "dynamodb", feature = "rds"))]
+mod apply {
+    use super::*;
+    use crate::aws::rds::Rds;
+    use crate::deploy::now_epoch;
+    use crate::error::StepError;
+    use crate::owner::LedgerKind;
+    use crate::plan::planned;
+    use crate::steps::{Ctx, Go};
+    use crate::teardown::TeardownState;
+
+    pub async fn observe(rds: &Rds, identifier: &str) -> Result<Option<Observed>, StepError> {
+        rds.instance(identifier).await
+    }
+
+    /// Create the instance if it does not exist; answer it as it now is
+    /// (in a dry run, as it would be: creating, with a planned endpoint).
+    pub async fn converge(
+        rds: &Rds,
+        ctx: &mut Ctx<'_>,
+        wanted: &Wanted,
+    ) -> Result<Observed, StepError> {
+        let id = &wanted.identifier;
+        let observed = observe(rds, id).await?;
+        let change = plan(&ctx.owner, observed.as_ref(), wanted);
+        // The only conflict an instance of ours raises is a dead state: it
+        // fails the deployment as `Fatal`, as it always has (a name taken by
+        // someone else stays a `Conflict`).
+        let ours = observed.as_ref().is_some_and(|i| ctx.owner.owns(&i.tags));
+        let go = ctx.decide(RESOURCE, id, &change).map_err(|e| {
+            if ours {
+                StepError::fatal(e.message)
+            } else {
+                e
+            }
+        })?;
+        let fresh = go == Go::Apply && change == Change::Create;
+        let now = match (go, &change, observed) {
+            (Go::Apply, Change::Create, _) => {
+                rds.create_instance(wanted, &ctx.tags()).await?;
+                ctx.changed(format!(
+                    "created {RESOURCE} {id} ({}, MySQL)",
+                    wanted.instance_class
+                ));
+                observe(rds, id).await?.unwrap_or_else(|| created(wanted))
+            }
+            (Go::Pretend, Change::Create, _) => Observed {
+                secret_arn: Some(planned("database secret")),
+                ..created(wanted)
+            },
+            (_, _, observed) => observed.unwrap_or_else(|| created(wanted)),
+        };
+        ctx.remember(LedgerKind::Database, id).await?;
+        // What a create led to is checked as an existing instance is (a dry
+        // run's is `created`, never dead).
+        if let Some(why) = dead(&now).filter(|_| fresh) {
+            return Err(StepError::fatal(why));
+        }
+        Ok(with_planned_endpoint(now, ctx.dry_run))
+    }
+
+    /// A dry run carries on as if the instance had its address already, so
+    /// the service's task definition can be planned.
+    fn with_planned_endpoint(mut i: Observed, dry_run: bool) -> Observed {
+        if dry_run && i.endpoint.is_none() {
+            i.endpoint = Some(planned("database endpoint"));
+        }
+        i
+    }
+
+    /// Delete the instance if it is this environment's (lifting deletion
+    /// protection first; a final snapshot unless a preview); done once gone.
+    pub async fn remove(
+        rds: &Rds,
+        owner: &Owner,
+        identifier: &str,
+        t: &mut TeardownState,
+    ) -> Result<bool, StepError> {
+        let observed = observe(rds, identifier).await?;
+        match removal(owner, observed.as_ref()) {
+            Removal::Delete => {
+                if observed.is_some_and(|i| i.deletion_protection) {
+                    rds.disable_deletion_protection(identifier).await?;
+                }
+                let snapshot = final_snapshot(identifier, t.preview, now_epoch());
+                rds.delete_instance(identifier, snapshot.as_deref()).await?;
+                t.removed.push(match &snapshot {
+                    Some(s) => format!("{RESOURCE} {identifier} (final snapshot {s})"),
+                    None => format!("{RESOURCE} {identifier}"),
+                });
+            }
+            Removal::Skip { why } => {
+                t.skip(format!("{RESOURCE} {identifier}"), why);
+                return Ok(true);
+            }
+            Removal::Wait { .. } => {}
+            Removal::Gone => return Ok(true),
+        }
+        // Deleted or being deleted: done once RDS no longer describes it.
+        Ok(observe(rds, identifier).await?.is_none())
+    }
+}
+#[cfg(all(feature = "dynamodb", feature = "rds"))]
+pub use apply::{converge, observe, remove};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::owner::{TAG_APP, TAG_ENVIRONMENT};
+
+    fn names() -> Names {
+        Names::new("bank", "production").unwrap()
+    }
+
+    fn wanted() -> Wanted {
+        Wanted::new(
+            &names(),
+            &DatabaseSpec::default(),
+            false,
+            "bank-production-db",
+            "sg-db",
+        )
+    }
+
+    fn instance(status: &str, app: &str) -> Observed {
+        Observed {
+            identifier: names().db_instance(),
+            status: status.into(),
+            endpoint: Some("bank-production-db.abc.eu-west-1.rds.amazonaws.com".into()),
+            port: 3306,
+            secret_arn: None,
+            deletion_protection: true,
+            tags: [
+                (TAG_APP.to_string(), app.to_string()),
+                (TAG_ENVIRONMENT.to_string(), "production".to_string()),
+            ]
+            .into(),
+        }
+    }
+
+    #[test]
+    fn plan_table() {
+        let owner = Owner::new("bank", "production");
+        let cases: Vec<(&str, Option<Observed>, &str)> = vec![
+            ("absent: create", None, "create"),
+            (
+                "ours and available: nothing",
+                Some(instance("available", "bank")),
+                "nothing",
+            ),
+            (
+                "someone else's: conflict",
+                Some(instance("available", "shop")),
+                "conflict",
+            ),
+            (
+                "someone else's, even failed: conflict",
+                Some(instance("failed", "shop")),
+                "conflict",
+            ),
+            (
+                "still creating: wait",
+                Some(instance("creating", "bank")),
+                "wait",
+            ),
+            (
+                "backing up: wait",
+                Some(instance("backing-up", "bank")),
+                "wait",
+            ),
+            (
+                "modifying: wait",
+                Some(instance("modifying", "bank")),
+                "wait",
+            ),
+            (
+                "failed: conflict",
+                Some(instance("failed", "bank")),
+                "conflict",
+            ),
+            (
+                "storage full: conflict",
+                Some(instance("storage-full", "bank")),
+                "conflict",
+            ),
+            (
+                "being deleted: conflict",
+                Some(instance("deleting", "bank")),
+                "conflict",
+            ),
+        ];
+        for (case, observed, action) in cases {
+            assert_eq!(
+                plan(&owner, observed.as_ref(), &wanted()).action(),
+                action,
+                "{case}"
+            );
+        }
+        // stepdeploy creates the instance and never modifies it (class,
+        // storage and engine changes are left to people): there is no update case.
+    }
+
+    #[test]
+    fn a_dead_instance_says_what_to_do() {
+        let why = dead(&instance("failed", "bank")).unwrap();
+        assert_eq!(
+            why,
+            "RDS instance bank-production-db is failed; it will not become available by waiting: see its events in the RDS console"
+        );
+        assert_eq!(dead(&instance("creating", "bank")), None);
+        // Just created: creating, no endpoint, the default port.
+        let c = created(&wanted());
+        assert_eq!(dead(&c), None);
+        assert_eq!(
+            (c.status.as_str(), c.endpoint, c.port),
+            ("creating", None, 3306)
+        );
+    }
+
+    #[test]
+    fn deletion_protection_defaults_to_on_except_for_previews() {
+        let spec = DatabaseSpec::default();
+        let cases = [
+            (None, false, true),
+            (None, true, false),
+            (Some(false), false, false),
+            (Some(true), true, true),
+        ];
+        for (set, preview, want) in cases {
+            let spec = DatabaseSpec {
+                deletion_protection: set,
+                ..spec.clone()
+            };
+            let w = Wanted::new(&names(), &spec, preview, "g", "sg");
+            assert_eq!(w.deletion_protection, want, "{set:?} preview={preview}");
+        }
+    }
+
+    #[test]
+    fn removal_table() {
+        let owner = Owner::new("bank", "production");
+        assert_eq!(removal(&owner, None), Removal::Gone);
+        assert_eq!(
+            removal(&owner, Some(&instance("available", "bank"))),
+            Removal::Delete
+        );
+        assert_eq!(
+            removal(&owner, Some(&instance("failed", "bank"))),
+            Removal::Delete
+        );
+        assert!(matches!(
+            removal(&owner, Some(&instance("deleting", "bank"))),
+            Removal::Wait { .. }
+        ));
+        assert!(matches!(
+            removal(&owner, Some(&instance("available", "shop"))),
+            Removal::Skip { .. }
+        ));
+    }
+
+    #[test]
+    fn final_snapshot_unless_preview() {
+        // 2026-11-01T12:00:00Z
+        let now = 1_793_534_400;
+        assert_eq!(
+            final_snapshot("bank-production-db", false, now).as_deref(),
+            Some("bank-production-db-final-20261101t120000z")
+        );
+        assert_eq!(final_snapshot("bank-pr-x-db", true, now), None);
+    }
+}

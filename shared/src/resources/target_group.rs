@@ -1,1 +1,331 @@
-//! (being written)
+//! The target group the load balancer forwards to: ip targets on the
+//! container port in the environment's VPC, health-checked as the spec says;
+//! one per environment, found by name.
+
+use crate::naming::Names;
+use crate::owner::{Owner, Tags};
+use crate::plan::{Change, Removal};
+use crate::spec::ServiceSpec;
+use crate::steps::not_ours;
+
+/// How a person calls it (plan lines, errors, teardown reports).
+pub const RESOURCE: &str = "target group";
+
+/// The only target type stepdeploy uses (Fargate tasks register by IP).
+pub const TARGET_TYPE: &str = "ip";
+
+/// A target group's health check, compared as a whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheck {
+    pub path: String,
+    pub interval_seconds: i32,
+    pub healthy_threshold: i32,
+    pub unhealthy_threshold: i32,
+    pub matcher: String,
+}
+
+impl HealthCheck {
+    /// The health check the spec asks for; any 2xx or 3xx answer is healthy.
+    pub fn new(service: &ServiceSpec) -> HealthCheck {
+        HealthCheck {
+            path: service.health_check_path.clone(),
+            interval_seconds: service.health_check_interval_seconds,
+            healthy_threshold: service.healthy_threshold,
+            unhealthy_threshold: service.unhealthy_threshold,
+            matcher: "200-399".into(),
+        }
+    }
+
+    /// What differs from `want`, as `field old -> new`.
+    fn differences(&self, want: &HealthCheck) -> Vec<String> {
+        let mut d = Vec::new();
+        let mut field = |name: &str, have: String, want: String| {
+            if have != want {
+                d.push(format!("{name} {have} -> {want}"));
+            }
+        };
+        field("path", self.path.clone(), want.path.clone());
+        field(
+            "interval",
+            self.interval_seconds.to_string(),
+            want.interval_seconds.to_string(),
+        );
+        field(
+            "healthy threshold",
+            self.healthy_threshold.to_string(),
+            want.healthy_threshold.to_string(),
+        );
+        field(
+            "unhealthy threshold",
+            self.unhealthy_threshold.to_string(),
+            want.unhealthy_threshold.to_string(),
+        );
+        field("matcher", self.matcher.clone(), want.matcher.clone());
+        d
+    }
+}
+
+/// The target group an environment wants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wanted {
+    pub name: String,
+    /// The network's VPC (a planned id in a dry run on a new network).
+    pub vpc_id: String,
+    /// The container port.
+    pub port: i32,
+    pub health_check: HealthCheck,
+}
+
+impl Wanted {
+    pub fn new(names: &Names, service: &ServiceSpec, vpc_id: &str) -> Wanted {
+        Wanted {
+            name: names.target_group(),
+            vpc_id: vpc_id.into(),
+            port: i32::from(service.port),
+            health_check: HealthCheck::new(service),
+        }
+    }
+}
+
+/// A target group as ELB describes it, with its tags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observed {
+    pub arn: String,
+    pub port: i32,
+    pub vpc_id: String,
+    pub target_type: String,
+    pub health_check: HealthCheck,
+    pub tags: Tags,
+}
+
+pub fn plan(owner: &Owner, observed: Option<&Observed>, wanted: &Wanted) -> Change {
+    let Some(tg) = observed else {
+        return Change::Create;
+    };
+    let name = &wanted.name;
+    if !owner.owns(&tg.tags) {
+        return Change::conflict(not_ours(owner, RESOURCE, name));
+    }
+    if tg.port != wanted.port || tg.vpc_id != wanted.vpc_id || tg.target_type != TARGET_TYPE {
+        return Change::conflict(format!(
+            "{RESOURCE} {name} sends to port {} ({} targets in {}) but the app listens on {} in {}: a target group's port cannot change; tear the environment down or delete the target group, then re-run",
+            tg.port, tg.target_type, tg.vpc_id, wanted.port, wanted.vpc_id
+        ));
+    }
+    let differences = tg.health_check.differences(&wanted.health_check);
+    if differences.is_empty() {
+        Change::Nothing
+    } else {
+        // One ModifyTargetGroup sets the whole health check.
+        Change::update(format!("health check: {}", differences.join(", ")))
+    }
+}
+
+/// Teardown's side: delete it only if it is this environment's.
+pub fn removal(owner: &Owner, observed: Option<&Observed>) -> Removal {
+    match observed {
+        None => Removal::Gone,
+        Some(tg) if !owner.owns(&tg.tags) => Removal::Skip {
+            why: crate::teardown::NOT_OURS.into(),
+        },
+        Some(_) => Removal::Delete,
+    }
+}
+
+#[cfg(all(feature = "dynamodb", feature = "elbv2"))]
+mod apply {
+    use super::*;
+    use crate::aws::elbv2::Elb;
+    use crate::error::StepError;
+    use crate::owner::LedgerKind;
+    use crate::plan::planned;
+    use crate::steps::{Ctx, Go};
+    use crate::teardown::TeardownState;
+
+    pub async fn observe(elb: &Elb, name: &str) -> Result<Option<Observed>, StepError> {
+        let Some(mut tg) = elb.target_group(name).await? else {
+            return Ok(None);
+        };
+        tg.tags = elb.tags_of(&tg.arn).await?;
+        Ok(Some(tg))
+    }
+
+    /// Make the target group as wanted; answer its ARN (planned in a dry run
+    /// when it would be created).
+    pub async fn converge(
+        elb: &Elb,
+        ctx: &mut Ctx<'_>,
+        wanted: &Wanted,
+    ) -> Result<String, StepError> {
+        let observed = observe(elb, &wanted.name).await?;
+        let change = plan(&ctx.owner, observed.as_ref(), wanted);
+        let (name, hc) = (&wanted.name, &wanted.health_check);
+        let arn = match (ctx.decide(RESOURCE, name, &change)?, &change, observed) {
+            (Go::Apply, Change::Create, _) => {
+                let arn = elb.create_target_group(wanted, &ctx.tags()).await?;
+                ctx.changed(format!(
+                    "created {RESOURCE} {name} ({TARGET_TYPE} targets, port {}, health check {})",
+                    wanted.port, hc.path
+                ));
+                arn
+            }
+            (Go::Apply, Change::Update { .. }, Some(tg)) => {
+                elb.modify_health_check(&tg.arn, hc).await?;
+                ctx.changed(format!("set the health check of {name} to {}", hc.path));
+                tg.arn
+            }
+            (_, _, Some(tg)) => tg.arn,
+            (_, _, None) => planned("target group"),
+        };
+        ctx.remember(LedgerKind::TargetGroup, &arn).await?;
+        Ok(arn)
+    }
+
+    /// Delete the target group if it is this environment's; not done while
+    /// a load balancer that is going away still uses it.
+    pub async fn remove(
+        elb: &Elb,
+        owner: &Owner,
+        name: &str,
+        t: &mut TeardownState,
+    ) -> Result<bool, StepError> {
+        let observed = observe(elb, name).await?;
+        match (removal(owner, observed.as_ref()), observed) {
+            (Removal::Delete, Some(tg)) => match elb.delete_target_group(&tg.arn).await {
+                Ok(()) => t.removed.push(format!("{RESOURCE} {name}")),
+                Err(e) if e.is_code(&["ResourceInUse"]) => return Ok(false),
+                Err(e) => return Err(e),
+            },
+            (Removal::Skip { why }, _) => t.skip(format!("{RESOURCE} {name}"), why),
+            (Removal::Wait { .. }, _) => return Ok(false),
+            (Removal::Delete | Removal::Gone, _) => {}
+        }
+        Ok(true)
+    }
+}
+#[cfg(all(feature = "dynamodb", feature = "elbv2"))]
+pub use apply::{converge, observe, remove};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::owner::{TAG_APP, TAG_ENVIRONMENT};
+
+    fn wanted() -> Wanted {
+        Wanted::new(
+            &Names::new("bank", "production").unwrap(),
+            &ServiceSpec::default(),
+            "vpc-1",
+        )
+    }
+
+    fn group(app: &str, edit: impl FnOnce(&mut Observed)) -> Observed {
+        let w = wanted();
+        let mut tg = Observed {
+            arn: "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/bank-production/1".into(),
+            port: w.port,
+            vpc_id: w.vpc_id,
+            target_type: "ip".into(),
+            health_check: w.health_check,
+            tags: [
+                (TAG_APP.to_string(), app.to_string()),
+                (TAG_ENVIRONMENT.to_string(), "production".to_string()),
+            ]
+            .into(),
+        };
+        edit(&mut tg);
+        tg
+    }
+
+    #[test]
+    fn plan_table() {
+        let owner = Owner::new("bank", "production");
+        let cases: Vec<(&str, Option<Observed>, &str)> = vec![
+            ("absent: create", None, "create"),
+            (
+                "ours, as wanted: nothing",
+                Some(group("bank", |_| {})),
+                "nothing",
+            ),
+            (
+                "another health check path: update",
+                Some(group("bank", |t| t.health_check.path = "/old".into())),
+                "update",
+            ),
+            (
+                "other thresholds: update",
+                Some(group("bank", |t| {
+                    t.health_check.healthy_threshold += 1;
+                    t.health_check.interval_seconds += 5;
+                })),
+                "update",
+            ),
+            (
+                "someone else's: conflict",
+                Some(group("shop", |_| {})),
+                "conflict",
+            ),
+            (
+                "another port: conflict",
+                Some(group("bank", |t| t.port = 9999)),
+                "conflict",
+            ),
+            (
+                "another VPC: conflict",
+                Some(group("bank", |t| t.vpc_id = "vpc-2".into())),
+                "conflict",
+            ),
+            (
+                "instance targets: conflict",
+                Some(group("bank", |t| t.target_type = "instance".into())),
+                "conflict",
+            ),
+        ];
+        for (case, observed, action) in cases {
+            let change = plan(&owner, observed.as_ref(), &wanted());
+            assert_eq!(change.action(), action, "{case}");
+            // Whatever differs in the health check, it is one call.
+            assert!(change.calls() <= 1, "{case}");
+        }
+        // A target group exists as soon as CreateTargetGroup answers and has no
+        // state of its own: there is no still-creating and no failed case.
+    }
+
+    #[test]
+    fn an_update_says_what_differs() {
+        let owner = Owner::new("bank", "production");
+        let tg = group("bank", |t| t.health_check.path = "/old".into());
+        let change = plan(&owner, Some(&tg), &wanted());
+        let path = &wanted().health_check.path;
+        assert_eq!(
+            change.detail(),
+            format!("health check: path /old -> {path}")
+        );
+    }
+
+    #[test]
+    fn a_port_conflict_names_both_ports() {
+        let owner = Owner::new("bank", "production");
+        let change = plan(&owner, Some(&group("bank", |t| t.port = 9999)), &wanted());
+        let why = change.detail();
+        assert!(
+            why.contains("sends to port 9999 (ip targets in vpc-1)"),
+            "{why}"
+        );
+        assert!(why.contains("a target group's port cannot change"), "{why}");
+    }
+
+    #[test]
+    fn removal_table() {
+        let owner = Owner::new("bank", "production");
+        assert_eq!(removal(&owner, None), Removal::Gone);
+        assert_eq!(
+            removal(&owner, Some(&group("bank", |_| {}))),
+            Removal::Delete
+        );
+        assert!(matches!(
+            removal(&owner, Some(&group("shop", |_| {}))),
+            Removal::Skip { .. }
+        ));
+    }
+}

@@ -53,7 +53,7 @@ pub enum ImageEvent {
     /// EventBridge announces an ECR push.
     Ecr(EcrImageActionEvent),
     /// A Docker Hub webhook through the HTTP API.
-    Http(ApiGatewayV2httpRequest),
+    Http(Box<ApiGatewayV2httpRequest>),
 }
 
 impl ImageEvent {
@@ -68,7 +68,7 @@ impl ImageEvent {
             return parse_input("ECR Image Action event", event).map(ImageEvent::Ecr);
         }
         if event.get("requestContext").is_some() {
-            return parse_input("HTTP API request", event).map(ImageEvent::Http);
+            return parse_input("HTTP API request", event).map(|r| ImageEvent::Http(Box::new(r)));
         }
         Err(StepError::invalid_input(
             "unrecognised event: image-ready takes an EventBridge ECR Image Action event, a Docker Hub webhook (HTTP API request on /dockerhub/<token>), a wait request {\"task_token\", \"deployment\"} or a look-up {\"deployment\"} from the deploy state machine",

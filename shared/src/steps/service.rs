@@ -1,25 +1,21 @@
-//! `provision-service`: the ECS cluster, the log group, the task definition
+//! `provision-service`: the log group, the ECS cluster, the task definition
 //! (the image pinned by digest) and the Fargate service behind the target
-//! group. Ready when the service's one deployment runs the wanted task
-//! definition at the desired count.
+//! group, each through its [`crate::resources`] module, in that order.
+//! Ready when the service's one deployment runs the wanted task definition
+//! at the desired count.
 
-use crate::naming::Names;
-use crate::owner::Owner;
-use crate::teardown::{TeardownState, NOT_OURS};
 use serde_json::Value;
 
-use crate::aws::ecs::{Ecs, ServicePlan};
+use crate::aws::ecs::Ecs;
 use crate::aws::logs::Logs;
 use crate::aws::store::Store;
 use crate::deploy::{arn_account_region, DeployState, ServiceOutput};
-use crate::error::{ErrorKind, StepError};
-use crate::owner::LedgerKind;
-use crate::resources::cluster;
+use crate::error::StepError;
+use crate::naming::Names;
+use crate::owner::Owner;
+use crate::resources::{cluster, log_group, service, task_definition};
 use crate::steps::{run_step, Ctx};
-use crate::taskdef::wanted_task;
-
-/// Days the app's logs are kept.
-pub const LOG_RETENTION_DAYS: i32 = 30;
+use crate::teardown::TeardownState;
 
 /// What the service's Lambda needs from its environment.
 pub struct ServiceConfig {
@@ -46,23 +42,7 @@ pub async fn converge(
         StepError::invalid_input("the deployment's execution ARN names no region")
     })?;
 
-    let log_group = ctx.names.log_group();
-    match logs.group_retention(&log_group).await? {
-        None => {
-            logs.create_group(&log_group, &ctx.tags()).await?;
-            logs.set_retention(&log_group, LOG_RETENTION_DAYS).await?;
-            ctx.changed(format!("created log group {log_group}"));
-            ctx.report.mutations += 1;
-        }
-        Some(days) if days != Some(LOG_RETENTION_DAYS) => {
-            logs.set_retention(&log_group, LOG_RETENTION_DAYS).await?;
-            ctx.changed(format!(
-                "set the retention of {log_group} to {LOG_RETENTION_DAYS} days"
-            ));
-        }
-        Some(_) => {}
-    }
-    ctx.remember(LedgerKind::LogGroup, &log_group).await?;
+    log_group::converge(logs, ctx, &log_group::Wanted::new(&ctx.names)).await?;
 
     let Some(cluster) = cluster::converge(ecs, ctx, &cluster::Wanted::new(&ctx.names)).await?
     else {
@@ -72,107 +52,45 @@ pub async fn converge(
         });
     };
 
-    let wanted = wanted_task(state, database, &config.execution_role_arn, region)?;
-    let task_definition = match ecs.latest_task_definition(&wanted.family).await? {
-        Some((arn, current)) if current == wanted => arn,
-        _ => {
-            let arn = ecs.register_task_definition(&wanted, &ctx.tags()).await?;
-            ctx.changed(format!(
-                "registered task definition {arn} ({})",
-                wanted.image
-            ));
-            arn
-        }
-    };
-    ctx.remember(LedgerKind::TaskDefinition, &wanted.family)
-        .await?;
+    let task = task_definition::wanted_task(state, database, &config.execution_role_arn, region)?;
+    let task_definition = task_definition::converge(ecs, ctx, &task).await?;
 
     let svc = &state.spec.service;
-    let desired = i32::try_from(svc.desired_count).unwrap_or(i32::MAX);
-    let service_name = ctx.names.service();
-    let plan = ServicePlan {
-        cluster: &cluster,
-        name: &service_name,
-        task_definition: &task_definition,
-        desired,
-        subnets: &network.private_subnets,
-        security_group: &network.security_groups.tasks,
-        target_group: &lb.target_group_arn,
-        container_name: &svc.container_name,
+    let wanted = service::Wanted {
+        cluster,
+        name: ctx.names.service(),
+        task_definition,
+        desired: i32::try_from(svc.desired_count).unwrap_or(i32::MAX),
+        subnets: network.private_subnets.clone(),
+        security_group: network.security_groups.tasks.clone(),
+        target_group: lb.target_group_arn.clone(),
+        container_name: svc.container_name.clone(),
         container_port: i32::from(svc.port),
     };
-    let current = ecs.service(&cluster, &service_name).await?;
-    let mut out = ServiceOutput {
-        ready: false,
-        cluster: cluster.clone(),
-        service: service_name.clone(),
-        task_definition: task_definition.clone(),
-        desired,
-        running: 0,
-        rollout: "IN_PROGRESS".into(),
+    // Did an earlier poll of this deployment point the service at this revision?
+    let applied_before = state
+        .service
+        .as_ref()
+        .is_some_and(|p| p.task_definition == wanted.task_definition);
+    let current = service::converge(ecs, ctx, &wanted, applied_before).await?;
+    Ok(output(wanted, current.as_ref()))
+}
+
+/// The step's output: a rollout just begun (`current` is `None`), or the
+/// one the service is in.
+fn output(wanted: service::Wanted, current: Option<&service::Observed>) -> ServiceOutput {
+    let ready = current.is_some_and(|s| service::ready(s, &wanted));
+    let primary = current.and_then(service::Observed::primary);
+    ServiceOutput {
+        ready,
+        cluster: wanted.cluster,
+        service: wanted.name,
+        task_definition: wanted.task_definition,
+        desired: wanted.desired,
+        running: primary.map_or(0, |p| p.running),
+        rollout: primary.map_or_else(|| "IN_PROGRESS".into(), |p| p.rollout_state.clone()),
         report: Default::default(),
-    };
-    match current {
-        None => {
-            let arn = ecs.create_service(&plan, &ctx.tags()).await?;
-            ctx.changed(format!("created service {service_name} ({desired} tasks)"));
-            ctx.remember(LedgerKind::Service, &arn).await?;
-        }
-        Some(s) if !ctx.owner.owns(&s.tags) => {
-            return Err(StepError::conflict(
-                ctx.not_ours("ECS service", &service_name),
-            ))
-        }
-        Some(s) => {
-            ctx.remember(LedgerKind::Service, &s.arn).await?;
-            // Did ECS roll back what an earlier poll of this deployment applied?
-            let applied_before = state
-                .service
-                .as_ref()
-                .is_some_and(|p| p.task_definition == task_definition);
-            if applied_before && s.task_definition != task_definition {
-                let reason = s
-                    .deployments
-                    .iter()
-                    .map(|d| d.rollout_reason.clone())
-                    .find(|r| !r.is_empty())
-                    .unwrap_or_default();
-                return Err(StepError::new(
-                    ErrorKind::Fatal,
-                    format!(
-                        "the rollout of {task_definition} was rolled back to {}: {reason}; recent service events: {}",
-                        s.task_definition,
-                        s.events.join(" | ")
-                    ),
-                ));
-            }
-            if s.task_definition != task_definition || s.desired != desired {
-                ecs.update_service(&cluster, &service_name, &task_definition, desired)
-                    .await?;
-                ctx.changed(format!(
-                    "updated service {service_name} to {task_definition} ({desired} tasks)"
-                ));
-            } else {
-                let primary = s.deployments.iter().find(|d| d.status == "PRIMARY");
-                if let Some(p) = primary {
-                    if p.rollout_state == "FAILED" {
-                        return Err(StepError::fatal(format!(
-                            "the rollout of {task_definition} failed: {}; recent service events: {}",
-                            p.rollout_reason,
-                            s.events.join(" | ")
-                        )));
-                    }
-                    out.rollout = p.rollout_state.clone();
-                    out.running = p.running;
-                    out.ready = s.deployments.len() == 1
-                        && p.task_definition == task_definition
-                        && p.rollout_state == "COMPLETED"
-                        && p.running >= desired;
-                }
-            }
-        }
     }
-    Ok(out)
 }
 
 pub async fn handle(
@@ -190,25 +108,11 @@ pub async fn handle(
 
 // Teardown's side (the `teardown` function runs it, phase by phase).
 
-/// Scale the service to 0 and delete it; done once ECS no longer lists it as active or draining.
+/// The service phase: scale the service to 0 and delete it; done once ECS
+/// no longer lists it as active or draining.
 pub async fn remove(ecs: &Ecs, names: &Names, t: &mut TeardownState) -> Result<bool, StepError> {
-    let (cluster, name) = (names.cluster(), names.service());
-    let Some(svc) = ecs.service(&cluster, &name).await? else {
-        return Ok(true);
-    };
-    if !Owner::new(&t.app, &t.environment).owns(&svc.tags) {
-        t.skip(format!("ECS service {name}"), NOT_OURS);
-        return Ok(true);
-    }
-    if svc.status == "DRAINING" {
-        return Ok(false);
-    }
-    if svc.desired > 0 {
-        ecs.scale_to_zero(&cluster, &name).await?;
-    }
-    ecs.delete_service(&cluster, &name).await?;
-    t.removed.push(format!("ECS service {name}"));
-    Ok(ecs.service(&cluster, &name).await?.is_none())
+    let owner = Owner::new(&t.app, &t.environment);
+    service::remove(ecs, &owner, names, t).await
 }
 
 /// After the network: the cluster, the task definitions and the log group
@@ -221,25 +125,6 @@ pub async fn remove_leftovers(
 ) -> Result<(), StepError> {
     let owner = Owner::new(&t.app, &t.environment);
     cluster::remove(ecs, &owner, &cluster::Wanted::new(names), t).await?;
-    for (arn, tags) in ecs.task_definitions(&names.task_family()).await? {
-        if Owner::new(&t.app, &t.environment).owns(&tags) {
-            ecs.deregister_task_definition(&arn).await?;
-            t.removed.push(format!(
-                "task definition {}",
-                arn.rsplit('/').next().unwrap_or(&arn)
-            ));
-        } else {
-            t.skip(format!("task definition {arn}"), NOT_OURS);
-        }
-    }
-    let log_group = names.log_group();
-    if logs.group_retention(&log_group).await?.is_some() {
-        if t.delete_logs {
-            logs.delete_group(&log_group).await?;
-            t.removed.push(format!("log group {log_group}"));
-        } else {
-            t.skip(format!("log group {log_group}"), "kept so the logs outlive the environment; start with \"delete_logs\": true to remove it");
-        }
-    }
-    Ok(())
+    task_definition::remove(ecs, &owner, &names.task_family(), t).await?;
+    log_group::remove(logs, &owner, &log_group::Wanted::new(names), t).await
 }

@@ -15,7 +15,10 @@ pub use route::*;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spec::AppSpec;
+    use base64::Engine;
     use proptest::prelude::*;
+    use serde_json::{json, Value};
 
     #[test]
     fn githubs_documented_vector() {
