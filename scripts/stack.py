@@ -65,15 +65,20 @@ def dry_run(env: dict[str, str], app: str, environment: str, commit: str, timeou
 
 
 def print_plan(out: dict) -> None:
-    """A dry run's plan as a table: one line per resource, changes first marked."""
+    """A dry run's plan as a table, one line per change (+ create, ~ update,
+    … wait, ! conflict, blank: nothing to do); the image first."""
     rows = out.get("plan") or []
     marks = {"create": "+", "update": "~", "nothing": " ", "wait": "…", "conflict": "!"}
+    detail = lambda r: "; ".join(r.get("what") or []) or r.get("why", "")  # noqa: E731
+    image = [r for r in rows if r["resource"] == "image"]
+    rows = [r for r in rows if r["resource"] != "image"]
+    for r in image:
+        print(f"\n  {marks.get(r['action'], '?')} image {r['name']}" + (f": {detail(r)}" if detail(r) else ""))
     rw = max([len(r["resource"]) for r in rows] + [8])
     nw = max([len(r["name"]) for r in rows] + [4])
     print(f"\n    {'resource':<{rw}}  {'name':<{nw}}  {'action':<8} detail")
     for r in rows:
-        detail = "; ".join(r.get("what") or []) or r.get("why", "")
-        print(f"  {marks.get(r['action'], '?')} {r['resource']:<{rw}}  {r['name']:<{nw}}  {r['action']:<8} {detail}")
+        print(f"  {marks.get(r['action'], '?')} {r['resource']:<{rw}}  {r['name']:<{nw}}  {r['action']:<8} {detail(r)}".rstrip())
     print()
 
 

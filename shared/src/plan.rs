@@ -148,14 +148,39 @@ pub fn is_planned(id: &str) -> bool {
     id.starts_with("(new ")
 }
 
-/// The changes of a plan that would call AWS, and how many calls.
-pub fn pending(items: &[PlanItem]) -> (Vec<&PlanItem>, u32) {
-    let changes: Vec<&PlanItem> = items
-        .iter()
-        .filter(|i| !matches!(i.change, Change::Nothing))
-        .collect();
-    let calls = items.iter().map(|i| i.change.calls()).sum();
-    (changes, calls)
+/// The mutating AWS calls a plan takes.
+pub fn calls(items: &[PlanItem]) -> u32 {
+    items.iter().map(|i| i.change.calls()).sum()
+}
+
+/// A plan in one line: how many resources change (a resource may take
+/// several lines: a create, then its settings), how many mutating calls that
+/// takes, and what is waited on or in the way.
+pub fn summary(items: &[PlanItem]) -> String {
+    let mut resources: Vec<(&str, &str, bool)> = Vec::new();
+    for i in items.iter().filter(|i| i.resource != "image") {
+        let changes = !matches!(i.change, Change::Nothing);
+        match resources
+            .iter_mut()
+            .find(|(r, n, _)| *r == i.resource && *n == i.name)
+        {
+            Some(entry) => entry.2 |= changes,
+            None => resources.push((&i.resource, &i.name, changes)),
+        }
+    }
+    let changed = resources.iter().filter(|r| r.2).count();
+    let calls = calls(items);
+    let count = |action: &str| items.iter().filter(|i| i.change.action() == action).count();
+    let mut text = format!(
+        "{changed} of {} resources to change, {calls} mutating AWS calls",
+        resources.len()
+    );
+    for (action, what) in [("wait", "to wait for"), ("conflict", "in the way")] {
+        if count(action) > 0 {
+            text.push_str(&format!("; {} {what}", count(action)));
+        }
+    }
+    text
 }
 
 #[cfg(test)]
@@ -201,6 +226,30 @@ mod tests {
         assert!(is_planned(&item.name));
         let back: PlanItem = serde_json::from_value(v).unwrap();
         assert_eq!(back, item);
+    }
+
+    #[test]
+    fn summaries_count_resources_not_lines() {
+        let item = |resource: &str, name: &str, change: Change| PlanItem {
+            resource: resource.into(),
+            name: name.into(),
+            change,
+        };
+        let plan = vec![
+            item("image", "bank:1", Change::wait("not pushed")),
+            item("VPC", "(new vpc)", Change::Create),
+            item("VPC", "(new vpc)", Change::update("enable DNS hostnames")),
+            item("subnet", "a", Change::Nothing),
+            item("target group", "tg", Change::conflict("not ours")),
+        ];
+        assert_eq!(
+            summary(&plan),
+            "2 of 3 resources to change, 2 mutating AWS calls; 1 to wait for; 1 in the way"
+        );
+        assert_eq!(
+            summary(&plan[3..4]),
+            "0 of 1 resources to change, 0 mutating AWS calls"
+        );
     }
 
     #[test]

@@ -317,7 +317,7 @@ mod tests {
         let (planned_out, plan) = run(&describes(), true).await;
         assert!(planned_out.ready);
         assert_eq!(planned_out.vpc_id, "(new vpc)");
-        let (_, calls) = crate::plan::pending(&plan.plan);
+        let calls = crate::plan::calls(&plan.plan);
         assert_eq!(calls, 24);
         assert_eq!(plan.mutations, 0);
         let lines: Vec<String> = plan

@@ -12,7 +12,7 @@ use crate::deploy::{
 };
 use crate::error::{ErrorKind, StepError};
 use crate::ledger::{deploy_sk, env_pk, DeploymentRecord, EnvironmentRecord, Status, ENV_SK};
-use crate::plan::pending;
+use crate::plan::{calls, summary};
 use crate::runtime::parse_input;
 
 #[derive(Debug, Deserialize)]
@@ -203,12 +203,7 @@ async fn begin(
 async fn planned(store: &Store, state: &DeployState) -> Result<Value, StepError> {
     let d = &state.deployment;
     let plan = state.plan();
-    let (changes, calls) = pending(&plan);
-    let summary = format!(
-        "{} of {} resources to change, {calls} mutating AWS calls",
-        changes.len(),
-        plan.len()
-    );
+    let (calls, summary) = (calls(&plan), summary(&plan));
     close(
         store,
         state,
@@ -216,7 +211,7 @@ async fn planned(store: &Store, state: &DeployState) -> Result<Value, StepError>
         vec![("plan", json!(plan)), ("cause", json!(summary))],
     )
     .await?;
-    tracing::info!(changes = changes.len(), calls, "dry run planned");
+    tracing::info!(calls, summary = %summary, "dry run planned");
     Ok(json!({
         "deployment_id": d.id,
         "app": d.app,
