@@ -43,13 +43,66 @@ fn asl_files_name_only_known_errors() {
             assert!(
                 known.contains(name.as_str())
                     || name.starts_with("States.")
-                    || name.starts_with("Lambda."),
+                    || name.starts_with("Lambda.")
+                    || name == "Sandbox.Timedout",
                 "{}: ErrorEquals names {name:?}, which no step raises (known: {known:?})",
                 path.display()
             );
         }
     }
     assert!(files >= 2, "found {files} definitions in {dir}");
+}
+
+/// A Lambda that crashed (`panic = "abort"`), timed out or was throttled is
+/// retried by every Task of both machines: each step is safe to re-run.
+#[test]
+fn every_task_retries_lambda_crashes_and_transient_errors() {
+    const WANTED: [&str; 7] = [
+        "Retryable",
+        "Lambda.ServiceException",
+        "Lambda.AWSLambdaException",
+        "Lambda.SdkClientException",
+        "Lambda.TooManyRequestsException",
+        "Lambda.Unknown",
+        "Sandbox.Timedout",
+    ];
+    fn tasks<'a>(states: &'a Value, out: &mut Vec<(String, &'a Value)>) {
+        for (name, state) in states.as_object().expect("States is an object") {
+            match state["Type"].as_str() {
+                Some("Task") => out.push((name.clone(), state)),
+                Some("Parallel") => {
+                    for branch in state["Branches"].as_array().unwrap() {
+                        tasks(&branch["States"], out);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    for file in ["deploy.asl.json", "teardown.asl.json"] {
+        let path = format!("{}/../statemachine/{file}", env!("CARGO_MANIFEST_DIR"));
+        let asl: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let mut found = Vec::new();
+        tasks(&asl["States"], &mut found);
+        assert!(found.len() >= 5, "{file}: {} tasks", found.len());
+        for (name, task) in found {
+            let retried: BTreeSet<&str> = task["Retry"]
+                .as_array()
+                .map(|r| {
+                    r.iter()
+                        .flat_map(|r| r["ErrorEquals"].as_array().unwrap())
+                        .filter_map(Value::as_str)
+                        .collect()
+                })
+                .unwrap_or_default();
+            for wanted in WANTED {
+                assert!(
+                    retried.contains(wanted),
+                    "{file}: {name} does not retry {wanted}"
+                );
+            }
+        }
+    }
 }
 
 /// The sample events are the inputs their functions take.
@@ -76,6 +129,19 @@ fn sample_events_parse_as_their_functions_inputs() {
     assert!(
         service.database.is_some() && service.load_balancer.is_some() && service.network.is_some()
     );
+    for name in [
+        "image-ready.wait.json",
+        "image-ready.look-up.json",
+        "image-ready.dockerhub.json",
+        "image-ready.ecr-push.json",
+    ] {
+        stepdeploy::steps::image::ImageEvent::parse(read(name))
+            .unwrap_or_else(|e| panic!("{name}: {}", e.message));
+    }
+    assert!(matches!(
+        stepdeploy::steps::image::ImageEvent::parse(read("image-ready.look-up.json")),
+        Ok(stepdeploy::steps::image::ImageEvent::LookUp(_))
+    ));
     let wait = read("image-ready.wait.json");
     assert!(wait["task_token"].is_string());
     let _: stepdeploy::deploy::Deployment =
