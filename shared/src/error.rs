@@ -19,6 +19,8 @@ pub enum ErrorKind {
     ImageFailed,
     /// The environment is locked by a teardown: nothing deploys to it until it ends.
     Locked,
+    /// A step kept polling past its deadline: something is stuck.
+    StepTimedOut,
     /// Anything else: fail the deployment and report the cause.
     Fatal,
 }
@@ -26,13 +28,14 @@ pub enum ErrorKind {
 impl ErrorKind {
     /// Every error name the code can raise: the ASL files may name only these
     /// (plus `States.*` and `Lambda.*`).
-    pub const ALL: [ErrorKind; 7] = [
+    pub const ALL: [ErrorKind; 8] = [
         ErrorKind::InvalidInput,
         ErrorKind::NotReady,
         ErrorKind::Retryable,
         ErrorKind::Conflict,
         ErrorKind::ImageFailed,
         ErrorKind::Locked,
+        ErrorKind::StepTimedOut,
         ErrorKind::Fatal,
     ];
 
@@ -44,6 +47,7 @@ impl ErrorKind {
             ErrorKind::Conflict => "Conflict",
             ErrorKind::ImageFailed => "ImageFailed",
             ErrorKind::Locked => "Locked",
+            ErrorKind::StepTimedOut => "StepTimedOut",
             ErrorKind::Fatal => "Fatal",
         }
     }

@@ -113,6 +113,12 @@ pub struct StepReport {
     /// Every decision, in order; a dry run's output.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub plan: Vec<PlanItem>,
+    /// When (epoch seconds) the step first answered not ready: its deadline counts from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_since: Option<u64>,
+    /// What the step waits for, as its last poll saw it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_for: Option<String>,
 }
 
 impl StepReport {
@@ -122,8 +128,38 @@ impl StepReport {
         if let Some(p) = previous {
             self.created.splice(0..0, p.created.iter().cloned());
             self.mutations += p.mutations;
+            self.waiting_since = p.waiting_since;
         }
         self
+    }
+
+    /// The step answered `ready`: `None`. Not ready: the error to fail with
+    /// once it has waited longer than `deadline` seconds, counting from its
+    /// first not-ready poll (which `now` starts when none was recorded).
+    pub fn deadline(
+        &mut self,
+        step: &str,
+        ready: bool,
+        now: u64,
+        deadline: u64,
+    ) -> Option<crate::error::StepError> {
+        if ready {
+            self.waiting_since = None;
+            return None;
+        }
+        let since = *self.waiting_since.get_or_insert(now);
+        let waited = now.saturating_sub(since);
+        (waited > deadline).then(|| {
+            crate::error::StepError::new(
+                crate::error::ErrorKind::StepTimedOut,
+                format!(
+                    "{step} was still not ready after {} min (its deadline is {} min): {}. It will not converge by waiting: look at that resource in the AWS console, fix or delete it, then start the deployment again (or raise deadlines.* in the app spec if it is only slow)",
+                    waited / 60,
+                    deadline / 60,
+                    self.waiting_for.as_deref().unwrap_or("no resource said why")
+                ),
+            )
+        })
     }
 }
 
@@ -136,6 +172,8 @@ pub trait Section: Serialize {
     fn report_mut(&mut self) -> &mut StepReport;
     fn ready(&self) -> bool;
     fn set_ready(&mut self, ready: bool);
+    /// How long the step may keep polling (the spec's `deadlines`).
+    fn deadline_seconds(spec: &crate::spec::AppSpec) -> u64;
 }
 
 /// The id a dry run gives a resource it would create.
@@ -253,16 +291,42 @@ mod tests {
     }
 
     #[test]
+    fn deadlines_count_from_the_first_wait() {
+        let mut r = StepReport {
+            waiting_for: Some("RDS instance bank-production-db is stopped".into()),
+            ..StepReport::default()
+        };
+        assert!(r.deadline("Provision Database", false, 1000, 600).is_none());
+        assert_eq!(r.waiting_since, Some(1000));
+        assert!(r.deadline("Provision Database", false, 1600, 600).is_none());
+        let e = r.deadline("Provision Database", false, 1601, 600).unwrap();
+        assert_eq!(e.kind, crate::error::ErrorKind::StepTimedOut);
+        assert!(e.message.contains("after 10 min"), "{}", e.message);
+        assert!(
+            e.message.contains("bank-production-db is stopped"),
+            "{}",
+            e.message
+        );
+        // The next poll carries the start over; ready clears it.
+        let mut next = StepReport::default().after(Some(&r));
+        assert_eq!(next.waiting_since, Some(1000));
+        assert!(next
+            .deadline("Provision Database", true, 5000, 600)
+            .is_none());
+        assert_eq!(next.waiting_since, None);
+    }
+
+    #[test]
     fn reports_add_up_over_polls() {
         let first = StepReport {
             created: vec!["created vpc".into()],
             mutations: 1,
-            plan: vec![],
+            ..StepReport::default()
         };
         let second = StepReport {
             created: vec!["created nat".into()],
             mutations: 2,
-            plan: vec![],
+            ..StepReport::default()
         }
         .after(Some(&first));
         assert_eq!(second.created, vec!["created vpc", "created nat"]);

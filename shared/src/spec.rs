@@ -29,6 +29,32 @@ pub struct AppSpec {
     pub network: NetworkSpec,
     #[serde(default)]
     pub database: DatabaseSpec,
+    #[serde(default)]
+    pub deadlines: DeadlineSpec,
+}
+
+/// How long each provisioning step may keep polling before the deployment
+/// fails with `StepTimedOut`, naming what it waited for: a resource that is
+/// stuck (an RDS instance `stopped`, a NAT gateway failing again and again)
+/// fails the deployment in minutes, not after Step Functions' history limit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeadlineSpec {
+    pub network_minutes: u64,
+    pub database_minutes: u64,
+    pub load_balancer_minutes: u64,
+    pub service_minutes: u64,
+}
+
+impl Default for DeadlineSpec {
+    fn default() -> Self {
+        DeadlineSpec {
+            network_minutes: 20,
+            database_minutes: 60,
+            load_balancer_minutes: 20,
+            service_minutes: 30,
+        }
+    }
 }
 
 /// Every default of the spec is stated once, in these `Default` impls: a
@@ -336,6 +362,19 @@ impl AppSpec {
                 db.instance_class
             ));
         }
+        let d = &self.deadlines;
+        for (field, minutes) in [
+            ("network_minutes", d.network_minutes),
+            ("database_minutes", d.database_minutes),
+            ("load_balancer_minutes", d.load_balancer_minutes),
+            ("service_minutes", d.service_minutes),
+        ] {
+            if !(1..=1440).contains(&minutes) {
+                problems.push(format!(
+                    "deadlines.{field} {minutes} must be 1 to 1440 (a day)"
+                ));
+            }
+        }
         if problems.is_empty() {
             Ok(())
         } else {
@@ -431,6 +470,25 @@ mod tests {
         assert!(!hub.watches(&img(
             "123456789012.dkr.ecr.eu-west-1.amazonaws.com/acme/bank:x"
         )));
+    }
+
+    #[test]
+    fn deadlines_default_and_are_bounded() {
+        let s = AppSpec::from_json(r#"{"name":"bank","repository":"acme/bank"}"#).unwrap();
+        assert_eq!(
+            (s.deadlines.network_minutes, s.deadlines.database_minutes),
+            (20, 60)
+        );
+        let e = AppSpec::from_json(
+            r#"{"name":"bank","repository":"acme/bank","deadlines":{"service_minutes":0}}"#,
+        )
+        .unwrap_err();
+        assert!(
+            e.message
+                .contains("deadlines.service_minutes 0 must be 1 to 1440"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

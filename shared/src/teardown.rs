@@ -69,9 +69,38 @@ pub struct TeardownState {
     pub removed: Vec<String>,
     #[serde(default)]
     pub skipped: Vec<Skipped>,
+    /// When (epoch seconds) the current phase first answered not done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_since: Option<u64>,
 }
 
+/// How long one teardown phase may keep waiting (a load balancer's or NAT
+/// gateway's network interfaces take minutes; a foreign ENI in the VPC never
+/// goes) before the teardown fails with `StepTimedOut` and says what is left.
+pub const PHASE_DEADLINE_SECONDS: u64 = 45 * 60;
+
 impl TeardownState {
+    /// After a phase ran: `None` when it is done (or may wait longer), else
+    /// the error for a phase past its deadline.
+    pub fn deadline(&mut self, phase: &str, now: u64, deadline: u64) -> Option<StepError> {
+        if self.done {
+            self.waiting_since = None;
+            return None;
+        }
+        let since = *self.waiting_since.get_or_insert(now);
+        (now.saturating_sub(since) > deadline).then(|| {
+            StepError::new(
+                crate::error::ErrorKind::StepTimedOut,
+                format!(
+                    "teardown of {}/{} is stuck in its {phase} phase after {} min: something still holds on (in the network phase, usually a network interface another service created in the VPC). Find it in the AWS console (VPC > Network interfaces, filter by the VPC), delete it, then start the teardown again: it resumes where it stopped",
+                    self.app,
+                    self.environment,
+                    now.saturating_sub(since) / 60
+                ),
+            )
+        })
+    }
+
     pub fn skip(&mut self, resource: impl Into<String>, reason: impl Into<String>) {
         let resource = resource.into();
         if !self.skipped.iter().any(|s| s.resource == resource) {
@@ -109,6 +138,29 @@ mod tests {
         );
         assert!(check_request(&req("production", Some("staging"))).is_err());
         assert!(check_request(&req("Prod!", Some("Prod!"))).is_err());
+    }
+
+    #[test]
+    fn a_stuck_phase_fails_after_its_deadline() {
+        let mut t = TeardownState {
+            app: "bank".into(),
+            environment: "pr-x".into(),
+            preview: true,
+            delete_logs: false,
+            teardown_id: "t1".into(),
+            done: false,
+            removed: vec![],
+            skipped: vec![],
+            waiting_since: None,
+        };
+        assert!(t.deadline("network", 100, 60).is_none());
+        assert!(t.deadline("network", 160, 60).is_none());
+        let e = t.deadline("network", 161, 60).unwrap();
+        assert_eq!(e.kind, crate::error::ErrorKind::StepTimedOut);
+        assert!(e.message.contains("network phase"), "{}", e.message);
+        t.done = true;
+        assert!(t.deadline("network", 999, 60).is_none());
+        assert_eq!(t.waiting_since, None);
     }
 
     #[test]

@@ -222,7 +222,7 @@ pub fn failure_message(state: &DeployState, caught: &CaughtError) -> String {
 }
 
 macro_rules! section {
-    ($output:ty, $field:ident) => {
+    ($output:ty, $field:ident, $deadline:ident) => {
         impl Section for $output {
             fn of(state: &DeployState) -> Option<&Self> {
                 state.$field.as_ref()
@@ -239,10 +239,13 @@ macro_rules! section {
             fn set_ready(&mut self, ready: bool) {
                 self.ready = ready;
             }
+            fn deadline_seconds(spec: &AppSpec) -> u64 {
+                spec.deadlines.$deadline * 60
+            }
         }
     };
 }
-section!(NetworkOutput, network);
-section!(DatabaseOutput, database);
-section!(LoadBalancerOutput, load_balancer);
-section!(ServiceOutput, service);
+section!(NetworkOutput, network, network_minutes);
+section!(DatabaseOutput, database, database_minutes);
+section!(LoadBalancerOutput, load_balancer, load_balancer_minutes);
+section!(ServiceOutput, service, service_minutes);

@@ -135,6 +135,7 @@ mod ctx {
                 Change::Nothing => Ok(Go::Skip),
                 Change::Wait { why } => {
                     tracing::info!(resource, name, why = %why, "waiting");
+                    self.report.waiting_for = Some(why.clone());
                     Ok(Go::Skip)
                 }
                 Change::Conflict { why } => Err(StepError::conflict(why.clone())),
@@ -205,6 +206,14 @@ mod ctx {
             *out.report_mut() = report;
             if d.dry_run {
                 out.set_ready(true);
+            }
+            let (ready, deadline) = (out.ready(), O::deadline_seconds(&state.spec));
+            if let Some(e) = out
+                .report_mut()
+                .deadline(step, ready, now_epoch(), deadline)
+            {
+                tracing::error!(error = %e, "step past its deadline");
+                return Err(e);
             }
             let r = out.report();
             let (mutations, planned) = (r.mutations, r.plan.len());

@@ -22,7 +22,9 @@ use crate::ledger::{
 use crate::naming::Names;
 use crate::runtime::parse_input;
 use crate::steps::{database, load_balancer, network, service};
-use crate::teardown::{check_request, is_preview, TeardownRequest, TeardownState};
+use crate::teardown::{
+    check_request, is_preview, TeardownRequest, TeardownState, PHASE_DEADLINE_SECONDS,
+};
 
 pub struct Teardown {
     pub store: Store,
@@ -71,6 +73,7 @@ impl Teardown {
                     done: true,
                     removed: Vec::new(),
                     skipped: Vec::new(),
+                    waiting_since: None,
                 };
                 // No deploy starts while the environment comes down.
                 self.store
@@ -111,6 +114,10 @@ impl Teardown {
                 _ => self.cleanup(&names, &mut t).await?,
             };
             tracing::info!(done = t.done, removed = t.removed.len() - before, "teardown phase");
+            if let Some(e) = t.deadline(phase, now_epoch(), PHASE_DEADLINE_SECONDS) {
+                tracing::error!(error = %e, "teardown phase past its deadline");
+                return Err(e);
+            }
             Ok(json!(t))
         }
         .instrument(span)
