@@ -62,6 +62,9 @@ pub enum Status {
     Failed,
     /// A dry run ended: its plan is on the deployment's record, nothing changed.
     Planned,
+    /// Refused before anything started (unknown app or environment, a bad
+    /// commit): the record's `cause` says why.
+    Refused,
     /// A teardown is removing the environment.
     Destroying,
     /// Everything the environment owned is gone; its history is kept.
@@ -72,7 +75,11 @@ impl Status {
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            Status::Succeeded | Status::Failed | Status::Planned | Status::Destroyed
+            Status::Succeeded
+                | Status::Failed
+                | Status::Planned
+                | Status::Refused
+                | Status::Destroyed
         )
     }
 }

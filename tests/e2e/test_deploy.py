@@ -213,6 +213,11 @@ def test_a_bad_request_is_refused_with_what_to_fix(local):
         assert desc["error"] == "InvalidInput", desc
         assert why in desc["cause"], desc["cause"]
         assert local.states(arn) == ["Begin Deployment", "Explain Refusal", "Request Refused"]
+        # A request that parsed is closed in the ledger as refused, with why; nothing stays open.
+        if "comit" not in request:
+            record = local.deployment(request["app"], request["environment"], f"refused-{i}")
+            assert record and record["status"] == "REFUSED", record
+            assert why in record["cause"] and record["error"] == "InvalidInput", record
 
 
 def test_a_nat_gateway_per_zone_when_the_spec_asks_and_its_health_check(local):

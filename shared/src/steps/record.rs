@@ -122,6 +122,54 @@ async fn record_deployment(
     Ok(())
 }
 
+/// A request refused before anything started still closes its ledger
+/// record (the webhook may have queued it): `REFUSED`, with the reason.
+async fn refuse(
+    store: &Store,
+    request: &DeployRequest,
+    id: &str,
+    execution_arn: &str,
+    error: &StepError,
+    now: u64,
+) -> Result<(), StepError> {
+    let at = rfc3339(now);
+    let record = DeploymentRecord {
+        pk: env_pk(&request.app, &request.environment),
+        sk: deploy_sk(id),
+        deployment_id: id.into(),
+        app: request.app.clone(),
+        environment: request.environment.clone(),
+        commit: request.commit.clone(),
+        branch: request.branch.clone(),
+        status: Status::Refused,
+        trigger: request
+            .trigger
+            .as_ref()
+            .map_or_else(|| "manual".into(), |t| t.kind.clone()),
+        execution_arn: Some(execution_arn.into()),
+        image: request.image.clone(),
+        url: None,
+        error: Some(error.kind.name().into()),
+        cause: Some(error.message.clone()),
+        plan: Vec::new(),
+        created_at: at.clone(),
+        updated_at: at.clone(),
+    };
+    tracing::warn!(reason = %error.message, "deployment refused");
+    record_deployment(
+        store,
+        &record,
+        &[
+            ("status", json!(Status::Refused)),
+            ("error", json!(error.kind.name())),
+            ("cause", json!(error.message)),
+            ("execution_arn", json!(execution_arn)),
+            ("updated_at", json!(at)),
+        ],
+    )
+    .await
+}
+
 async fn begin(
     store: &Store,
     id: &str,
@@ -133,14 +181,23 @@ async fn begin(
         "deployment request (expected {\"app\", \"environment\", \"commit\"} and optionally \"image\")",
         request,
     )?;
-    let spec = store.get_app(&request.app).await?.ok_or_else(|| {
-        StepError::invalid_input(format!(
+    let now = now_epoch();
+    let resolved = match store.get_app(&request.app).await? {
+        Some(spec) => resolve(&request, &spec, id, execution_arn, poll_seconds, now)
+            .map(|deployment| (deployment, spec)),
+        None => Err(StepError::invalid_input(format!(
             "app {:?} is not registered: register its spec first (see README, Configure an app)",
             request.app
-        ))
-    })?;
-    let now = now_epoch();
-    let deployment = resolve(&request, &spec, id, execution_arn, poll_seconds, now)?;
+        ))),
+    };
+    let (deployment, spec) = match resolved {
+        Ok(found) => found,
+        Err(e) if e.kind == ErrorKind::InvalidInput => {
+            refuse(store, &request, id, execution_arn, &e, now).await?;
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
     if let Some(lock) = store
         .get_lock(&deployment.app, &deployment.environment)
         .await?
