@@ -37,7 +37,8 @@ LOCAL_WEBHOOK_SECRET = "stepdeploy-local-webhook-secret"
 DOCKER_HUB_TOKEN_NAME = "stepdeploy/docker-hub-hook-token"
 LOCAL_DOCKER_HUB_TOKEN = "stepdeploy-local-docker-hub-token"
 DEFAULT_PORT = 5050
-DEFAULT_LAMBDA_PORT = 9050
+# cargo lambda's own default: plain `cargo lambda invoke <function>` reaches `make up`'s stack.
+DEFAULT_LAMBDA_PORT = 9000
 
 # Every ${X} of statemachine/*.asl.json, with the value template.yaml gives it
 # on AWS and the local one. tests/e2e/test_definitions.py checks the three agree.
@@ -162,7 +163,10 @@ class Stack:
 
     # --- up ---
 
-    def up(self, port: int | None, lambda_port: int | None, poll_seconds: int, build: bool = True) -> dict[str, str]:
+    def up(self, port: int | None, lambda_port: int | None, poll_seconds: int, build: bool = True,
+           lambda_address: str = "127.0.0.1") -> dict[str, str]:
+        """Start (or reuse) the stack. `lambda_address` "::" serves the Lambdas
+        on IPv6 and IPv4 alike, where `cargo lambda invoke` looks by default."""
         self.dir.mkdir(parents=True, exist_ok=True)
         env = read_env(self.env_file)
         if self.pid("emulator") and self.pid("lambdas") and env:
@@ -206,7 +210,7 @@ class Stack:
         }
         env.update(self.control_plane(env, poll_seconds))
         self.env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
-        self.spawn("lambdas", ["cargo", "lambda", "watch", "--invoke-address", "127.0.0.1",
+        self.spawn("lambdas", ["cargo", "lambda", "watch", "--invoke-address", lambda_address,
                                "--invoke-port", str(lambda_port), "--env-file", str(self.env_file),
                                "--concurrency", "4", "--quiet"], {**base, **aws})
         self.wait_port("lambdas", lambda_port, 60)

@@ -22,7 +22,7 @@ from local_stack import (DEFAULT_LAMBDA_PORT, DEFAULT_PORT, ROOT, TABLE, Stack, 
 
 
 def demo(stack: Stack, args) -> int:
-    env = stack.up(args.port, args.lambda_port, args.poll_seconds)
+    env = stack.up(args.port, args.lambda_port, args.poll_seconds, lambda_address=lambda_address(args))
     headers, body = sample_push()
     commit = json.loads(body)["after"]
     digest = put_sample_image(env, "bank", commit)
@@ -51,6 +51,12 @@ def demo(stack: Stack, args) -> int:
         print(f"  {kind:<11} {rid:<{width}} {detail}")
     print(f"\nThe stack keeps running: `source {stack.env_file}` and use the AWS CLI/boto3 with AWS_ENDPOINT_URL; `make down` stops it.")
     return 0
+
+
+def lambda_address(args) -> str:
+    """On cargo lambda's default port, listen where `cargo lambda invoke`
+    looks by default ([::1]); elsewhere, on 127.0.0.1."""
+    return "::" if args.lambda_port == DEFAULT_LAMBDA_PORT else "127.0.0.1"
 
 
 def dry_run(env: dict[str, str], app: str, environment: str, commit: str, timeout: float = 600) -> dict:
@@ -83,7 +89,7 @@ def print_plan(out: dict) -> None:
 
 
 def plan(stack: Stack, args) -> int:
-    env = stack.up(args.port, args.lambda_port, args.poll_seconds)
+    env = stack.up(args.port, args.lambda_port, args.poll_seconds, lambda_address=lambda_address(args))
     commit = args.commit or json.loads(sample_push()[1])["after"]
     say(f"dry run of {args.app}/{args.environment} at {commit[:7]}: plans every step, changes nothing")
     desc = dry_run(env, args.app, args.environment, commit, timeout=args.timeout)
@@ -148,7 +154,7 @@ def main() -> int:
     args = parser.parse_args()
     stack = Stack(Path(args.state_dir))
     if args.command == "up":
-        stack.up(args.port, args.lambda_port, args.poll_seconds)
+        stack.up(args.port, args.lambda_port, args.poll_seconds, lambda_address=lambda_address(args))
         return 0
     if args.command == "down":
         stack.down()
