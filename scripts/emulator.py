@@ -22,6 +22,15 @@
   `GET /_stepdeploy/calls?since=N` lists those after the Nth, so tests can
   count what a run called (a dry run: no mutating call at all) independently
   of what the code says it did.
+- Faults, off unless asked: `POST /_stepdeploy/faults` with
+  `{"faults": [{"kind": K, "service": S, "action": A, "count": N}, ...]}`
+  arms them (service and action optional: any), `GET` lists what is armed and
+  what fired, `DELETE` clears them. Kinds (see `FAULT_KINDS`): `throttle` and
+  `server_error` answer the next N matching calls with the service's own
+  throttling or internal error, in its protocol; `not_found_after_create`
+  lets a matching EC2 create succeed, then answers the next N calls that name
+  the new id with EC2's not-found code for it; `rollout_seconds` (`value`)
+  sets how long a simulated ECS rollout takes.
 
 Run: python scripts/emulator.py --port 5050 --lambda-url http://127.0.0.1:9050 --docker-hub-port 5051
 """
@@ -105,12 +114,19 @@ def fix_send_task_failure() -> None:
     StepFunctionResponse.send_task_failure = send_task_failure
 
 
+# Settings the faults endpoint can change at run time (`rollout_seconds`);
+# DELETE /_stepdeploy/faults puts back the values the launcher started with.
+SETTINGS: dict[str, float] = {}
+STARTUP_SETTINGS: dict[str, float] = {}
+
+
 def simulate_ecs_rollouts(rollout_seconds: float) -> None:
     import datetime
     import uuid as _uuid
 
     from moto.ecs.models import EC2ContainerServiceBackend
 
+    SETTINGS["rollout_seconds"] = STARTUP_SETTINGS["rollout_seconds"] = rollout_seconds
     original_create = EC2ContainerServiceBackend.create_service
     original_update = EC2ContainerServiceBackend.update_service
 
@@ -153,7 +169,7 @@ def simulate_ecs_rollouts(rollout_seconds: float) -> None:
             service.running_count, service.pending_count = service.desired_count, 0
             event(service, "has reached a steady state.")
 
-        timer = threading.Timer(rollout_seconds, finish)
+        timer = threading.Timer(SETTINGS["rollout_seconds"], finish)
         timer.daemon = True
         timer.start()
 
@@ -280,22 +296,354 @@ def aws_call(environ: dict, body: bytes) -> dict:
     return {"service": service, "action": action}
 
 
+# --- Faults -----------------------------------------------------------------
+# Real AWS throttles, fails and is eventually consistent; moto is none of
+# these. Faults make the emulator so on demand, over HTTP beside moto's API:
+# POST /_stepdeploy/faults arms, GET lists, DELETE clears. Each call the
+# emulator answers is offered to every armed fault, in the order they were
+# armed: a fault's `before` may answer in moto's place (the call then never
+# reaches moto: it took no effect), and its `after` sees moto's answer. A new
+# kind is a `Fault` subclass with its own hooks, named in `FAULT_KINDS`;
+# kinds that act on a whole Lambda invocation (a crash after a call) or on a
+# resource's life (a resource stuck short of ready) fit the same two hooks,
+# the second with the backends' models at hand as `simulate_ecs_rollouts` has.
+
+# Each service's throttling and internal-error codes, as AWS answers them;
+# others default by protocol (`DEFAULT_CODES`).
+THROTTLE_CODES = {
+    "ec2": ("RequestLimitExceeded", 503),
+    "lambda": ("TooManyRequestsException", 429),
+    "s3": ("SlowDown", 503),
+}
+SERVER_ERROR_CODES = {
+    "ec2": "InternalError",
+    "rds": "InternalFailure",
+    "elasticloadbalancing": "ServiceUnavailable",
+    "ecs": "ServerException",
+    "ecr": "ServerException",
+    "logs": "ServiceUnavailableException",
+    "dynamodb": "InternalServerError",
+    "secretsmanager": "InternalServiceError",
+    "lambda": "ServiceException",
+    "s3": "InternalError",
+}
+DEFAULT_CODES = {  # protocol -> (throttling code, its HTTP status, internal error code)
+    "ec2": ("RequestLimitExceeded", 503, "InternalError"),
+    "query": ("Throttling", 400, "InternalFailure"),
+    "json": ("ThrottlingException", 400, "InternalFailure"),
+    "rest-json": ("ThrottlingException", 429, "InternalFailure"),
+    "rest-xml": ("SlowDown", 503, "InternalError"),
+}
+
+# EC2 creates whose new id `not_found_after_create` hides: the element of the
+# create's answer holding the id, and the code EC2 answers for an unknown one.
+EC2_CREATES = {
+    "CreateVpc": ("vpcId", "InvalidVpcID.NotFound", "The vpc ID '{id}' does not exist"),
+    "CreateSubnet": ("subnetId", "InvalidSubnetID.NotFound", "The subnet ID '{id}' does not exist"),
+    "CreateInternetGateway": ("internetGatewayId", "InvalidInternetGatewayID.NotFound",
+                              "The internetGateway ID '{id}' does not exist"),
+    "CreateSecurityGroup": ("groupId", "InvalidGroup.NotFound", "The security group '{id}' does not exist"),
+    "AllocateAddress": ("allocationId", "InvalidAllocationID.NotFound", "The allocation ID '{id}' does not exist"),
+    "CreateRouteTable": ("routeTableId", "InvalidRouteTableID.NotFound", "The routeTable ID '{id}' does not exist"),
+    "CreateNatGateway": ("natGatewayId", "InvalidNatGatewayID.NotFound", "The natGateway ID '{id}' does not exist"),
+}
+
+
+class Request:
+    """An AWS call as the faults see it: who it is for and what it says."""
+
+    def __init__(self, environ: dict, body: bytes, call: dict):
+        self.environ = environ
+        self.body = body
+        self.service = call["service"]
+        self.action = call["action"]
+        if environ.get("HTTP_X_AMZ_TARGET"):
+            self.protocol = "json"
+        elif self.service == "ec2":
+            self.protocol = "ec2"
+        elif self.service == "s3":
+            self.protocol = "rest-xml"
+        elif " " not in self.action:  # an `Action=` parameter: the query protocol
+            self.protocol = "query"
+        else:
+            self.protocol = "rest-json"
+
+    def says(self, text: str) -> bool:
+        """Whether the request (its query string or body) contains this text."""
+        return text in self.environ.get("QUERY_STRING", "") or text.encode() in self.body
+
+    def params(self) -> dict[str, list[str]]:
+        """A query-protocol request's parameters (URL and form body)."""
+        return parse_qs(self.environ.get("QUERY_STRING", "") + "&" + self.body.decode("utf-8", "replace"))
+
+    def names(self, resource_id: str) -> bool:
+        """Whether the request names this id as a parameter (not inside a
+        `Filter`: AWS answers a filter on an unknown id with nothing)."""
+        return any(resource_id in values for key, values in self.params().items() if not key.startswith("Filter."))
+
+
+def error_answer(req: Request, code: str, message: str, status: int) -> tuple[int, list, bytes]:
+    """An AWS error in the protocol the service speaks, as its SDKs parse it:
+    EC2's `<Response><Errors><Error><Code>`, the query protocol's
+    `<ErrorResponse><Error><Code>`, the JSON protocols' `__type` (and the
+    `x-amzn-ErrorType` header REST-JSON services read)."""
+    from html import escape
+    from uuid import uuid4
+
+    request_id = str(uuid4())
+    if req.protocol == "ec2":
+        body = (f"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>{code}</Code>"
+                f"<Message>{escape(message)}</Message></Error></Errors><RequestID>{request_id}</RequestID></Response>")
+        headers = [("Content-Type", "text/xml;charset=UTF-8")]
+    elif req.protocol in ("query", "rest-xml"):
+        fault = "Receiver" if status >= 500 else "Sender"
+        error = f"<Error><Type>{fault}</Type><Code>{code}</Code><Message>{escape(message)}</Message></Error>"
+        body = (f"<ErrorResponse>{error}<RequestId>{request_id}</RequestId></ErrorResponse>" if req.protocol == "query"
+                else f"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{error}")
+        headers = [("Content-Type", "text/xml")]
+    else:
+        content_type = req.environ.get("CONTENT_TYPE", "")
+        if not content_type.startswith("application/x-amz-json"):
+            content_type = "application/x-amz-json-1.1" if req.protocol == "json" else "application/json"
+        body = json.dumps({"__type": code, "message": message})
+        headers = [("Content-Type", content_type), ("x-amzn-ErrorType", code)]
+    data = body.encode()
+    return status, headers + [("x-amzn-RequestId", request_id), ("Content-Length", str(len(data)))], data
+
+
+class Fault:
+    """An armed fault: `{"kind", "service", "action", "count"}` (service and
+    action optional: any), and optionally `contains` (only requests whose
+    query or body contain this text, e.g. an app's name in a create's tags),
+    `code` and `status` (answer these instead of the service's own)."""
+
+    kind = ""
+    needs_answer = False  # whether `after` wants moto's answer
+
+    def __init__(self, number: int, spec: dict):
+        self.number = number
+        self.service = spec.get("service") or None
+        self.action = spec.get("action") or None
+        self.count = spec.get("count", 1)
+        if not isinstance(self.count, int) or isinstance(self.count, bool) or self.count < 1:
+            raise ValueError(f"{self.kind}: count must be a whole number of calls, at least 1, not {self.count!r}")
+        self.remaining = self.count
+        self.code = spec.get("code")
+        self.status = spec.get("status")
+        self.contains = spec.get("contains") or None
+
+    def matches(self, req: Request) -> bool:
+        return (self.service in (None, req.service) and self.action in (None, req.action)
+                and (self.contains is None or req.says(self.contains)))
+
+    def before(self, req: Request) -> tuple[int, list, bytes, dict] | None:
+        """An answer in moto's place (with what to record as fired), or None."""
+        return None
+
+    def after(self, req: Request, status: int, body: bytes) -> None:
+        """Moto answered `req` (only called while `waiting`)."""
+
+    @property
+    def waiting(self) -> bool:
+        return False
+
+    def describe(self) -> dict:
+        return {"id": self.number, "kind": self.kind, "service": self.service, "action": self.action,
+                "contains": self.contains, "count": self.count, "remaining": self.remaining}
+
+
+class Throttle(Fault):
+    """The next `count` matching calls answer the service's throttling error."""
+
+    kind = "throttle"
+
+    def before(self, req):
+        if self.remaining <= 0 or not self.matches(req):
+            return None
+        self.remaining -= 1
+        code, status = THROTTLE_CODES.get(req.service, DEFAULT_CODES[req.protocol][:2])
+        code, status = self.code or code, self.status or status
+        answer = error_answer(req, code, f"Rate exceeded (emulator fault {self.number})", status)
+        return (*answer, {"code": code, "status": status})
+
+
+class ServerError(Fault):
+    """The next `count` matching calls answer HTTP 500 with the service's internal error."""
+
+    kind = "server_error"
+
+    def before(self, req):
+        if self.remaining <= 0 or not self.matches(req):
+            return None
+        self.remaining -= 1
+        code = self.code or SERVER_ERROR_CODES.get(req.service, DEFAULT_CODES[req.protocol][2])
+        status = self.status or 500
+        message = f"We encountered an internal error. Please try again. (emulator fault {self.number})"
+        return (*error_answer(req, code, message, status), {"code": code, "status": status})
+
+
+class NotFoundAfterCreate(Fault):
+    """The first matching EC2 create succeeds; then the next `count` calls
+    that name its new id answer EC2's not-found code for it, as EC2 does for
+    a few seconds after a create (eventual consistency)."""
+
+    kind = "not_found_after_create"
+    needs_answer = True
+
+    def __init__(self, number, spec):
+        super().__init__(number, spec)
+        if self.service not in (None, "ec2"):
+            raise ValueError(f"not_found_after_create: EC2 creates only, not service {self.service!r}")
+        if self.action is not None and self.action not in EC2_CREATES:
+            raise ValueError(f"not_found_after_create: action must be one of {sorted(EC2_CREATES)}, not {self.action!r}")
+        self.created: str | None = None  # the new id, once a matching create succeeded
+        self.created_by = ""
+
+    @property
+    def waiting(self):
+        return self.created is None
+
+    def after(self, req, status, body):
+        if req.service != "ec2" or req.action not in EC2_CREATES or not self.matches(req) or status != 200:
+            return
+        import re
+
+        element = EC2_CREATES[req.action][0]
+        found = re.search(rf"<{element}>([^<]+)</{element}>".encode(), body)
+        if found:
+            self.created = found.group(1).decode()
+            self.created_by = req.action
+
+    def before(self, req):
+        if self.created is None or self.remaining <= 0 or req.service != "ec2" or not req.names(self.created):
+            return None
+        self.remaining -= 1
+        _, code, message = EC2_CREATES[self.created_by]
+        status = self.status or 400
+        return (*error_answer(req, code, message.format(id=self.created), status),
+                {"code": code, "status": status, "resource": self.created})
+
+    def describe(self):
+        return {**super().describe(), "created": self.created}
+
+
+FAULT_KINDS: dict[str, type[Fault]] = {k.kind: k for k in (Throttle, ServerError, NotFoundAfterCreate)}
+
+
+class Faults:
+    """What is armed, what fired, and the run-time settings."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.armed: list[Fault] = []
+        self.fired: list[dict] = []
+        self.numbers = 0
+
+    def add(self, specs: list) -> list[dict]:
+        if not isinstance(specs, list):
+            raise ValueError('expected {"faults": [{"kind": ..., ...}, ...]}')
+        new, settings = [], {}
+        for spec in specs:
+            kind = spec.get("kind") if isinstance(spec, dict) else None
+            if kind == "rollout_seconds":
+                value = spec.get("value")
+                if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+                    raise ValueError(f"rollout_seconds: value must be a number of seconds, not {value!r}")
+                settings["rollout_seconds"] = float(value)
+            elif kind in FAULT_KINDS:
+                new.append(spec)
+            else:
+                raise ValueError(f"unknown fault kind {kind!r}: one of {sorted([*FAULT_KINDS, 'rollout_seconds'])}")
+        with self.lock:  # all or nothing: validate every fault before arming any
+            faults = [FAULT_KINDS[spec["kind"]](self.numbers + i + 1, spec) for i, spec in enumerate(new)]
+            self.numbers += len(faults)
+            self.armed += faults
+            SETTINGS.update(settings)
+            return [f.describe() for f in faults]
+
+    def clear(self) -> None:
+        with self.lock:
+            self.armed, self.fired = [], []
+            SETTINGS.update(STARTUP_SETTINGS)
+
+    def listing(self) -> dict:
+        with self.lock:
+            return {"armed": [f.describe() for f in self.armed], "fired": list(self.fired), "settings": dict(SETTINGS)}
+
+    def before(self, req: Request):
+        with self.lock:
+            for fault in self.armed:
+                answer = fault.before(req)
+                if answer:
+                    status, headers, body, what = answer
+                    self.fired.append({"fault": fault.number, "kind": fault.kind, "service": req.service,
+                                       "action": req.action, **what})
+                    return status, headers, body, fault.number
+        return None
+
+    def want_answer(self) -> bool:
+        with self.lock:
+            return any(f.needs_answer and f.waiting for f in self.armed)
+
+    def after(self, req: Request, status: int, body: bytes) -> None:
+        with self.lock:
+            for fault in self.armed:
+                if fault.needs_answer and fault.waiting:
+                    fault.after(req, status, body)
+
+
+FAULTS = Faults()
+
+
+def faults_endpoint(environ: dict) -> tuple[int, dict]:
+    method = environ.get("REQUEST_METHOD", "GET")
+    if method == "GET":
+        return 200, FAULTS.listing()
+    if method == "DELETE":
+        FAULTS.clear()
+        return 200, FAULTS.listing()
+    if method == "POST":
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            spec = json.loads(environ["wsgi.input"].read(length) or b"{}")
+            armed = FAULTS.add(spec.get("faults") if isinstance(spec, dict) else None)
+        except (ValueError, TypeError, AttributeError) as err:
+            return 400, {"error": str(err)}
+        return 200, {"armed": armed, **FAULTS.listing()}
+    return 405, {"error": f"{method} not allowed: GET, POST or DELETE"}
+
+
 def record_calls() -> None:
-    """Record every call, and serve `/_stepdeploy/calls` beside moto's API."""
+    """Record every call, serve `/_stepdeploy/calls` and `/_stepdeploy/faults`
+    beside moto's API, and let the armed faults answer in moto's place."""
     import io
+    from http import HTTPStatus
 
     from moto.server import DomainDispatcherApplication
 
     original = DomainDispatcherApplication.__call__
+
+    def reply(start_response, status: int, headers: list, body: bytes):
+        try:
+            phrase = HTTPStatus(status).phrase
+        except ValueError:
+            phrase = "Error"
+        start_response(f"{status} {phrase}", headers)
+        return [body]
+
+    def json_reply(start_response, status: int, doc: dict):
+        body = json.dumps(doc).encode()
+        return reply(start_response, status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))], body)
 
     def call(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
         if path == "/_stepdeploy/calls":
             since = int(parse_qs(environ.get("QUERY_STRING", "")).get("since", ["0"])[0] or 0)
             with CALLS_LOCK:
-                body = json.dumps({"count": len(CALLS), "calls": CALLS[since:]}).encode()
-            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
-            return [body]
+                doc = {"count": len(CALLS), "calls": CALLS[since:]}
+            return json_reply(start_response, 200, doc)
+        if path == "/_stepdeploy/faults":
+            return json_reply(start_response, *faults_endpoint(environ))
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
@@ -305,7 +653,31 @@ def record_calls() -> None:
         entry = aws_call(environ, body)
         with CALLS_LOCK:
             CALLS.append(entry)
-        return original(self, environ, start_response)
+        if not entry["service"] or path.startswith("/moto-api"):
+            return original(self, environ, start_response)  # not an AWS call: no faults
+        req = Request(environ, body, entry)
+        injected = FAULTS.before(req)
+        if injected:
+            status, headers, answer, number = injected
+            with CALLS_LOCK:
+                entry["fault"] = number
+            return reply(start_response, status, headers, answer)
+        if not FAULTS.want_answer():
+            return original(self, environ, start_response)
+        seen: dict = {"written": []}
+
+        def capture(status, headers, exc_info=None):
+            seen["status"], seen["headers"] = status, headers
+            return seen["written"].append
+
+        result = original(self, environ, capture)
+        try:
+            answer = b"".join([*seen["written"], *result])
+        finally:
+            getattr(result, "close", lambda: None)()
+        FAULTS.after(req, int(seen["status"].split(" ", 1)[0]), answer)
+        start_response(seen["status"], seen["headers"])
+        return [answer]
 
     DomainDispatcherApplication.__call__ = call
 

@@ -8,6 +8,7 @@ import json
 import secrets
 import sys
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -139,6 +140,22 @@ class Local:
 
     def deployment(self, app: str, environment: str, deployment_id: str) -> dict | None:
         return self.item(f"ENV#{app}#{environment}", f"DEPLOY#{deployment_id}")
+
+    def arm_faults(self, *faults: dict) -> list[dict]:
+        """Arm emulator faults (`{"kind", "service", "action", "count"}`); their listings."""
+        status, reply = stk.post_json(f"{self.env['AWS_ENDPOINT_URL']}/_stepdeploy/faults",
+                                      json.dumps({"faults": list(faults)}).encode())
+        assert status == 200, reply
+        return reply["armed"]
+
+    def faults(self) -> dict:
+        """What is armed (with what remains of each) and what fired."""
+        return stk.get_json(f"{self.env['AWS_ENDPOINT_URL']}/_stepdeploy/faults")
+
+    def clear_faults(self) -> None:
+        req = urllib.request.Request(f"{self.env['AWS_ENDPOINT_URL']}/_stepdeploy/faults", method="DELETE")
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            assert resp.status == 200
 
     def executions(self, name_part: str = "") -> list[dict]:
         sfn = self.c("stepfunctions")

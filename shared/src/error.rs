@@ -96,12 +96,17 @@ impl StepError {
     }
 }
 
-/// AWS error codes that mean "try again later".
+/// AWS error codes that mean "try again later": throttling and server-side
+/// faults, as each service spells them (EC2 `RequestLimitExceeded`/
+/// `InternalError`; RDS and ELBv2 `Throttling`/`InternalFailure`/
+/// `ServiceUnavailable`; ECS `ThrottlingException`/`ServerException`; Logs
+/// `ServiceUnavailableException`; DynamoDB `InternalServerError`; …).
 const RETRYABLE_CODES: &[&str] = &[
     "Throttling",
     "ThrottlingException",
     "ThrottledException",
     "RequestLimitExceeded",
+    "EC2ThrottledException",
     "TooManyRequestsException",
     "ProvisionedThroughputExceededException",
     "RequestThrottled",
@@ -112,24 +117,53 @@ const RETRYABLE_CODES: &[&str] = &[
     "InternalError",
     "InternalFailure",
     "InternalServerError",
+    "InternalServerException",
     "InternalServiceError",
+    "ServerException",
+    "ServiceException",
     "RequestTimeout",
     "RequestTimeoutException",
     "PriorRequestNotComplete",
     "TransactionInProgressException",
 ];
 
-/// Classify an AWS error by its code: throttling and server-side faults are
-/// retryable, everything else is fatal. The message keeps the AWS code and
-/// message so a person can look it up.
+/// EC2's "no such id" codes for the network's resources. EC2 is eventually
+/// consistent: an id it has just handed out (or that a describe has just
+/// listed) may answer these to the next calls for a few seconds. A step only
+/// names ids it created or observed in the same run, so when one of these
+/// reaches the classifier it is that delay: the step is retried (bounded by
+/// the state machine's `Retry`) and re-observes by tags. Describes and
+/// deletes that mean "is it gone?" catch these codes first, with
+/// [`crate::aws::or_gone`], and never get here.
+pub const EC2_NOT_FOUND_CODES: &[&str] = &[
+    "InvalidVpcID.NotFound",
+    "InvalidSubnetID.NotFound",
+    "InvalidInternetGatewayID.NotFound",
+    "InvalidGroup.NotFound",
+    "InvalidGroupId.NotFound",
+    "InvalidAllocationID.NotFound",
+    "InvalidRouteTableID.NotFound",
+    "InvalidNatGatewayID.NotFound",
+    "NatGatewayNotFound",
+];
+
+/// Classify an AWS error by its code: throttling, server-side faults, no
+/// answer at all, and EC2's not-found for an id we hold
+/// ([`EC2_NOT_FOUND_CODES`]) are retryable; everything else is fatal. The
+/// message keeps the AWS code and message so a person can look it up, and
+/// [`StepError::code`] keeps the code for callers to branch on.
 pub fn classify_aws_error(operation: &str, code: Option<&str>, message: Option<&str>) -> StepError {
     let code_text = code.unwrap_or("Unknown");
-    let text = format!(
+    let mut text = format!(
         "{operation} failed: {code_text}: {}",
         message.unwrap_or("no message from AWS")
     );
     let mut err = match code {
         Some(c) if RETRYABLE_CODES.contains(&c) => StepError::retryable(text),
+        Some(c) if EC2_NOT_FOUND_CODES.contains(&c) => {
+            text.push_str(" (EC2 may not know an id it has just handed out yet: retried)");
+            StepError::retryable(text)
+        }
         // No code at all: the request never got an AWS answer (connection, timeout).
         None => StepError::retryable(text),
         Some(_) => StepError::fatal(text),
@@ -163,5 +197,162 @@ mod tests {
         assert!(!e.is_code(&["DependencyViolation"]));
         let e = classify_aws_error("CreateVpc", None, None);
         assert_eq!(e.kind, ErrorKind::Retryable);
+    }
+
+    /// Every service's throttling and internal-error codes (what the local
+    /// emulator's faults answer, and AWS's other spellings), EC2's not-found
+    /// for an id we hold, and the codes that must stay fatal.
+    #[test]
+    fn classification_table() {
+        use ErrorKind::{Fatal, Retryable};
+        let table: &[(&str, Option<&str>, ErrorKind)] = &[
+            // Throttling.
+            ("EC2 CreateVpc", Some("RequestLimitExceeded"), Retryable),
+            ("RDS CreateDBInstance", Some("Throttling"), Retryable),
+            ("ELBv2 CreateLoadBalancer", Some("Throttling"), Retryable),
+            ("ECS CreateCluster", Some("ThrottlingException"), Retryable),
+            (
+                "Logs CreateLogGroup",
+                Some("ThrottlingException"),
+                Retryable,
+            ),
+            ("DynamoDB PutItem", Some("ThrottlingException"), Retryable),
+            (
+                "DynamoDB PutItem",
+                Some("ProvisionedThroughputExceededException"),
+                Retryable,
+            ),
+            ("Lambda Invoke", Some("TooManyRequestsException"), Retryable),
+            // Server errors.
+            ("EC2 CreateSubnet", Some("InternalError"), Retryable),
+            (
+                "RDS CreateDBSubnetGroup",
+                Some("InternalFailure"),
+                Retryable,
+            ),
+            (
+                "ELBv2 CreateTargetGroup",
+                Some("ServiceUnavailable"),
+                Retryable,
+            ),
+            ("ECS CreateService", Some("ServerException"), Retryable),
+            ("ECR DescribeImages", Some("ServerException"), Retryable),
+            (
+                "Logs CreateLogGroup",
+                Some("ServiceUnavailableException"),
+                Retryable,
+            ),
+            ("DynamoDB PutItem", Some("InternalServerError"), Retryable),
+            (
+                "Secrets Manager GetSecretValue",
+                Some("InternalServiceError"),
+                Retryable,
+            ),
+            (
+                "Step Functions SendTaskSuccess",
+                Some("InternalFailure"),
+                Retryable,
+            ),
+            // No AWS answer at all.
+            ("EC2 CreateVpc", None, Retryable),
+            // EC2 not-found for an id just created or observed: eventual consistency.
+            (
+                "EC2 ModifyVpcAttribute",
+                Some("InvalidVpcID.NotFound"),
+                Retryable,
+            ),
+            ("EC2 CreateSubnet", Some("InvalidVpcID.NotFound"), Retryable),
+            (
+                "EC2 ModifySubnetAttribute",
+                Some("InvalidSubnetID.NotFound"),
+                Retryable,
+            ),
+            (
+                "EC2 AttachInternetGateway",
+                Some("InvalidInternetGatewayID.NotFound"),
+                Retryable,
+            ),
+            (
+                "EC2 AuthorizeSecurityGroupIngress",
+                Some("InvalidGroup.NotFound"),
+                Retryable,
+            ),
+            (
+                "EC2 CreateNatGateway",
+                Some("InvalidAllocationID.NotFound"),
+                Retryable,
+            ),
+            (
+                "EC2 AssociateRouteTable",
+                Some("InvalidRouteTableID.NotFound"),
+                Retryable,
+            ),
+            (
+                "EC2 CreateRoute",
+                Some("InvalidNatGatewayID.NotFound"),
+                Retryable,
+            ),
+            (
+                "EC2 DescribeVpcAttribute",
+                Some("InvalidVpcID.NotFound"),
+                Retryable,
+            ),
+            // Refusals: retrying cannot help.
+            ("EC2 CreateVpc", Some("InvalidParameterValue"), Fatal),
+            ("EC2 CreateVpc", Some("UnauthorizedOperation"), Fatal),
+            ("EC2 DeleteVpc", Some("DependencyViolation"), Fatal),
+            (
+                "EC2 RevokeSecurityGroupIngress",
+                Some("InvalidPermission.NotFound"),
+                Fatal,
+            ),
+            (
+                "RDS CreateDBInstance",
+                Some("DBInstanceAlreadyExists"),
+                Fatal,
+            ),
+            (
+                "ELBv2 CreateLoadBalancer",
+                Some("DuplicateLoadBalancerName"),
+                Fatal,
+            ),
+            (
+                "ECS CreateService",
+                Some("InvalidParameterException"),
+                Fatal,
+            ),
+            ("ECS UpdateService", Some("AccessDeniedException"), Fatal),
+            ("Logs CreateLogGroup", Some("LimitExceededException"), Fatal),
+            (
+                "DynamoDB PutItem",
+                Some("ConditionalCheckFailedException"),
+                Fatal,
+            ),
+        ];
+        for (operation, code, kind) in table {
+            let e = classify_aws_error(operation, *code, Some("from AWS"));
+            assert_eq!(e.kind, *kind, "{operation} {code:?}: {}", e.message);
+            assert_eq!(e.code.as_deref(), *code, "the AWS code is kept");
+            let shown = code.unwrap_or("Unknown");
+            assert!(
+                e.message
+                    .starts_with(&format!("{operation} failed: {shown}: from AWS")),
+                "{}",
+                e.message
+            );
+        }
+    }
+
+    #[test]
+    fn every_not_found_code_is_retryable_and_kept() {
+        for code in EC2_NOT_FOUND_CODES {
+            let e = classify_aws_error("EC2 CreateRoute", Some(code), None);
+            assert_eq!(e.kind, ErrorKind::Retryable, "{code}");
+            assert!(e.is_code(&[code]));
+            assert!(e.message.contains("retried"), "{}", e.message);
+        }
+        for code in RETRYABLE_CODES {
+            assert!(!EC2_NOT_FOUND_CODES.contains(code), "{code} listed twice");
+        }
     }
 }

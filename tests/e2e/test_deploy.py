@@ -119,7 +119,10 @@ def test_the_whole_topology_exists_as_the_emulator_reports_it(local):
     assert all(s["VpcId"] == vpc["VpcId"] for s in subnets)
     (igw,) = ec2.describe_internet_gateways(Filters=owner)["InternetGateways"]
     assert igw["Attachments"][0]["VpcId"] == vpc["VpcId"]
-    (nat,) = ec2.describe_nat_gateways(Filters=owner)["NatGateways"]
+    # moto's DescribeNatGateways ignores tag filters: keep what carries the tags.
+    tags = lambda r: {t["Key"]: t["Value"] for t in r.get("Tags", [])}  # noqa: E731
+    (nat,) = [n for n in ec2.describe_nat_gateways(Filters=owner)["NatGateways"]
+              if tags(n).get("stepdeploy:app") == "bank" and tags(n).get("stepdeploy:environment") == "production"]
     assert nat["SubnetId"] == by_role["public-1"]["SubnetId"]
     (eip,) = ec2.describe_addresses(Filters=owner)["Addresses"]
     assert nat["NatGatewayAddresses"][0]["AllocationId"] == eip["AllocationId"]
