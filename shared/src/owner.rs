@@ -42,6 +42,14 @@ impl Owner {
         ]
     }
 
+    /// The ownership tags as a resource carries them.
+    pub fn as_tags(&self) -> Tags {
+        self.tags()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect()
+    }
+
     /// Tags to create a resource with: ownership plus the deployment creating it.
     pub fn creation_tags(&self, deployment: &str) -> Vec<(&'static str, String)> {
         let mut tags = self.tags();
@@ -236,6 +244,7 @@ mod tests {
         for (t, want) in cases {
             assert_eq!(owner.owns(&tags(t)), *want, "{t:?}");
         }
+        assert!(owner.owns(&owner.as_tags()));
     }
 
     #[test]

@@ -194,3 +194,27 @@ def test_a_first_deploy_rides_out_ids_ec2_does_not_know_yet(faults, group):
         assert created in all_ids, (action, created, found)
     assert len(seen) == len(armed), seen
     assert json.loads(desc["output"])["deployment_id"]
+
+
+def test_a_rollout_slower_than_its_deadline_fails_naming_the_service(faults):
+    """A stuck step fails within its deadline, says what it waited for, and
+    closes the ledger: here the service's rollout takes longer than the
+    spec's one-minute service deadline."""
+    app = "slowroll"
+    stk.register_spec(faults.c("dynamodb"), {"name": app, "repository": f"acme/{app}",
+                                             "network": {"cidr": "10.171.0.0/16"},
+                                             "deadlines": {"service_minutes": 1}})
+    faults.c("ecr").create_repository(repositoryName=app)
+    faults.arm_faults({"kind": "rollout_seconds", "value": 240})
+    arn, desc = deploy(faults, app)
+    assert desc["status"] == "FAILED", desc
+    assert desc["error"] == "StepTimedOut", desc
+    cause = desc["cause"]
+    assert "provision-service was still not ready after 1 min" in cause, cause
+    assert f"ECS service {app}-production" in cause and "IN_PROGRESS" in cause.upper(), cause
+    waited = (desc["stopDate"] - desc["startDate"]).total_seconds()
+    assert 60 <= waited < 200, waited
+    env = faults.item(f"ENV#{app}#production", "ENV")
+    assert env["status"] == "FAILED", env
+    record = faults.deployment(app, "production", arn.rsplit(":", 1)[1])
+    assert record["status"] == "FAILED" and record["error"] == "StepTimedOut", record

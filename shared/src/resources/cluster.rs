@@ -127,17 +127,12 @@ pub use apply::{converge, observe, remove};
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::owner::{TAG_APP, TAG_ENVIRONMENT};
 
     fn cluster(status: &str, app: &str) -> Observed {
         Observed {
             arn: "arn:aws:ecs:us-east-1:1:cluster/bank-production".into(),
             status: status.into(),
-            tags: [
-                (TAG_APP.to_string(), app.to_string()),
-                (TAG_ENVIRONMENT.to_string(), "production".to_string()),
-            ]
-            .into(),
+            tags: Owner::new(app, "production").as_tags(),
         }
     }
 

@@ -253,7 +253,6 @@ pub use apply::{converge, observe, remove};
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::owner::{TAG_APP, TAG_ENVIRONMENT};
 
     fn names() -> Names {
         Names::new("bank", "production").unwrap()
@@ -277,11 +276,7 @@ mod tests {
             port: 3306,
             secret_arn: None,
             deletion_protection: true,
-            tags: [
-                (TAG_APP.to_string(), app.to_string()),
-                (TAG_ENVIRONMENT.to_string(), "production".to_string()),
-            ]
-            .into(),
+            tags: Owner::new(app, "production").as_tags(),
         }
     }
 

@@ -142,7 +142,6 @@ pub use apply::{converge, observe, remove};
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::owner::{TAG_APP, TAG_ENVIRONMENT};
 
     fn wanted() -> Wanted {
         Wanted::new(
@@ -157,11 +156,7 @@ mod tests {
             arn: "arn:aws:rds:us-east-1:1:subgrp:bank-production-db".into(),
             vpc_id: "vpc-1".into(),
             subnets: subnets.iter().map(|s| s.to_string()).collect(),
-            tags: [
-                (TAG_APP.to_string(), app.to_string()),
-                (TAG_ENVIRONMENT.to_string(), "production".to_string()),
-            ]
-            .into(),
+            tags: Owner::new(app, "production").as_tags(),
         }
     }
 

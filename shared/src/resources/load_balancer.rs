@@ -162,7 +162,6 @@ pub use apply::{converge, observe, remove};
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::owner::{TAG_APP, TAG_ENVIRONMENT};
 
     fn wanted() -> Wanted {
         Wanted::new(
@@ -178,11 +177,7 @@ mod tests {
                 .into(),
             dns_name: "bank-production-1.us-east-1.elb.amazonaws.com".into(),
             state: state.into(),
-            tags: [
-                (TAG_APP.to_string(), app.to_string()),
-                (TAG_ENVIRONMENT.to_string(), "production".to_string()),
-            ]
-            .into(),
+            tags: Owner::new(app, "production").as_tags(),
         }
     }
 

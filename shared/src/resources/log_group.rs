@@ -156,17 +156,12 @@ pub use apply::{converge, observe, remove};
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::owner::{TAG_APP, TAG_ENVIRONMENT};
 
     fn group(retention: Option<i32>, app: &str) -> Observed {
         Observed {
             arn: "arn:aws:logs:us-east-1:1:log-group:/stepdeploy/bank/production".into(),
             retention_days: retention,
-            tags: [
-                (TAG_APP.to_string(), app.to_string()),
-                (TAG_ENVIRONMENT.to_string(), "production".to_string()),
-            ]
-            .into(),
+            tags: Owner::new(app, "production").as_tags(),
         }
     }
 

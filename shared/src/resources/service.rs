@@ -180,7 +180,8 @@ pub fn plan(
         .map(|p| (p.rollout_state.as_str(), p.running))
         .unwrap_or(("", 0));
     Change::wait(format!(
-        "rollout {} of {}: {running} of {} tasks running, {} deployments",
+        "{RESOURCE} {}: rollout {} of {}: {running} of {} tasks running, {} deployments",
+        wanted.name,
         if state.is_empty() { "pending" } else { state },
         short(&wanted.task_definition),
         wanted.desired,
@@ -310,7 +311,6 @@ pub use apply::{converge, observe, remove};
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::owner::{TAG_APP, TAG_ENVIRONMENT};
 
     const OLD: &str = "arn:aws:ecs:us-east-1:1:task-definition/bank-production:7";
     const NEW: &str = "arn:aws:ecs:us-east-1:1:task-definition/bank-production:8";
@@ -350,11 +350,7 @@ mod tests {
             running: 2,
             deployments,
             events: vec!["(service bank-production) task stopped: CannotPullContainerError".into()],
-            tags: [
-                (TAG_APP.to_string(), app.to_string()),
-                (TAG_ENVIRONMENT.to_string(), "production".to_string()),
-            ]
-            .into(),
+            tags: Owner::new(app, "production").as_tags(),
         }
     }
 

@@ -209,7 +209,6 @@ pub use apply::{converge, observe, remove};
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::owner::{TAG_APP, TAG_ENVIRONMENT};
 
     fn wanted() -> Wanted {
         Wanted::new(
@@ -227,11 +226,7 @@ mod tests {
             vpc_id: w.vpc_id,
             target_type: "ip".into(),
             health_check: w.health_check,
-            tags: [
-                (TAG_APP.to_string(), app.to_string()),
-                (TAG_ENVIRONMENT.to_string(), "production".to_string()),
-            ]
-            .into(),
+            tags: Owner::new(app, "production").as_tags(),
         };
         edit(&mut tg);
         tg

@@ -268,7 +268,6 @@ pub use apply::{converge, observe, remove};
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::owner::{TAG_APP, TAG_ENVIRONMENT};
 
     fn spec(image: &str) -> TaskSpec {
         TaskSpec {
@@ -292,11 +291,7 @@ mod tests {
             arn: "arn:aws:ecs:us-east-1:1:task-definition/bank-production:7".into(),
             status: status.into(),
             spec: spec(image),
-            tags: [
-                (TAG_APP.to_string(), app.to_string()),
-                (TAG_ENVIRONMENT.to_string(), "production".to_string()),
-            ]
-            .into(),
+            tags: Owner::new(app, "production").as_tags(),
         }
     }
 
