@@ -259,3 +259,33 @@ def deploy_app(local, commit, repository):
     desc = local.follow(reply["execution_arn"])
     assert desc["status"] == "SUCCEEDED", desc.get("cause")
     return json.loads(desc["output"])
+
+
+def test_inbound_rules_added_by_hand_are_revoked_whatever_their_kind(local):
+    """The load balancer's group admits HTTP from anywhere and nothing else:
+    an IPv4 range, an IPv6 range and a prefix list added by hand all go at
+    the next deploy."""
+    commit = new_commit()
+    local.put_image("bank", commit)
+    deploy(local, commit)
+    ec2 = local.c("ec2")
+    owner = [{"Name": "tag:stepdeploy:app", "Values": ["bank"]},
+             {"Name": "tag:stepdeploy:environment", "Values": ["production"]},
+             {"Name": "tag:stepdeploy:role", "Values": ["lb"]}]
+    (group,) = ec2.describe_security_groups(Filters=owner)["SecurityGroups"]
+    prefix_list = ec2.create_managed_prefix_list(PrefixListName="office", MaxEntries=2, AddressFamily="IPv4",
+                                                 Entries=[{"Cidr": "198.51.100.0/24"}])["PrefixList"]["PrefixListId"]
+    ec2.authorize_security_group_ingress(GroupId=group["GroupId"], IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]},
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "Ipv6Ranges": [{"CidrIpv6": "::/0"}]},
+        {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "PrefixListIds": [{"PrefixListId": prefix_list}]},
+    ])
+    out = deploy(local, commit)
+    revoked = [c for c in out["changes"] if c.startswith("revoked")]
+    assert revoked and all(group["GroupId"] in c for c in revoked), out["changes"]
+    for source in ("0.0.0.0/0", "::/0", prefix_list):
+        assert any(source in c for c in revoked), (source, revoked)
+    (after,) = ec2.describe_security_groups(GroupIds=[group["GroupId"]])["SecurityGroups"]
+    rules = [(p["IpProtocol"], p.get("FromPort"), [r["CidrIp"] for r in p.get("IpRanges", [])],
+              p.get("Ipv6Ranges", []), p.get("PrefixListIds", [])) for p in after["IpPermissions"]]
+    assert rules == [("tcp", 80, ["0.0.0.0/0"], [], [])], rules

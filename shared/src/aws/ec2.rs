@@ -156,9 +156,16 @@ fn rules_of(perms: &[ec2::IpPermission]) -> Vec<IngressRule> {
         let protocol = p.ip_protocol().unwrap_or("-1").to_string();
         let (from, to) = (p.from_port().unwrap_or(-1), p.to_port().unwrap_or(-1));
         let cidrs = p.ip_ranges().iter().filter_map(|r| r.cidr_ip());
+        let ipv6 = p.ipv6_ranges().iter().filter_map(|r| r.cidr_ipv6());
+        let lists = p
+            .prefix_list_ids()
+            .iter()
+            .filter_map(|l| l.prefix_list_id());
         let groups = p.user_id_group_pairs().iter().filter_map(|g| g.group_id());
         let sources = cidrs
             .map(|c| Source::Cidr(c.into()))
+            .chain(ipv6.map(|c| Source::Ipv6Cidr(c.into())))
+            .chain(lists.map(|l| Source::PrefixList(l.into())))
             .chain(groups.map(|g| Source::Group(g.into())));
         out.extend(sources.map(|source| IngressRule {
             protocol: protocol.clone(),
@@ -177,6 +184,10 @@ fn permission(rule: &IngressRule) -> ec2::IpPermission {
         .to_port(rule.to);
     match &rule.source {
         Source::Cidr(c) => b.ip_ranges(ec2::IpRange::builder().cidr_ip(c).build()),
+        Source::Ipv6Cidr(c) => b.ipv6_ranges(ec2::Ipv6Range::builder().cidr_ipv6(c).build()),
+        Source::PrefixList(p) => {
+            b.prefix_list_ids(ec2::PrefixListId::builder().prefix_list_id(p).build())
+        }
         Source::Group(g) => {
             b.user_id_group_pairs(ec2::UserIdGroupPair::builder().group_id(g).build())
         }

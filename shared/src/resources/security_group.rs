@@ -17,10 +17,14 @@ pub const RESOURCE: &str = "security group";
 /// The groups, in the order they are converged (each one's rules name the one before).
 pub const ROLES: [Role; 3] = [Role::Lb, Role::Tasks, Role::Db];
 
-/// Where an inbound rule lets traffic in from.
+/// Where an inbound rule lets traffic in from: every kind EC2 has, so a
+/// rule someone added by hand (an IPv6 range, a prefix list) is seen, and
+/// revoked like any other rule stepdeploy does not want.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Source {
     Cidr(String),
+    Ipv6Cidr(String),
+    PrefixList(String),
     Group(String),
 }
 
@@ -47,7 +51,8 @@ impl IngressRule {
 impl std::fmt::Display for IngressRule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let from = match &self.source {
-            Source::Cidr(c) => c,
+            Source::Cidr(c) | Source::Ipv6Cidr(c) => c,
+            Source::PrefixList(p) => p,
             Source::Group(g) => g,
         };
         if self.from == self.to {
@@ -415,6 +420,8 @@ mod tests {
         let ssh = IngressRule::tcp(22, Source::Cidr("0.0.0.0/0".into()));
         let app = IngressRule::tcp(8000, Source::Group("sg-lb".into()));
         let old_port = IngressRule::tcp(5000, Source::Group("sg-lb".into()));
+        let ipv6 = IngressRule::tcp(80, Source::Ipv6Cidr("::/0".into()));
+        let prefix_list = IngressRule::tcp(80, Source::PrefixList("pl-1234".into()));
         type Rules = Vec<IngressRule>;
         let cases: Vec<(Rules, Rules, Rules, Rules)> = vec![
             (vec![], vec![open80()], vec![open80()], vec![]),
@@ -430,6 +437,13 @@ mod tests {
                 vec![app.clone()],
                 vec![app.clone()],
                 vec![old_port.clone()],
+            ),
+            // Added by hand: an IPv6 range and a prefix list are revoked too.
+            (
+                vec![open80(), ipv6.clone(), prefix_list.clone()],
+                vec![open80()],
+                vec![],
+                vec![ipv6.clone(), prefix_list.clone()],
             ),
         ];
         for (current, wanted, add, remove) in cases {
