@@ -8,7 +8,7 @@ use std::net::Ipv4Addr;
 use serde::{Deserialize, Serialize};
 
 use crate::error::StepError;
-use crate::owner::{Owner, Tags, TAG_ROLE};
+use crate::owner::Owner;
 use crate::plan::Change;
 use crate::steps::single;
 
@@ -22,19 +22,6 @@ pub fn sole<'a, T>(
 ) -> Result<Option<&'a T>, Change> {
     single(found.iter().collect(), what, owner, |t: &&T| id(t))
         .map_err(|e| Change::conflict(e.message))
-}
-
-/// The tags a resource created for `owner` (in `role`, when given) carries.
-pub fn owned_tags(owner: &Owner, role: Option<&str>) -> Tags {
-    let mut tags: Tags = owner
-        .tags()
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-    if let Some(role) = role {
-        tags.insert(TAG_ROLE.to_string(), role.to_string());
-    }
-    tags
 }
 
 /// An IPv4 CIDR block.

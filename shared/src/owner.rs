@@ -50,6 +50,13 @@ impl Owner {
             .collect()
     }
 
+    /// The ownership tags plus a role, as a resource carries them.
+    pub fn as_role_tags(&self, role: Role) -> Tags {
+        let mut tags = self.as_tags();
+        tags.insert(TAG_ROLE.to_string(), role.to_string());
+        tags
+    }
+
     /// Tags to create a resource with: ownership plus the deployment creating it.
     pub fn creation_tags(&self, deployment: &str) -> Vec<(&'static str, String)> {
         let mut tags = self.tags();
@@ -123,6 +130,8 @@ pub enum Role {
     Tasks,
     /// The database's security group.
     Db,
+    /// The internet gateway (one per environment; the role keeps it apart from other gateways).
+    InternetGateway,
 }
 
 impl Role {
@@ -140,6 +149,7 @@ impl Role {
             Role::Lb => "lb",
             Role::Tasks => "tasks",
             Role::Db => "db",
+            Role::InternetGateway => "igw",
         }
     }
 
@@ -157,6 +167,7 @@ impl Role {
             "lb" => Role::Lb,
             "tasks" => Role::Tasks,
             "db" => Role::Db,
+            "igw" => Role::InternetGateway,
             _ => return None,
         })
     }
@@ -262,6 +273,7 @@ mod tests {
             Role::Lb,
             Role::Tasks,
             Role::Db,
+            Role::InternetGateway,
         ];
         for r in all {
             assert_eq!(Role::parse(r.as_str()), Some(r));

@@ -2,16 +2,13 @@
 //! per environment, found by its ownership tags (it carries the role tag
 //! `igw`, which no other resource kind shares).
 
-use crate::network::{owned_tags, sole};
-use crate::owner::{LedgerKind, Owner, Tags};
+use crate::network::sole;
+use crate::owner::{LedgerKind, Owner, Role, Tags};
 use crate::plan::{planned, Change, Removal};
 use crate::steps::not_ours;
 
 /// How a person calls it (plan lines, errors, teardown reports).
 pub const RESOURCE: &str = "internet gateway";
-
-/// The role tag the gateway is created with.
-pub const ROLE_TAG: &str = "igw";
 
 /// The gateway an environment wants, attached to its VPC.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +41,7 @@ pub fn created(owner: &Owner) -> Observed {
     Observed {
         id: planned(&LedgerKind::InternetGateway.key()),
         attached_vpcs: Vec::new(),
-        tags: owned_tags(owner, Some(ROLE_TAG)),
+        tags: owner.as_role_tags(Role::InternetGateway),
     }
 }
 
@@ -85,7 +82,6 @@ mod apply {
     use crate::aws::ec2::Ec2;
     use crate::error::StepError;
     use crate::network::updates_now;
-    use crate::owner::TAG_ROLE;
     use crate::steps::{Ctx, Go};
     use crate::teardown::TeardownState;
 
@@ -129,8 +125,7 @@ mod apply {
     }
 
     async fn create(ec2: &Ec2, ctx: &mut Ctx<'_>, wanted: &Wanted) -> Result<Observed, StepError> {
-        let mut tags = ctx.tags();
-        tags.push((TAG_ROLE, ROLE_TAG.into()));
+        let tags = ctx.role_tags(Role::InternetGateway);
         let id = ec2.create_internet_gateway(&wanted.name, &tags).await?.id;
         ctx.changed(format!("created internet gateway {id}"));
         Ok(Observed {
@@ -178,7 +173,7 @@ mod tests {
         Observed {
             id: id.into(),
             attached_vpcs: attached.iter().map(|v| v.to_string()).collect(),
-            tags: owned_tags(&Owner::new(app, "production"), Some(ROLE_TAG)),
+            tags: Owner::new(app, "production").as_role_tags(Role::InternetGateway),
         }
     }
 

@@ -6,7 +6,7 @@
 //! never creates two. The layout cannot change under a built environment.
 
 use crate::naming::{short_hash, Names};
-use crate::network::{owned_tags, sole, AZ_COUNT};
+use crate::network::{sole, AZ_COUNT};
 use crate::owner::{LedgerKind, Owner, Role, Tags};
 use crate::plan::{planned, Change, Removal};
 use crate::spec::NatMode;
@@ -187,7 +187,7 @@ pub fn created(owner: &Owner, wanted: &Wanted) -> Observed {
         state: "pending".into(),
         subnet_id: wanted.subnet_id.clone(),
         failure: None,
-        tags: owned_tags(owner, Some(wanted.role.as_str())),
+        tags: owner.as_role_tags(wanted.role),
     }
 }
 
@@ -383,7 +383,7 @@ mod tests {
             state: state.into(),
             subnet_id: "subnet-a".into(),
             failure: None,
-            tags: owned_tags(&Owner::new(app, "production"), Some(role.as_str())),
+            tags: Owner::new(app, "production").as_role_tags(role),
         }
     }
 
@@ -391,7 +391,7 @@ mod tests {
         Address {
             allocation_id: id.into(),
             public_ip: "203.0.113.7".into(),
-            tags: owned_tags(&Owner::new(app, "production"), Some(role.as_str())),
+            tags: Owner::new(app, "production").as_role_tags(role),
         }
     }
 

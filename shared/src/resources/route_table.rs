@@ -3,7 +3,7 @@
 //! public subnets) and `private` or `private-1`, `private-2` (to the NAT
 //! gateway of the layout, once it is available).
 
-use crate::network::{owned_tags, sole};
+use crate::network::sole;
 use crate::owner::{LedgerKind, Owner, Role, Tags};
 use crate::plan::{planned, Change, Removal};
 use crate::steps::not_ours;
@@ -85,7 +85,7 @@ pub fn created(owner: &Owner, wanted: &Wanted) -> Observed {
         id: planned(&LedgerKind::RouteTable(wanted.role).key()),
         default_route: None,
         associations: Vec::new(),
-        tags: owned_tags(owner, Some(wanted.role.as_str())),
+        tags: owner.as_role_tags(wanted.role),
     }
 }
 
@@ -297,7 +297,7 @@ mod tests {
                     main: false,
                 })
                 .collect(),
-            tags: owned_tags(&Owner::new(app, "production"), Some(role.as_str())),
+            tags: Owner::new(app, "production").as_role_tags(role),
         }
     }
 

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::naming::Names;
-use crate::network::{owned_tags, sole};
+use crate::network::sole;
 use crate::owner::{LedgerKind, Owner, Role, Tags};
 use crate::plan::{planned, Change, Removal};
 use crate::steps::not_ours;
@@ -151,7 +151,7 @@ pub fn created(owner: &Owner, wanted: &Wanted) -> Observed {
         id: planned(&LedgerKind::SecurityGroup(wanted.role).key()),
         name: wanted.name.clone(),
         ingress: Vec::new(),
-        tags: owned_tags(owner, Some(wanted.role.as_str())),
+        tags: owner.as_role_tags(wanted.role),
     }
 }
 
@@ -389,7 +389,7 @@ mod tests {
             id: "sg-1".into(),
             name: "bank-production-lb".into(),
             ingress,
-            tags: owned_tags(&Owner::new(app, "production"), Some(role.as_str())),
+            tags: Owner::new(app, "production").as_role_tags(role),
         }
     }
 

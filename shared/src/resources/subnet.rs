@@ -4,7 +4,7 @@
 
 use crate::error::StepError;
 use crate::naming::Names;
-use crate::network::{owned_tags, plan_subnets, sole, Tier, AZ_COUNT};
+use crate::network::{plan_subnets, sole, Tier, AZ_COUNT};
 use crate::owner::{LedgerKind, Owner, Role, Tags};
 use crate::plan::{planned, Change, Removal};
 use crate::steps::not_ours;
@@ -112,7 +112,7 @@ pub fn created(owner: &Owner, wanted: &Wanted) -> Observed {
         cidr: wanted.cidr.clone(),
         zone: wanted.zone.clone(),
         vpc_id: wanted.vpc_id.clone(),
-        tags: owned_tags(owner, Some(wanted.role.as_str())),
+        tags: owner.as_role_tags(wanted.role),
     }
 }
 
@@ -213,7 +213,7 @@ mod tests {
             cidr: "172.28.0.0/20".into(),
             zone: "eu-west-1a".into(),
             vpc_id: vpc.into(),
-            tags: owned_tags(&Owner::new(app, "production"), Some(role.as_str())),
+            tags: Owner::new(app, "production").as_role_tags(role),
         }
     }
 

@@ -3,7 +3,7 @@
 //! balancer's and the database's endpoints need them). Its range never
 //! changes: a different `network.cidr` is refused, not applied.
 
-use crate::network::{owned_tags, sole};
+use crate::network::sole;
 use crate::owner::{LedgerKind, Owner, Tags};
 use crate::plan::{planned, Change, Removal};
 use crate::steps::not_ours;
@@ -45,7 +45,7 @@ pub fn created(owner: &Owner, wanted: &Wanted) -> Observed {
         id: planned(&LedgerKind::Vpc.key()),
         cidr: wanted.cidr.clone(),
         dns_hostnames: false,
-        tags: owned_tags(owner, None),
+        tags: owner.as_tags(),
     }
 }
 
@@ -217,7 +217,7 @@ mod tests {
             id: id.into(),
             cidr: cidr.into(),
             dns_hostnames: dns,
-            tags: owned_tags(&Owner::new(app, "production"), None),
+            tags: Owner::new(app, "production").as_tags(),
         }
     }
 
