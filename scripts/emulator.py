@@ -39,6 +39,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -527,7 +528,39 @@ class NotFoundAfterCreate(Fault):
         return {**super().describe(), "created": self.created}
 
 
-FAULT_KINDS: dict[str, type[Fault]] = {k.kind: k for k in (Throttle, ServerError, NotFoundAfterCreate)}
+class Stuck(Fault):
+    """A resource that never gets ready: every describe of it (matching
+    `contains`, e.g. the app's name) reports a state it will not leave by
+    waiting. `rds`: the DB instance is `stopped` (or `state`);
+    `elasticloadbalancing`: the load balancer is `failed`. Armed until cleared."""
+
+    kind = "stuck"
+    needs_answer = True
+    STATES = {
+        "rds": ("DescribeDBInstances", rb"<DBInstanceStatus>[^<]*</DBInstanceStatus>", "<DBInstanceStatus>{}</DBInstanceStatus>", "stopped"),
+        "elasticloadbalancing": ("DescribeLoadBalancers", rb"<Code>(?:active|provisioning|active_impaired)</Code>", "<Code>{}</Code>", "failed"),
+    }
+
+    def __init__(self, number: int, spec: dict):
+        super().__init__(number, spec)
+        if self.service not in self.STATES:
+            raise ValueError(f"stuck: service must be one of {sorted(self.STATES)}, not {self.service!r}")
+        action, self.pattern, template, default = self.STATES[self.service]
+        self.action = action
+        self.replacement = template.format(spec.get("state") or default).encode()
+
+    @property
+    def waiting(self) -> bool:
+        return True
+
+    def after(self, req, status, body):
+        if status != 200 or not self.matches(req):
+            return None
+        rewritten = re.sub(self.pattern, self.replacement, body)
+        return rewritten if rewritten != body else None
+
+
+FAULT_KINDS: dict[str, type[Fault]] = {k.kind: k for k in (Throttle, ServerError, NotFoundAfterCreate, Stuck)}
 
 
 class Faults:
@@ -585,11 +618,18 @@ class Faults:
         with self.lock:
             return any(f.needs_answer and f.waiting for f in self.armed)
 
-    def after(self, req: Request, status: int, body: bytes) -> None:
+    def after(self, req: Request, status: int, body: bytes) -> bytes:
+        """Moto's answer, as the faults that wanted to see it leave it (a
+        `stuck` fault rewrites the state a describe reports)."""
         with self.lock:
             for fault in self.armed:
                 if fault.needs_answer and fault.waiting:
-                    fault.after(req, status, body)
+                    rewritten = fault.after(req, status, body)
+                    if rewritten is not None:
+                        self.fired.append({"fault": fault.number, "kind": fault.kind, "service": req.service,
+                                           "action": req.action})
+                        body = rewritten
+        return body
 
 
 FAULTS = Faults()
@@ -675,8 +715,9 @@ def record_calls() -> None:
             answer = b"".join([*seen["written"], *result])
         finally:
             getattr(result, "close", lambda: None)()
-        FAULTS.after(req, int(seen["status"].split(" ", 1)[0]), answer)
-        start_response(seen["status"], seen["headers"])
+        answer = FAULTS.after(req, int(seen["status"].split(" ", 1)[0]), answer)
+        headers = [(k, str(len(answer)) if k.lower() == "content-length" else v) for k, v in seen["headers"]]
+        start_response(seen["status"], headers)
         return [answer]
 
     DomainDispatcherApplication.__call__ = call

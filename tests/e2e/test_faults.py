@@ -218,3 +218,39 @@ def test_a_rollout_slower_than_its_deadline_fails_naming_the_service(faults):
     assert env["status"] == "FAILED", env
     record = faults.deployment(app, "production", arn.rsplit(":", 1)[1])
     assert record["status"] == "FAILED" and record["error"] == "StepTimedOut", record
+
+
+def stuck_app(local, name: str, cidr: str, deadlines: dict | None = None) -> str:
+    spec = {"name": name, "repository": f"acme/{name}", "network": {"cidr": cidr}}
+    if deadlines:
+        spec["deadlines"] = deadlines
+    stk.register_spec(local.c("dynamodb"), spec)
+    local.c("ecr").create_repository(repositoryName=name)
+    return name
+
+
+def test_a_database_stuck_stopped_fails_at_its_deadline_naming_it(faults):
+    app = stuck_app(faults, "stuckdb", "10.172.0.0/16", {"database_minutes": 1})
+    faults.arm_faults({"kind": "stuck", "service": "rds", "contains": app})
+    arn, desc = deploy(faults, app)
+    assert desc["status"] == "FAILED", desc
+    assert desc["error"] == "StepTimedOut", desc
+    assert f"RDS instance {app}-production-db is stopped" in desc["cause"], desc["cause"]
+    assert "still not ready after 1 min" in desc["cause"], desc["cause"]
+    assert any(f["kind"] == "stuck" and f["service"] == "rds" for f in faults.faults()["fired"])
+    record = faults.deployment(app, "production", arn.rsplit(":", 1)[1])
+    assert record["status"] == "FAILED" and record["error"] == "StepTimedOut", record
+
+
+def test_a_failed_load_balancer_fails_at_once_saying_what_to_do(faults):
+    app = stuck_app(faults, "stucklb", "10.173.0.0/16")
+    faults.arm_faults({"kind": "stuck", "service": "elasticloadbalancing", "contains": app})
+    arn, desc = deploy(faults, app)
+    assert desc["status"] == "FAILED", desc
+    assert desc["error"] == "Conflict", desc
+    cause = desc["cause"]
+    assert f"load balancer {app}-production is failed" in cause and "delete it" in cause, cause
+    waited = (desc["stopDate"] - desc["startDate"]).total_seconds()
+    assert waited < 60, waited  # no polling until a deadline: failed is final
+    record = faults.deployment(app, "production", arn.rsplit(":", 1)[1])
+    assert record["status"] == "FAILED" and record["error"] == "Conflict", record
