@@ -90,6 +90,20 @@ pub enum Removal {
     Gone,
 }
 
+impl Removal {
+    /// Teardown's rule for every resource kind: nothing there is gone,
+    /// someone else's is left (and said so), this environment's goes.
+    pub fn if_ours(owner: &crate::owner::Owner, tags: Option<&crate::owner::Tags>) -> Removal {
+        match tags {
+            None => Removal::Gone,
+            Some(t) if !owner.owns(t) => Removal::Skip {
+                why: crate::teardown::NOT_OURS.into(),
+            },
+            Some(_) => Removal::Delete,
+        }
+    }
+}
+
 /// One line of a plan: a resource, its name, and what converging it takes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanItem {
@@ -264,6 +278,25 @@ mod tests {
         assert!(is_planned(&item.name));
         let back: PlanItem = serde_json::from_value(v).unwrap();
         assert_eq!(back, item);
+    }
+
+    #[test]
+    fn teardown_removes_only_what_is_ours() {
+        let owner = crate::owner::Owner::new("bank", "production");
+        let other = crate::owner::Owner::new("shop", "production");
+        assert_eq!(Removal::if_ours(&owner, None), Removal::Gone);
+        assert_eq!(
+            Removal::if_ours(&owner, Some(&owner.as_tags())),
+            Removal::Delete
+        );
+        assert!(matches!(
+            Removal::if_ours(&owner, Some(&other.as_tags())),
+            Removal::Skip { .. }
+        ));
+        assert!(matches!(
+            Removal::if_ours(&owner, Some(&Default::default())),
+            Removal::Skip { .. }
+        ));
     }
 
     #[test]

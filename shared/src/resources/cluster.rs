@@ -54,13 +54,7 @@ pub fn plan(owner: &Owner, observed: Option<&Observed>, wanted: &Wanted) -> Chan
 
 /// Teardown's side: delete it only if it is this environment's.
 pub fn removal(owner: &Owner, observed: Option<&Observed>) -> Removal {
-    match observed {
-        None => Removal::Gone,
-        Some(c) if !owner.owns(&c.tags) => Removal::Skip {
-            why: crate::teardown::NOT_OURS.into(),
-        },
-        Some(_) => Removal::Delete,
-    }
+    Removal::if_ours(owner, observed.map(|o| &o.tags))
 }
 
 #[cfg(feature = "ecs")]

@@ -122,15 +122,11 @@ pub fn plan(owner: &Owner, observed: Option<&Observed>, wanted: &Wanted) -> Chan
 /// Teardown's side: delete it only if it is this environment's; one being
 /// deleted is waited for.
 pub fn removal(owner: &Owner, observed: Option<&Observed>) -> Removal {
-    match observed {
-        None => Removal::Gone,
-        Some(i) if !owner.owns(&i.tags) => Removal::Skip {
-            why: crate::teardown::NOT_OURS.into(),
-        },
-        Some(i) if i.status == "deleting" => Removal::Wait {
+    match (Removal::if_ours(owner, observed.map(|o| &o.tags)), observed) {
+        (Removal::Delete, Some(i)) if i.status == "deleting" => Removal::Wait {
             why: format!("{RESOURCE} {} is being deleted", i.identifier),
         },
-        Some(_) => Removal::Delete,
+        (removal, _) => removal,
     }
 }
 

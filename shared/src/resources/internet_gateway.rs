@@ -67,13 +67,7 @@ pub fn plan(owner: &Owner, found: &[Observed], wanted: &Wanted) -> Change {
 
 /// Teardown's side: detach and delete it only if it is this environment's.
 pub fn removal(owner: &Owner, observed: Option<&Observed>) -> Removal {
-    match observed {
-        None => Removal::Gone,
-        Some(g) if !owner.owns(&g.tags) => Removal::Skip {
-            why: crate::teardown::NOT_OURS.into(),
-        },
-        Some(_) => Removal::Delete,
-    }
+    Removal::if_ours(owner, observed.map(|o| &o.tags))
 }
 
 #[cfg(all(feature = "ec2", feature = "dynamodb"))]
@@ -87,8 +81,7 @@ mod apply {
 
     /// Every internet gateway carrying this environment's tags.
     pub async fn observe(ec2: &Ec2, owner: &Owner) -> Result<Vec<Observed>, StepError> {
-        let mut found = ec2.internet_gateways(owner).await?;
-        found.retain(|g| owner.owns(&g.tags));
+        let found = ec2.internet_gateways(owner).await?;
         Ok(found)
     }
 

@@ -81,13 +81,9 @@ pub fn plan(owner: &Owner, observed: Option<&Observed>, wanted: &Wanted) -> Chan
 /// Teardown's side: delete it only if it is this environment's and the
 /// teardown asked for the logs to go.
 pub fn removal(owner: &Owner, observed: Option<&Observed>, delete_logs: bool) -> Removal {
-    match observed {
-        None => Removal::Gone,
-        Some(g) if !owner.owns(&g.tags) => Removal::Skip {
-            why: crate::teardown::NOT_OURS.into(),
-        },
-        Some(_) if !delete_logs => Removal::Skip { why: KEPT.into() },
-        Some(_) => Removal::Delete,
+    match (Removal::if_ours(owner, observed.map(|o| &o.tags)), observed) {
+        (Removal::Delete, Some(_)) if !delete_logs => Removal::Skip { why: KEPT.into() },
+        (removal, _) => removal,
     }
 }
 

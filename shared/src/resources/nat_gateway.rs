@@ -148,28 +148,18 @@ pub fn layout(mode: NatMode, other: &[Observed]) -> Change {
 /// Teardown's side of a gateway: delete it, then wait until it is gone
 /// (its address and subnet cannot go before).
 pub fn removal(owner: &Owner, observed: Option<&Observed>) -> Removal {
-    match observed {
-        None => Removal::Gone,
-        Some(n) if !owner.owns(&n.tags) => Removal::Skip {
-            why: crate::teardown::NOT_OURS.into(),
-        },
-        Some(n) if n.state == "deleted" => Removal::Gone,
-        Some(n) if n.state == "deleting" => Removal::Wait {
+    match (Removal::if_ours(owner, observed.map(|o| &o.tags)), observed) {
+        (Removal::Delete, Some(n)) if n.state == "deleted" => Removal::Gone,
+        (Removal::Delete, Some(n)) if n.state == "deleting" => Removal::Wait {
             why: format!("{RESOURCE} {} is deleting", n.id),
         },
-        Some(_) => Removal::Delete,
+        (removal, _) => removal,
     }
 }
 
 /// Teardown's side of an address: release it only if it is this environment's.
 pub fn address_removal(owner: &Owner, observed: Option<&Address>) -> Removal {
-    match observed {
-        None => Removal::Gone,
-        Some(a) if !owner.owns(&a.tags) => Removal::Skip {
-            why: crate::teardown::NOT_OURS.into(),
-        },
-        Some(_) => Removal::Delete,
-    }
+    Removal::if_ours(owner, observed.map(|a| &a.tags))
 }
 
 /// The ids a dry run gives the address and the gateway it would create.
@@ -205,15 +195,13 @@ mod apply {
         owner: &Owner,
         role: Role,
     ) -> Result<Vec<Address>, StepError> {
-        let mut found = ec2.addresses(owner, Some(role)).await?;
-        found.retain(|a| owner.owns_as(&a.tags, role));
+        let found = ec2.addresses(owner, Some(role)).await?;
         Ok(found)
     }
 
     /// Every gateway carrying this environment's tags in the role, whatever its state.
     pub async fn observe(ec2: &Ec2, owner: &Owner, role: Role) -> Result<Vec<Observed>, StepError> {
-        let mut found = ec2.nat_gateways(owner, Some(role)).await?;
-        found.retain(|n| owner.owns_as(&n.tags, role));
+        let found = ec2.nat_gateways(owner, Some(role)).await?;
         Ok(found)
     }
 

@@ -156,13 +156,7 @@ pub fn plan(owner: &Owner, found: &[Observed], wanted: &Wanted) -> Change {
 
 /// Teardown's side: disassociate and delete it only if it is this environment's.
 pub fn removal(owner: &Owner, observed: Option<&Observed>) -> Removal {
-    match observed {
-        None => Removal::Gone,
-        Some(t) if !owner.owns(&t.tags) => Removal::Skip {
-            why: crate::teardown::NOT_OURS.into(),
-        },
-        Some(_) => Removal::Delete,
-    }
+    Removal::if_ours(owner, observed.map(|o| &o.tags))
 }
 
 #[cfg(all(feature = "ec2", feature = "dynamodb"))]
@@ -176,8 +170,7 @@ mod apply {
 
     /// Every route table carrying this environment's tags in the role.
     pub async fn observe(ec2: &Ec2, owner: &Owner, role: Role) -> Result<Vec<Observed>, StepError> {
-        let mut found = ec2.route_tables(owner, Some(role)).await?;
-        found.retain(|t| owner.owns_as(&t.tags, role));
+        let found = ec2.route_tables(owner, Some(role)).await?;
         Ok(found)
     }
 

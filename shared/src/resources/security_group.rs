@@ -184,13 +184,7 @@ pub fn plan(owner: &Owner, found: &[Observed], wanted: &Wanted) -> Change {
 /// Teardown's side: delete it only if it is this environment's (its rules
 /// are revoked first: the groups name each other).
 pub fn removal(owner: &Owner, observed: Option<&Observed>) -> Removal {
-    match observed {
-        None => Removal::Gone,
-        Some(g) if !owner.owns(&g.tags) => Removal::Skip {
-            why: crate::teardown::NOT_OURS.into(),
-        },
-        Some(_) => Removal::Delete,
-    }
+    Removal::if_ours(owner, observed.map(|o| &o.tags))
 }
 
 #[cfg(all(feature = "ec2", feature = "dynamodb"))]
@@ -205,8 +199,7 @@ mod apply {
 
     /// Every group carrying this environment's tags in the role.
     pub async fn observe(ec2: &Ec2, owner: &Owner, role: Role) -> Result<Vec<Observed>, StepError> {
-        let mut found = ec2.security_groups(owner, Some(role)).await?;
-        found.retain(|g| owner.owns_as(&g.tags, role));
+        let found = ec2.security_groups(owner, Some(role)).await?;
         Ok(found)
     }
 

@@ -192,15 +192,11 @@ pub fn plan(
 /// Teardown's side: scale to 0 and delete it only if it is this
 /// environment's; while it drains, wait.
 pub fn removal(owner: &Owner, observed: Option<&Observed>) -> Removal {
-    match observed {
-        None => Removal::Gone,
-        Some(s) if !owner.owns(&s.tags) => Removal::Skip {
-            why: crate::teardown::NOT_OURS.into(),
-        },
-        Some(s) if s.status == "DRAINING" => Removal::Wait {
+    match (Removal::if_ours(owner, observed.map(|o| &o.tags)), observed) {
+        (Removal::Delete, Some(s)) if s.status == "DRAINING" => Removal::Wait {
             why: format!("{RESOURCE} is draining"),
         },
-        Some(_) => Removal::Delete,
+        (removal, _) => removal,
     }
 }
 

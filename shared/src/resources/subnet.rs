@@ -91,13 +91,7 @@ pub fn plan(owner: &Owner, found: &[Observed], wanted: &Wanted) -> Change {
 
 /// Teardown's side: delete it only if it is this environment's.
 pub fn removal(owner: &Owner, observed: Option<&Observed>) -> Removal {
-    match observed {
-        None => Removal::Gone,
-        Some(s) if !owner.owns(&s.tags) => Removal::Skip {
-            why: crate::teardown::NOT_OURS.into(),
-        },
-        Some(_) => Removal::Delete,
-    }
+    Removal::if_ours(owner, observed.map(|o| &o.tags))
 }
 
 /// The id a dry run gives the subnet it would create.
@@ -134,8 +128,7 @@ mod apply {
         owner: &Owner,
         wanted: &Wanted,
     ) -> Result<Vec<Observed>, StepError> {
-        let mut found = ec2.subnets(owner, Some(wanted.role)).await?;
-        found.retain(|s| owner.owns_as(&s.tags, wanted.role));
+        let found = ec2.subnets(owner, Some(wanted.role)).await?;
         Ok(found)
     }
 

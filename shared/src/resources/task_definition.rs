@@ -196,12 +196,8 @@ pub fn plan(owner: &Owner, observed: Option<&Observed>, wanted: &TaskSpec) -> Ch
 /// Teardown's side, revision by revision: deregister only this environment's.
 pub fn removal(owner: &Owner, observed: Option<&Observed>) -> Removal {
     match observed {
-        None => Removal::Gone,
         Some(td) if td.status != "ACTIVE" => Removal::Gone,
-        Some(td) if !owner.owns(&td.tags) => Removal::Skip {
-            why: crate::teardown::NOT_OURS.into(),
-        },
-        Some(_) => Removal::Delete,
+        _ => Removal::if_ours(owner, observed.map(|o| &o.tags)),
     }
 }
 

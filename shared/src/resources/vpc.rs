@@ -85,13 +85,7 @@ pub fn refuses_cidr(found: &[Observed], wanted: &Wanted) -> bool {
 /// subnets, gateways and groups go first; until then EC2 answers
 /// DependencyViolation and teardown waits).
 pub fn removal(owner: &Owner, observed: Option<&Observed>) -> Removal {
-    match observed {
-        None => Removal::Gone,
-        Some(v) if !owner.owns(&v.tags) => Removal::Skip {
-            why: crate::teardown::NOT_OURS.into(),
-        },
-        Some(_) => Removal::Delete,
-    }
+    Removal::if_ours(owner, observed.map(|o| &o.tags))
 }
 
 #[cfg(all(feature = "ec2", feature = "dynamodb"))]
@@ -106,11 +100,11 @@ mod apply {
     /// The VPC the ledger names (if it is still there and ours), else every
     /// VPC carrying this environment's tags; a lone match with its DNS attribute.
     pub async fn observe(ec2: &Ec2, ctx: &Ctx<'_>) -> Result<Vec<Observed>, StepError> {
+        // Both paths answer only VPCs carrying the tags (the wrapper checks).
         let mut found = match by_ledger(ec2, ctx).await? {
             Some(v) => vec![v],
             None => ec2.vpcs(&ctx.owner).await?,
         };
-        found.retain(|v| ctx.owner.owns(&v.tags));
         if let [v] = found.as_mut_slice() {
             v.dns_hostnames = ec2.vpc_dns_hostnames(&v.id).await?;
         }
