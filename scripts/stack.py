@@ -72,9 +72,9 @@ def dry_run(env: dict[str, str], app: str, environment: str, commit: str, timeou
 
 def print_plan(out: dict) -> None:
     """A dry run's plan as a table, one line per change (+ create, ~ update,
-    … wait, ! conflict, blank: nothing to do); the image first."""
+    … wait, ! conflict, x failed, blank: nothing to do); the image first."""
     rows = out.get("plan") or []
-    marks = {"create": "+", "update": "~", "nothing": " ", "wait": "…", "conflict": "!"}
+    marks = {"create": "+", "update": "~", "nothing": " ", "wait": "…", "conflict": "!", "failed": "x"}
     detail = lambda r: "; ".join(r.get("what") or []) or r.get("why", "")  # noqa: E731
     image = [r for r in rows if r["resource"] == "image"]
     rows = [r for r in rows if r["resource"] != "image"]

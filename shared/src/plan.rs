@@ -19,6 +19,9 @@ pub enum Change {
     Wait { why: String },
     /// Something stepdeploy does not own, or cannot change, stands in the way.
     Conflict { why: String },
+    /// It is this environment's and broken: it will not recover by waiting
+    /// (a dead DB instance, a rollout ECS rolled back). Fails the deployment.
+    Failed { why: String },
 }
 
 impl Change {
@@ -46,6 +49,10 @@ impl Change {
         Change::Conflict { why: why.into() }
     }
 
+    pub fn failed(why: impl Into<String>) -> Change {
+        Change::Failed { why: why.into() }
+    }
+
     /// The mutating AWS calls applying it makes.
     pub fn calls(&self) -> u32 {
         match self {
@@ -55,7 +62,7 @@ impl Change {
         }
     }
 
-    /// `create`, `update`, `nothing`, `wait` or `conflict`.
+    /// `create`, `update`, `nothing`, `wait`, `conflict` or `failed`.
     pub fn action(&self) -> &'static str {
         match self {
             Change::Create => "create",
@@ -63,6 +70,7 @@ impl Change {
             Change::Nothing => "nothing",
             Change::Wait { .. } => "wait",
             Change::Conflict { .. } => "conflict",
+            Change::Failed { .. } => "failed",
         }
     }
 
@@ -70,7 +78,7 @@ impl Change {
     pub fn detail(&self) -> String {
         match self {
             Change::Update { what } => what.join("; "),
-            Change::Wait { why } | Change::Conflict { why } => why.clone(),
+            Change::Wait { why } | Change::Conflict { why } | Change::Failed { why } => why.clone(),
             Change::Create | Change::Nothing => String::new(),
         }
     }
@@ -227,7 +235,11 @@ pub fn summary(items: &[PlanItem]) -> String {
         "{changed} of {} resources to change, {calls} mutating AWS calls",
         resources.len()
     );
-    for (action, what) in [("wait", "to wait for"), ("conflict", "in the way")] {
+    for (action, what) in [
+        ("wait", "to wait for"),
+        ("conflict", "in the way"),
+        ("failed", "broken"),
+    ] {
         if count(action) > 0 {
             text.push_str(&format!("; {} {what}", count(action)));
         }
@@ -254,6 +266,7 @@ mod tests {
             ),
             (Change::wait("creating"), 0, "wait", "creating"),
             (Change::conflict("not ours"), 0, "conflict", "not ours"),
+            (Change::failed("rolled back"), 0, "failed", "rolled back"),
         ];
         for (c, calls, action, detail) in cases {
             assert_eq!(c.calls(), calls, "{c:?}");

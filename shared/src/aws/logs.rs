@@ -40,7 +40,9 @@ impl Logs {
         }
     }
 
-    /// The group named exactly `name`, with its retention and tags.
+    /// The group named exactly `name`, with its retention and tags. Groups
+    /// come back in name order and a name sorts before every longer name it
+    /// prefixes, so the first page holds it whenever it exists.
     pub async fn group(&self, name: &str) -> Result<Option<Observed>, StepError> {
         let out = self
             .client

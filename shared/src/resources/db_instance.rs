@@ -111,7 +111,7 @@ pub fn plan(owner: &Owner, observed: Option<&Observed>, wanted: &Wanted) -> Chan
         return Change::conflict(not_ours(owner, RESOURCE, &wanted.identifier));
     }
     if let Some(why) = dead(i) {
-        return Change::conflict(why);
+        return Change::failed(why);
     }
     match i.status.as_str() {
         "available" => Change::Nothing,
@@ -166,17 +166,7 @@ mod apply {
         let id = &wanted.identifier;
         let observed = observe(rds, id).await?;
         let change = plan(&ctx.owner, observed.as_ref(), wanted);
-        // The only conflict an instance of ours raises is a dead state: it
-        // fails the deployment as `Fatal`, as it always has (a name taken by
-        // someone else stays a `Conflict`).
-        let ours = observed.as_ref().is_some_and(|i| ctx.owner.owns(&i.tags));
-        let go = ctx.decide(RESOURCE, id, &change).map_err(|e| {
-            if ours {
-                StepError::fatal(e.message)
-            } else {
-                e
-            }
-        })?;
+        let go = ctx.decide(RESOURCE, id, &change)?;
         let fresh = go == Go::Apply && change == Change::Create;
         let now = match (go, &change, observed) {
             (Go::Apply, Change::Create, _) => {
@@ -312,19 +302,19 @@ mod tests {
                 "wait",
             ),
             (
-                "failed: conflict",
+                "failed: failed (the deployment fails)",
                 Some(instance("failed", "bank")),
-                "conflict",
+                "failed",
             ),
             (
-                "storage full: conflict",
+                "storage full: failed (the deployment fails)",
                 Some(instance("storage-full", "bank")),
-                "conflict",
+                "failed",
             ),
             (
-                "being deleted: conflict",
+                "being deleted: failed (the deployment fails)",
                 Some(instance("deleting", "bank")),
-                "conflict",
+                "failed",
             ),
         ];
         for (case, observed, action) in cases {

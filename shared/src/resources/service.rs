@@ -130,22 +130,10 @@ pub fn failure(s: &Observed, wanted: &Wanted, applied_before: bool) -> Option<St
     ))
 }
 
-/// The deployment's failure, when the service is this environment's, live,
-/// and its rollout failed or was rolled back (see [`failure`]).
-pub fn failed_rollout(
-    owner: &Owner,
-    observed: Option<&Observed>,
-    wanted: &Wanted,
-    applied_before: bool,
-) -> Option<String> {
-    let s = observed.filter(|s| owner.owns(&s.tags) && s.status != "DRAINING")?;
-    failure(s, wanted, applied_before)
-}
-
 /// `applied_before`: an earlier poll of this deployment already pointed the
 /// service at the wanted task definition (so a different one means ECS
-/// rolled it back). A failed rollout plans as a conflict; the step turns it
-/// into the deployment's failure before it plans (see [`failed_rollout`]).
+/// rolled it back). A failed rollout plans as `Failed`: the deployment fails
+/// with its reason (see [`failure`]).
 pub fn plan(
     owner: &Owner,
     observed: Option<&Observed>,
@@ -165,7 +153,7 @@ pub fn plan(
         ));
     }
     if let Some(why) = failure(s, wanted, applied_before) {
-        return Change::conflict(why);
+        return Change::failed(why);
     }
     let diff = differences(s, wanted);
     if !diff.is_empty() {
@@ -236,12 +224,6 @@ mod apply {
         let observed = observe(ecs, wanted).await?;
         if let Some(s) = observed.as_ref().filter(|s| ctx.owner.owns(&s.tags)) {
             ctx.remember(LedgerKind::Service, &s.arn).await?;
-        }
-        if !ctx.dry_run {
-            let failed = failed_rollout(&ctx.owner, observed.as_ref(), wanted, applied_before);
-            if let Some(why) = failed {
-                return Err(StepError::fatal(why));
-            }
         }
         let change = plan(&ctx.owner, observed.as_ref(), wanted, applied_before);
         match (ctx.decide(RESOURCE, &wanted.name, &change)?, &change) {
@@ -426,7 +408,7 @@ mod tests {
                 "wait",
             ),
             (
-                "rollout failed: conflict (the step fails the deployment)",
+                "rollout failed: failed (the deployment fails)",
                 Some(service(
                     "bank",
                     "ACTIVE",
@@ -434,10 +416,10 @@ mod tests {
                     vec![deployment(NEW, "FAILED", 0, breaker)],
                 )),
                 true,
-                "conflict",
+                "failed",
             ),
             (
-                "rolled back by the circuit breaker: conflict (the step fails the deployment)",
+                "rolled back by the circuit breaker: failed (the deployment fails)",
                 Some(service(
                     "bank",
                     "ACTIVE",
@@ -445,7 +427,7 @@ mod tests {
                     vec![deployment(OLD, "COMPLETED", 2, breaker)],
                 )),
                 true,
-                "conflict",
+                "failed",
             ),
             (
                 "the last rollout failed, a new revision is wanted: update",

@@ -112,7 +112,8 @@ mod ctx {
         }
 
         /// Decide on a planned change of `resource` `name`: record it in a dry
-        /// run (and carry on as if made), refuse a conflict otherwise.
+        /// run (and carry on as if made); otherwise a conflict is refused
+        /// (`Conflict`) and a broken resource fails the deployment (`Fatal`).
         pub fn decide(
             &mut self,
             resource: &str,
@@ -139,6 +140,7 @@ mod ctx {
                     Ok(Go::Skip)
                 }
                 Change::Conflict { why } => Err(StepError::conflict(why.clone())),
+                Change::Failed { why } => Err(StepError::fatal(why.clone())),
             }
         }
 
