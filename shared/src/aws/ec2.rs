@@ -1,7 +1,8 @@
 //! EC2: the network's resources, one method per call. Describes select by
-//! the owner's tag filters and answer the resource modules' `Observed`
-//! types (one conversion per AWS type); creates set ownership tags; deletes
-//! treat "already gone" as done.
+//! the owner's tag filters, read every page (they are paginated: an answer
+//! that carries a `NextToken` is only part of the result), and answer the
+//! resource modules' `Observed` types (one conversion per AWS type);
+//! creates set ownership tags; deletes treat "already gone" as done.
 
 use aws_sdk_ec2::types::{
     self as ec2, AttributeBooleanValue, DomainType, Filter, ResourceType, Tag, TagSpecification,
@@ -229,16 +230,17 @@ impl Ec2 {
 
     /// Every VPC carrying the owner's tags.
     pub async fn vpcs(&self, owner: &Owner) -> Result<Vec<vpc::Observed>, StepError> {
-        let out = self
+        let found: Vec<ec2::Vpc> = self
             .client
             .describe_vpcs()
             .set_filters(filters(owner, None))
+            .into_paginator()
+            .items()
             .send()
+            .try_collect()
             .await
             .map_err(|e| aws_error("EC2 DescribeVpcs", &e))?;
-        Ok(selected(owner, None, out.vpcs().iter().map(vpc_of), |x| {
-            &x.tags
-        }))
+        Ok(selected(owner, None, found.iter().map(vpc_of), |x| &x.tags))
     }
 
     pub async fn create_vpc(
@@ -318,19 +320,19 @@ impl Ec2 {
         owner: &Owner,
         role: Option<Role>,
     ) -> Result<Vec<subnet::Observed>, StepError> {
-        let out = self
+        let found: Vec<ec2::Subnet> = self
             .client
             .describe_subnets()
             .set_filters(filters(owner, role))
+            .into_paginator()
+            .items()
             .send()
+            .try_collect()
             .await
             .map_err(|e| aws_error("EC2 DescribeSubnets", &e))?;
-        Ok(selected(
-            owner,
-            role,
-            out.subnets().iter().map(subnet_of),
-            |x| &x.tags,
-        ))
+        Ok(selected(owner, role, found.iter().map(subnet_of), |x| {
+            &x.tags
+        }))
     }
 
     pub async fn create_subnet(
@@ -368,19 +370,19 @@ impl Ec2 {
         &self,
         owner: &Owner,
     ) -> Result<Vec<internet_gateway::Observed>, StepError> {
-        let out = self
+        let found: Vec<ec2::InternetGateway> = self
             .client
             .describe_internet_gateways()
             .set_filters(filters(owner, None))
+            .into_paginator()
+            .items()
             .send()
+            .try_collect()
             .await
             .map_err(|e| aws_error("EC2 DescribeInternetGateways", &e))?;
-        Ok(selected(
-            owner,
-            None,
-            out.internet_gateways().iter().map(gateway_of),
-            |x| &x.tags,
-        ))
+        Ok(selected(owner, None, found.iter().map(gateway_of), |x| {
+            &x.tags
+        }))
     }
 
     pub async fn create_internet_gateway(
@@ -500,19 +502,17 @@ impl Ec2 {
         owner: &Owner,
         role: Option<Role>,
     ) -> Result<Vec<nat_gateway::Observed>, StepError> {
-        let out = self
+        let found: Vec<ec2::NatGateway> = self
             .client
             .describe_nat_gateways()
             .set_filter(filters(owner, role))
+            .into_paginator()
+            .items()
             .send()
+            .try_collect()
             .await
             .map_err(|e| aws_error("EC2 DescribeNatGateways", &e))?;
-        Ok(selected(
-            owner,
-            role,
-            out.nat_gateways().iter().map(nat_of),
-            |x| &x.tags,
-        ))
+        Ok(selected(owner, role, found.iter().map(nat_of), |x| &x.tags))
     }
 
     pub async fn create_nat_gateway(
@@ -557,17 +557,20 @@ impl Ec2 {
         owner: &Owner,
         role: Option<Role>,
     ) -> Result<Vec<route_table::Observed>, StepError> {
-        let out = self
+        let found: Vec<ec2::RouteTable> = self
             .client
             .describe_route_tables()
             .set_filters(filters(owner, role))
+            .into_paginator()
+            .items()
             .send()
+            .try_collect()
             .await
             .map_err(|e| aws_error("EC2 DescribeRouteTables", &e))?;
         Ok(selected(
             owner,
             role,
-            out.route_tables().iter().map(route_table_of),
+            found.iter().map(route_table_of),
             |x| &x.tags,
         ))
     }
@@ -674,19 +677,19 @@ impl Ec2 {
         owner: &Owner,
         role: Option<Role>,
     ) -> Result<Vec<security_group::Observed>, StepError> {
-        let out = self
+        let found: Vec<ec2::SecurityGroup> = self
             .client
             .describe_security_groups()
             .set_filters(filters(owner, role))
+            .into_paginator()
+            .items()
             .send()
+            .try_collect()
             .await
             .map_err(|e| aws_error("EC2 DescribeSecurityGroups", &e))?;
-        Ok(selected(
-            owner,
-            role,
-            out.security_groups().iter().map(group_of),
-            |x| &x.tags,
-        ))
+        Ok(selected(owner, role, found.iter().map(group_of), |x| {
+            &x.tags
+        }))
     }
 
     /// A new group's id (the answer carries nothing else of it).
@@ -760,5 +763,191 @@ impl Ec2 {
             .send()
             .await;
         or_gone("EC2 DeleteSecurityGroup", res, &["InvalidGroup.NotFound"]).map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ec2::operation::{
+        describe_internet_gateways::DescribeInternetGatewaysOutput,
+        describe_nat_gateways::DescribeNatGatewaysOutput,
+        describe_route_tables::DescribeRouteTablesOutput,
+        describe_security_groups::DescribeSecurityGroupsOutput,
+        describe_subnets::DescribeSubnetsOutput, describe_vpcs::DescribeVpcsOutput,
+    };
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+
+    /// Two pages of one describe: the first answers a `NextToken`, the
+    /// second is the answer to a request carrying it.
+    macro_rules! two_pages {
+        ($op:ident, $output:ty, $items:ident, $first:expr, $second:expr) => {{
+            let first = mock!(Client::$op)
+                .match_requests(|r| r.next_token().is_none())
+                .then_output(move || {
+                    <$output>::builder()
+                        .$items($first)
+                        .next_token("page-2")
+                        .build()
+                });
+            let second = mock!(Client::$op)
+                .match_requests(|r| r.next_token() == Some("page-2"))
+                .then_output(move || <$output>::builder().$items($second).build());
+            (first, second)
+        }};
+    }
+
+    fn owner() -> Owner {
+        Owner::new("bank", "production")
+    }
+
+    fn owned() -> Option<Vec<Tag>> {
+        Some(
+            owner()
+                .tags()
+                .into_iter()
+                .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                .collect(),
+        )
+    }
+
+    fn ec2(rules: &[&aws_smithy_mocks::Rule]) -> Ec2 {
+        Ec2::from_client(mock_client!(aws_sdk_ec2, RuleMode::MatchAny, rules))
+    }
+
+    #[tokio::test]
+    async fn every_page_of_vpcs_is_read() {
+        let vpc = |id: &str| ec2::Vpc::builder().vpc_id(id).set_tags(owned()).build();
+        let (first, second) = two_pages!(
+            describe_vpcs,
+            DescribeVpcsOutput,
+            vpcs,
+            vpc("vpc-1"),
+            vpc("vpc-2")
+        );
+        let found = ec2(&[&first, &second]).vpcs(&owner()).await.unwrap();
+        let ids: Vec<&str> = found.iter().map(|v| v.id.as_str()).collect();
+        assert_eq!(ids, ["vpc-1", "vpc-2"]);
+        assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn every_page_of_subnets_is_read() {
+        let subnet = |id: &str| {
+            ec2::Subnet::builder()
+                .subnet_id(id)
+                .set_tags(owned())
+                .build()
+        };
+        let (first, second) = two_pages!(
+            describe_subnets,
+            DescribeSubnetsOutput,
+            subnets,
+            subnet("subnet-1"),
+            subnet("subnet-2")
+        );
+        let found = ec2(&[&first, &second])
+            .subnets(&owner(), None)
+            .await
+            .unwrap();
+        let ids: Vec<&str> = found.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["subnet-1", "subnet-2"]);
+        assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn every_page_of_internet_gateways_is_read() {
+        let gateway = |id: &str| {
+            ec2::InternetGateway::builder()
+                .internet_gateway_id(id)
+                .set_tags(owned())
+                .build()
+        };
+        let (first, second) = two_pages!(
+            describe_internet_gateways,
+            DescribeInternetGatewaysOutput,
+            internet_gateways,
+            gateway("igw-1"),
+            gateway("igw-2")
+        );
+        let found = ec2(&[&first, &second])
+            .internet_gateways(&owner())
+            .await
+            .unwrap();
+        let ids: Vec<&str> = found.iter().map(|g| g.id.as_str()).collect();
+        assert_eq!(ids, ["igw-1", "igw-2"]);
+        assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn every_page_of_nat_gateways_is_read() {
+        let nat = |id: &str| {
+            ec2::NatGateway::builder()
+                .nat_gateway_id(id)
+                .set_tags(owned())
+                .build()
+        };
+        let (first, second) = two_pages!(
+            describe_nat_gateways,
+            DescribeNatGatewaysOutput,
+            nat_gateways,
+            nat("nat-1"),
+            nat("nat-2")
+        );
+        let found = ec2(&[&first, &second])
+            .nat_gateways(&owner(), None)
+            .await
+            .unwrap();
+        let ids: Vec<&str> = found.iter().map(|n| n.id.as_str()).collect();
+        assert_eq!(ids, ["nat-1", "nat-2"]);
+        assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn every_page_of_route_tables_is_read() {
+        let table = |id: &str| {
+            ec2::RouteTable::builder()
+                .route_table_id(id)
+                .set_tags(owned())
+                .build()
+        };
+        let (first, second) = two_pages!(
+            describe_route_tables,
+            DescribeRouteTablesOutput,
+            route_tables,
+            table("rtb-1"),
+            table("rtb-2")
+        );
+        let found = ec2(&[&first, &second])
+            .route_tables(&owner(), None)
+            .await
+            .unwrap();
+        let ids: Vec<&str> = found.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, ["rtb-1", "rtb-2"]);
+        assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn every_page_of_security_groups_is_read() {
+        let group = |id: &str| {
+            ec2::SecurityGroup::builder()
+                .group_id(id)
+                .set_tags(owned())
+                .build()
+        };
+        let (first, second) = two_pages!(
+            describe_security_groups,
+            DescribeSecurityGroupsOutput,
+            security_groups,
+            group("sg-1"),
+            group("sg-2")
+        );
+        let found = ec2(&[&first, &second])
+            .security_groups(&owner(), None)
+            .await
+            .unwrap();
+        let ids: Vec<&str> = found.iter().map(|g| g.id.as_str()).collect();
+        assert_eq!(ids, ["sg-1", "sg-2"]);
+        assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
     }
 }

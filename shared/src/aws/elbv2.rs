@@ -93,6 +93,11 @@ pub struct Elb {
 }
 
 impl Elb {
+    /// A wrapper over a client built elsewhere (tests use mock clients).
+    pub fn from_client(client: Client) -> Elb {
+        Elb { client }
+    }
+
     pub fn new(config: &aws_config::SdkConfig) -> Elb {
         Elb {
             client: Client::new(config),
@@ -226,18 +231,23 @@ impl Elb {
             })
     }
 
+    /// Every listener of the load balancer (all pages: DescribeListeners
+    /// pages with a marker, and a load balancer may carry up to 50 listeners).
     pub async fn listeners(
         &self,
         load_balancer: &str,
     ) -> Result<Vec<listener::Observed>, StepError> {
-        let out = self
+        let found: Vec<Listener> = self
             .client
             .describe_listeners()
             .load_balancer_arn(load_balancer)
+            .into_paginator()
+            .items()
             .send()
+            .try_collect()
             .await
             .map_err(|e| aws_error("ELB DescribeListeners", &e))?;
-        Ok(out.listeners().iter().map(listener).collect())
+        Ok(found.iter().map(listener).collect())
     }
 
     /// An HTTP listener on port 80 forwarding to `target_group`; answer its ARN.
@@ -307,5 +317,52 @@ impl Elb {
             .send()
             .await;
         or_gone("ELB DeleteTargetGroup", res, TARGET_GROUP_NOT_FOUND).map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_elasticloadbalancingv2::operation::describe_listeners::DescribeListenersOutput;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+
+    const LB: &str =
+        "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/bank-production/1";
+
+    fn on_port(port: i32) -> Listener {
+        Listener::builder()
+            .listener_arn(format!("{LB}/listener-{port}"))
+            .port(port)
+            .build()
+    }
+
+    #[tokio::test]
+    async fn every_page_of_listeners_is_read() {
+        let first = mock!(Client::describe_listeners)
+            .match_requests(|r| r.load_balancer_arn() == Some(LB) && r.marker().is_none())
+            .then_output(|| {
+                DescribeListenersOutput::builder()
+                    .listeners(on_port(443))
+                    .next_marker("page-2")
+                    .build()
+            });
+        let second = mock!(Client::describe_listeners)
+            .match_requests(|r| r.marker() == Some("page-2"))
+            .then_output(|| {
+                DescribeListenersOutput::builder()
+                    .listeners(on_port(80))
+                    .build()
+            });
+        let elb = Elb::from_client(mock_client!(
+            aws_sdk_elasticloadbalancingv2,
+            RuleMode::MatchAny,
+            [&first, &second]
+        ));
+
+        let found = elb.listeners(LB).await.unwrap();
+
+        let ports: Vec<i32> = found.iter().map(|l| l.port).collect();
+        assert_eq!(ports, [443, 80]);
+        assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
     }
 }

@@ -40,25 +40,31 @@ impl Logs {
         }
     }
 
-    /// The group named exactly `name`, with its retention and tags. Groups
-    /// come back in name order and a name sorts before every longer name it
-    /// prefixes, so the first page holds it whenever it exists.
+    /// The group named exactly `name`, with its retention and tags. The
+    /// prefix also matches every longer name, and DescribeLogGroups pages
+    /// (50 groups a page), so pages are read until the group turns up. AWS
+    /// sorts by name, which puts it first when it exists (one request); the
+    /// answer does not depend on that order, or on a page not being empty.
     pub async fn group(&self, name: &str) -> Result<Option<Observed>, StepError> {
-        let out = self
+        let mut groups = self
             .client
             .describe_log_groups()
             .log_group_name_prefix(name)
-            .send()
-            .await
-            .map_err(|e| aws_error("Logs DescribeLogGroups", &e))?;
-        let Some(g) = out
-            .log_groups()
-            .iter()
-            .find(|g| g.log_group_name() == Some(name))
-        else {
-            return Ok(None);
+            .into_paginator()
+            .items()
+            .send();
+        let g = loop {
+            let next = groups
+                .try_next()
+                .await
+                .map_err(|e| aws_error("Logs DescribeLogGroups", &e))?;
+            match next {
+                Some(g) if g.log_group_name() == Some(name) => break g,
+                Some(_) => {}
+                None => return Ok(None),
+            }
         };
-        let arn = group_arn(g);
+        let arn = group_arn(&g);
         let Some(tags) = self.tags(&arn).await? else {
             return Ok(None);
         };
@@ -123,5 +129,72 @@ impl Logs {
             .await;
         or_gone("Logs DeleteLogGroup", result, GONE)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_cloudwatchlogs::operation::describe_log_groups::DescribeLogGroupsOutput;
+    use aws_sdk_cloudwatchlogs::operation::list_tags_for_resource::ListTagsForResourceOutput;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+
+    const NAME: &str = "/stepdeploy/bank/production";
+    const ARN: &str = "arn:aws:logs:eu-west-1:123456789012:log-group:/stepdeploy/bank/production";
+
+    fn group(name: &str) -> LogGroup {
+        LogGroup::builder()
+            .log_group_name(name)
+            .log_group_arn(format!(
+                "arn:aws:logs:eu-west-1:123456789012:log-group:{name}"
+            ))
+            .retention_in_days(30)
+            .build()
+    }
+
+    #[tokio::test]
+    async fn pages_are_read_until_the_group_turns_up() {
+        let first = mock!(Client::describe_log_groups)
+            .match_requests(|r| r.log_group_name_prefix() == Some(NAME) && r.next_token().is_none())
+            .then_output(|| {
+                DescribeLogGroupsOutput::builder()
+                    .next_token("page-2")
+                    .build()
+            });
+        let second = mock!(Client::describe_log_groups)
+            .match_requests(|r| r.next_token() == Some("page-2"))
+            .then_output(|| {
+                DescribeLogGroupsOutput::builder()
+                    .log_groups(group(NAME))
+                    .log_groups(group(&format!("{NAME}-eu")))
+                    .next_token("page-3")
+                    .build()
+            });
+        let third = mock!(Client::describe_log_groups)
+            .match_requests(|r| r.next_token() == Some("page-3"))
+            .then_output(|| DescribeLogGroupsOutput::builder().build());
+        let tags = mock!(Client::list_tags_for_resource)
+            .match_requests(|r| r.resource_arn() == Some(ARN))
+            .then_output(|| {
+                ListTagsForResourceOutput::builder()
+                    .tags("stepdeploy:app", "bank")
+                    .build()
+            });
+        let logs = Logs::from_client(mock_client!(
+            aws_sdk_cloudwatchlogs,
+            RuleMode::MatchAny,
+            [&first, &second, &third, &tags]
+        ));
+
+        let found = logs.group(NAME).await.unwrap().expect("on the second page");
+
+        assert_eq!(found.arn, ARN);
+        assert_eq!(found.retention_days, Some(30));
+        assert_eq!(
+            found.tags.get("stepdeploy:app").map(String::as_str),
+            Some("bank")
+        );
+        assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
+        assert_eq!(third.num_calls(), 0, "no page is read after the group's");
     }
 }
