@@ -195,34 +195,28 @@ impl Store {
         Ok(())
     }
 
+    /// Every item under `pk` whose sort key starts with `prefix`: all pages
+    /// (a Query stops at 1 MB and answers a `LastEvaluatedKey`).
     async fn query_prefix<T: DeserializeOwned>(
         &self,
         pk: &str,
         prefix: &str,
     ) -> Result<Vec<T>, StepError> {
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", AttributeValue::S(pk.into()))
-                .expression_attribute_values(":prefix", AttributeValue::S(prefix.into()))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| aws_error("DynamoDB Query", &e))?;
-            for item in page.items() {
-                out.push(from_item(item)?);
-            }
-            start = page.last_evaluated_key().cloned();
-            if start.is_none() {
-                return Ok(out);
-            }
-        }
+        let items: Vec<Item> = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.into()))
+            .expression_attribute_values(":prefix", AttributeValue::S(prefix.into()))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| aws_error("DynamoDB Query", &e))?;
+        items.iter().map(from_item).collect()
     }
 
     // --- apps ---
@@ -440,6 +434,55 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_sdk_dynamodb::operation::query::QueryOutput;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+
+    fn resource(kind: &str, id: &str) -> ResourceRecord {
+        ResourceRecord {
+            pk: env_pk("bank", "production"),
+            sk: resource_sk(kind),
+            kind: kind.into(),
+            id: id.into(),
+            created_by: "d1".into(),
+            recorded_at: "2025-01-01T00:00:00Z".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn every_page_of_a_query_is_read() {
+        let first_page = resource("vpc", "vpc-1");
+        let last_key = key(&first_page.pk, &first_page.sk);
+        let first = mock!(Client::query)
+            .match_requests(|r| r.exclusive_start_key().is_none())
+            .then_output({
+                let last_key = last_key.clone();
+                move || {
+                    QueryOutput::builder()
+                        .items(to_item(&resource("vpc", "vpc-1")))
+                        .set_last_evaluated_key(Some(last_key.clone()))
+                        .build()
+                }
+            });
+        let second = mock!(Client::query)
+            .match_requests(move |r| r.exclusive_start_key() == Some(&last_key))
+            .then_output(|| {
+                QueryOutput::builder()
+                    .items(to_item(&resource("subnet-public-1", "subnet-1")))
+                    .build()
+            });
+        let store = Store::new(
+            mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&first, &second]),
+            "ledger",
+        );
+
+        let found = store.resources("bank", "production").await.unwrap();
+
+        assert_eq!(
+            found,
+            vec![first_page, resource("subnet-public-1", "subnet-1")]
+        );
+        assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
+    }
 
     #[test]
     fn records_round_trip_through_items() {
