@@ -35,8 +35,9 @@ pub struct AppSpec {
 
 /// How long each provisioning step may keep polling before the deployment
 /// fails with `StepTimedOut`, naming what it waited for: a resource that is
-/// stuck (an RDS instance `stopped`, a NAT gateway failing again and again)
-/// fails the deployment in minutes, not after Step Functions' history limit.
+/// stuck (an RDS instance `stopped`, a rollout whose tasks never get
+/// healthy) fails the deployment in minutes, not after Step Functions'
+/// history limit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DeadlineSpec {

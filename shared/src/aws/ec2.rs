@@ -114,7 +114,9 @@ fn nat_of(n: &ec2::NatGateway) -> nat_gateway::Observed {
         id: text(n.nat_gateway_id()),
         state: text(n.state().map(|s| s.as_str())),
         subnet_id: text(n.subnet_id()),
-        failure: n.failure_message().map(String::from),
+        created: n.create_time().map(|t| t.secs()),
+        failure_code: n.failure_code().map(String::from),
+        failure_message: n.failure_message().map(String::from),
         tags: tags_of(n.tags()),
     }
 }

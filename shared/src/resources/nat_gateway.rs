@@ -3,7 +3,9 @@
 //! single`, role `nat`) or one per zone (`per_az`, roles `nat-1`, `nat-2`).
 //! A failed gateway is replaced by a new one, created with a new
 //! idempotency token; a retry of the same attempt reuses its token, so it
-//! never creates two. The layout cannot change under a built environment.
+//! never creates two. After [`MAX_FAILED_ATTEMPTS`] failures the step gives
+//! up and fails the deployment with AWS's reason. The layout cannot change
+//! under a built environment.
 
 use crate::naming::{short_hash, Names};
 use crate::network::{sole, AZ_COUNT};
@@ -16,6 +18,14 @@ use crate::steps::not_ours;
 pub const RESOURCE: &str = "NAT gateway";
 /// How a person calls its address.
 pub const ADDRESS: &str = "Elastic IP";
+
+/// How many failed gateways of one role the network step replaces before it
+/// gives up. A gateway AWS keeps failing (no capacity in the zone, an Elastic
+/// IP it cannot use, the account's NAT gateway quota) would otherwise be
+/// created again on every poll until the step's deadline: dozens of them.
+/// Failed gateways stay listed for about an hour, so they count across polls
+/// and re-runs until AWS removes them (or someone deletes them).
+pub const MAX_FAILED_ATTEMPTS: usize = 3;
 
 /// One NAT gateway (and its address) an environment wants.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,7 +77,12 @@ pub struct Observed {
     /// `pending`, `available`, `deleting`, `deleted` or `failed`.
     pub state: String,
     pub subnet_id: String,
-    pub failure: Option<String>,
+    /// When it was created (epoch seconds), if EC2 said.
+    pub created: Option<i64>,
+    /// Why it failed, for a `failed` one: AWS's code (`Gateway.NotAttached`,
+    /// `InsufficientFreeAddressesInSubnet`, …) and message.
+    pub failure_code: Option<String>,
+    pub failure_message: Option<String>,
     pub tags: Tags,
 }
 
@@ -93,11 +108,12 @@ pub fn plan_address(owner: &Owner, found: &[Address], wanted: &Wanted) -> Change
 }
 
 /// The gateway, among every one carrying its role (live, failed or gone).
+/// None live: create one, unless [`MAX_FAILED_ATTEMPTS`] have failed already.
 pub fn plan(owner: &Owner, found: &[Observed], wanted: &Wanted) -> Change {
     let live: Vec<Observed> = found.iter().filter(|n| n.is_live()).cloned().collect();
     let n = match sole(&live, RESOURCE, owner, |n| n.id.clone()) {
         Ok(Some(n)) => n,
-        Ok(None) => return Change::Create,
+        Ok(None) => return given_up(found, wanted).map_or(Change::Create, Change::failed),
         Err(conflict) => return conflict,
     };
     if !owner.owns_as(&n.tags, wanted.role) {
@@ -112,6 +128,36 @@ pub fn plan(owner: &Owner, found: &[Observed], wanted: &Wanted) -> Change {
 /// The failed attempts so far: each one moves the idempotency token on.
 pub fn failed_attempts(found: &[Observed]) -> usize {
     found.iter().filter(|n| n.state == "failed").count()
+}
+
+/// Why no new gateway is created, once [`MAX_FAILED_ATTEMPTS`] have failed:
+/// AWS's reason for the latest failure, and what a person can do about it.
+fn given_up(found: &[Observed], wanted: &Wanted) -> Option<String> {
+    let failed: Vec<&Observed> = found.iter().filter(|n| n.state == "failed").collect();
+    if failed.len() < MAX_FAILED_ATTEMPTS {
+        return None;
+    }
+    // The latest by creation time; among equals (or undated), the last listed.
+    let last = failed
+        .iter()
+        .copied()
+        .max_by_key(|n| n.created.unwrap_or(i64::MIN))?;
+    let reason = match (&last.failure_code, &last.failure_message) {
+        (Some(code), Some(message)) => format!("AWS's reason: {code}: {message}"),
+        (Some(text), None) | (None, Some(text)) => format!("AWS's reason: {text}"),
+        (None, None) => "AWS gave no reason".into(),
+    };
+    let ids: Vec<&str> = failed.iter().map(|n| n.id.as_str()).collect();
+    Some(format!(
+        "{RESOURCE} {name} (role {role}) failed {count} times; for the last one, {last_id}, {reason}. No more are created: check its {ADDRESS} {address}, its subnet {subnet} and the account's NAT gateway quota, delete the failed gateways ({ids}) or wait about an hour for AWS to remove them, then start the deployment again",
+        name = wanted.name,
+        role = wanted.role,
+        count = failed.len(),
+        last_id = last.id,
+        address = wanted.address_name,
+        subnet = wanted.subnet_id,
+        ids = ids.join(", "),
+    ))
 }
 
 /// The idempotency token of the next attempt: a new one after each failed
@@ -176,7 +222,9 @@ pub fn created(owner: &Owner, wanted: &Wanted) -> Observed {
         id: planned_ids(wanted.role).1,
         state: "pending".into(),
         subnet_id: wanted.subnet_id.clone(),
-        failure: None,
+        created: None,
+        failure_code: None,
+        failure_message: None,
         tags: owner.as_role_tags(wanted.role),
     }
 }
@@ -370,8 +418,20 @@ mod tests {
             id: id.into(),
             state: state.into(),
             subnet_id: "subnet-a".into(),
-            failure: None,
+            created: None,
+            failure_code: None,
+            failure_message: None,
             tags: Owner::new(app, "production").as_role_tags(role),
+        }
+    }
+
+    /// A failed gateway of ours, created at `created`, with AWS's reason.
+    fn failed(id: &str, created: i64, code: &str, message: &str) -> Observed {
+        Observed {
+            created: Some(created),
+            failure_code: Some(code.into()),
+            failure_message: Some(message.into()),
+            ..nat(id, "failed", "bank", Role::Nat)
         }
     }
 
@@ -437,6 +497,40 @@ mod tests {
                 "nothing",
             ),
             (
+                "failed twice: create a third",
+                vec![ours("nat-1", "failed"), ours("nat-2", "failed")],
+                "create",
+            ),
+            (
+                "failed three times: failed, no fourth",
+                vec![
+                    ours("nat-1", "failed"),
+                    ours("nat-2", "failed"),
+                    ours("nat-3", "failed"),
+                ],
+                "failed",
+            ),
+            (
+                "failed three times, then a new one available: nothing",
+                vec![
+                    ours("nat-1", "failed"),
+                    ours("nat-2", "failed"),
+                    ours("nat-3", "failed"),
+                    ours("nat-4", "available"),
+                ],
+                "nothing",
+            ),
+            (
+                "failed three times, then a new one pending: wait",
+                vec![
+                    ours("nat-1", "failed"),
+                    ours("nat-2", "failed"),
+                    ours("nat-3", "failed"),
+                    ours("nat-4", "pending"),
+                ],
+                "wait",
+            ),
+            (
                 "deleted or deleting: create",
                 vec![ours("nat-1", "deleted"), ours("nat-2", "deleting")],
                 "create",
@@ -460,6 +554,48 @@ mod tests {
             Change::wait("NAT gateway (new nat) is pending")
         );
         // Nothing of a NAT gateway is updated in place: there is no update case.
+    }
+
+    #[test]
+    fn after_three_failures_it_gives_up_with_aws_reason() {
+        let w = single();
+        let subnet = |id, t| {
+            failed(
+                id,
+                t,
+                "InsufficientFreeAddressesInSubnet",
+                "Subnet has no free addresses",
+            )
+        };
+        let found = [
+            subnet("nat-1", 100),
+            failed(
+                "nat-3",
+                300,
+                "Gateway.NotAttached",
+                "Network vpc-1 has no Internet gateway attached",
+            ),
+            subnet("nat-2", 200),
+        ];
+        assert_eq!(MAX_FAILED_ATTEMPTS, 3);
+        assert_eq!(
+            plan(&owner(), &found, &w),
+            Change::failed(
+                "NAT gateway bank-production-nat (role nat) failed 3 times; for the last one, nat-3, AWS's reason: Gateway.NotAttached: Network vpc-1 has no Internet gateway attached. No more are created: check its Elastic IP bank-production-nat, its subnet subnet-a and the account's NAT gateway quota, delete the failed gateways (nat-1, nat-3, nat-2) or wait about an hour for AWS to remove them, then start the deployment again"
+            )
+        );
+        let silent = [
+            nat("nat-1", "failed", "bank", Role::Nat),
+            nat("nat-2", "failed", "bank", Role::Nat),
+            nat("nat-3", "failed", "bank", Role::Nat),
+        ];
+        assert!(
+            plan(&owner(), &silent, &w)
+                .detail()
+                .contains("for the last one, nat-3, AWS gave no reason."),
+            "{}",
+            plan(&owner(), &silent, &w).detail()
+        );
     }
 
     #[test]
