@@ -45,6 +45,11 @@ pub struct DeadlineSpec {
     pub database_minutes: u64,
     pub load_balancer_minutes: u64,
     pub service_minutes: u64,
+    /// How long each teardown phase may keep waiting (a load balancer's or
+    /// NAT gateway's network interfaces take minutes; a foreign one in the
+    /// VPC never goes) before the teardown fails with `StepTimedOut` and says
+    /// what is left. A teardown of an app with no spec gets the default.
+    pub teardown_minutes: u64,
 }
 
 impl Default for DeadlineSpec {
@@ -54,6 +59,7 @@ impl Default for DeadlineSpec {
             database_minutes: 60,
             load_balancer_minutes: 20,
             service_minutes: 30,
+            teardown_minutes: 45,
         }
     }
 }
@@ -369,6 +375,7 @@ impl AppSpec {
             ("database_minutes", d.database_minutes),
             ("load_balancer_minutes", d.load_balancer_minutes),
             ("service_minutes", d.service_minutes),
+            ("teardown_minutes", d.teardown_minutes),
         ] {
             if !(1..=1440).contains(&minutes) {
                 problems.push(format!(
@@ -477,8 +484,12 @@ mod tests {
     fn deadlines_default_and_are_bounded() {
         let s = AppSpec::from_json(r#"{"name":"bank","repository":"acme/bank"}"#).unwrap();
         assert_eq!(
-            (s.deadlines.network_minutes, s.deadlines.database_minutes),
-            (20, 60)
+            (
+                s.deadlines.network_minutes,
+                s.deadlines.database_minutes,
+                s.deadlines.teardown_minutes
+            ),
+            (20, 60, 45)
         );
         let e = AppSpec::from_json(
             r#"{"name":"bank","repository":"acme/bank","deadlines":{"service_minutes":0}}"#,
@@ -490,6 +501,31 @@ mod tests {
             "{}",
             e.message
         );
+    }
+
+    #[test]
+    fn the_teardown_deadline_is_read_and_bounded() {
+        let with = |minutes: u64| {
+            AppSpec::from_json(&format!(
+                r#"{{"name":"bank","repository":"acme/bank","deadlines":{{"teardown_minutes":{minutes}}}}}"#
+            ))
+        };
+        let s = with(90).unwrap();
+        assert_eq!(s.deadlines.teardown_minutes, 90);
+        // Setting one deadline leaves the others at their defaults.
+        assert_eq!(s.deadlines.network_minutes, 20);
+        assert_eq!(with(1).unwrap().deadlines.teardown_minutes, 1);
+        assert_eq!(with(1440).unwrap().deadlines.teardown_minutes, 1440);
+        for minutes in [0, 1441] {
+            let e = with(minutes).unwrap_err();
+            assert!(
+                e.message.contains(&format!(
+                    "deadlines.teardown_minutes {minutes} must be 1 to 1440"
+                )),
+                "{}",
+                e.message
+            );
+        }
     }
 
     #[test]

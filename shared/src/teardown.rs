@@ -3,8 +3,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::error::StepError;
+use crate::error::{ErrorKind, StepError};
 use crate::naming::{check_app_name, check_environment_name};
+use crate::spec::{AppSpec, DeadlineSpec};
 
 /// The order things are removed in: what depends on something goes first.
 pub const PHASES: [&str; 5] = ["service", "load_balancer", "database", "network", "cleanup"];
@@ -72,30 +73,49 @@ pub struct TeardownState {
     /// When (epoch seconds) the current phase first answered not done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiting_since: Option<u64>,
+    /// How long one phase may keep waiting: the app spec's
+    /// `deadlines.teardown_minutes`, read once by Begin (a state from before
+    /// this field gets the default).
+    #[serde(default = "default_phase_deadline_seconds")]
+    pub phase_deadline_seconds: u64,
 }
 
-/// How long one teardown phase may keep waiting (a load balancer's or NAT
-/// gateway's network interfaces take minutes; a foreign ENI in the VPC never
-/// goes) before the teardown fails with `StepTimedOut` and says what is left.
-pub const PHASE_DEADLINE_SECONDS: u64 = 45 * 60;
+/// A phase's deadline when the app's spec does not say: the spec's default.
+pub fn default_phase_deadline_seconds() -> u64 {
+    DeadlineSpec::default().teardown_minutes * 60
+}
+
+/// Begin's phase deadline, from what the ledger answered for the app's spec:
+/// the spec's `deadlines.teardown_minutes`, or the default when the app has
+/// no spec (any more) or its stored spec no longer validates; neither stops
+/// a teardown. Only a failure to read the ledger is an error (retried).
+pub fn phase_deadline_seconds(spec: Result<Option<AppSpec>, StepError>) -> Result<u64, StepError> {
+    match spec {
+        Ok(Some(spec)) => Ok(spec.deadlines.teardown_minutes * 60),
+        Ok(None) => Ok(default_phase_deadline_seconds()),
+        Err(e) if e.kind == ErrorKind::InvalidInput => Ok(default_phase_deadline_seconds()),
+        Err(e) => Err(e),
+    }
+}
 
 impl TeardownState {
-    /// After a phase ran: `None` when it is done (or may wait longer), else
-    /// the error for a phase past its deadline.
-    pub fn deadline(&mut self, phase: &str, now: u64, deadline: u64) -> Option<StepError> {
+    /// After a phase ran at `now`: `None` when it is done (or may wait
+    /// longer), else the error for a phase past its deadline.
+    pub fn deadline(&mut self, phase: &str, now: u64) -> Option<StepError> {
         if self.done {
             self.waiting_since = None;
             return None;
         }
         let since = *self.waiting_since.get_or_insert(now);
-        (now.saturating_sub(since) > deadline).then(|| {
+        (now.saturating_sub(since) > self.phase_deadline_seconds).then(|| {
             StepError::new(
-                crate::error::ErrorKind::StepTimedOut,
+                ErrorKind::StepTimedOut,
                 format!(
-                    "teardown of {}/{} is stuck in its {phase} phase after {} min: something still holds on (in the network phase, usually a network interface another service created in the VPC). Find it in the AWS console (VPC > Network interfaces, filter by the VPC), delete it, then start the teardown again: it resumes where it stopped",
+                    "teardown of {}/{} is stuck in its {phase} phase after {} min (its deadline is {} min): something still holds on (in the network phase, usually a network interface another service created in the VPC). Find it in the AWS console (VPC > Network interfaces, filter by the VPC), delete it, then start the teardown again: it resumes where it stopped (or raise deadlines.teardown_minutes in the app spec if it is only slow)",
                     self.app,
                     self.environment,
-                    now.saturating_sub(since) / 60
+                    now.saturating_sub(since) / 60,
+                    self.phase_deadline_seconds / 60
                 ),
             )
         })
@@ -152,15 +172,48 @@ mod tests {
             removed: vec![],
             skipped: vec![],
             waiting_since: None,
+            phase_deadline_seconds: 120,
         };
-        assert!(t.deadline("network", 100, 60).is_none());
-        assert!(t.deadline("network", 160, 60).is_none());
-        let e = t.deadline("network", 161, 60).unwrap();
-        assert_eq!(e.kind, crate::error::ErrorKind::StepTimedOut);
+        assert!(t.deadline("network", 100).is_none());
+        assert!(t.deadline("network", 220).is_none());
+        let e = t.deadline("network", 221).unwrap();
+        assert_eq!(e.kind, ErrorKind::StepTimedOut);
         assert!(e.message.contains("network phase"), "{}", e.message);
+        assert!(e.message.contains("its deadline is 2 min"), "{}", e.message);
         t.done = true;
-        assert!(t.deadline("network", 999, 60).is_none());
+        assert!(t.deadline("network", 999).is_none());
         assert_eq!(t.waiting_since, None);
+    }
+
+    #[test]
+    fn a_state_without_a_phase_deadline_gets_the_default() {
+        let older = serde_json::json!({
+            "app": "bank", "environment": "pr-x", "preview": true, "delete_logs": false,
+            "teardown_id": "t1", "done": false
+        });
+        let t: TeardownState = serde_json::from_value(older).unwrap();
+        assert_eq!(t.phase_deadline_seconds, 45 * 60);
+        assert_eq!(
+            serde_json::to_value(&t).unwrap()["phase_deadline_seconds"],
+            45 * 60
+        );
+    }
+
+    #[test]
+    fn begin_takes_the_phase_deadline_from_the_spec_if_there_is_one() {
+        let spec = AppSpec::from_json(
+            r#"{"name":"bank","repository":"acme/bank","deadlines":{"teardown_minutes":90}}"#,
+        )
+        .unwrap();
+        assert_eq!(phase_deadline_seconds(Ok(Some(spec))), Ok(90 * 60));
+        assert_eq!(phase_deadline_seconds(Ok(None)), Ok(45 * 60));
+        let invalid = StepError::invalid_input("app spec \"bank\" is not valid: …");
+        assert_eq!(phase_deadline_seconds(Err(invalid)), Ok(45 * 60));
+        let throttled = StepError::retryable("DynamoDB GetItem failed: ThrottlingException");
+        assert_eq!(
+            phase_deadline_seconds(Err(throttled.clone())),
+            Err(throttled)
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::aws::logs::Logs;
 use crate::aws::rds::Rds;
 use crate::aws::store::Store;
 use crate::deploy::{now_epoch, rfc3339};
-use crate::error::StepError;
+use crate::error::{ErrorKind, StepError};
 use crate::ledger::{
     env_pk, teardown_sk, EnvironmentRecord, LockRecord, Status, TeardownRecord, ENV_SK, LOCK_SK,
 };
@@ -23,7 +23,7 @@ use crate::naming::Names;
 use crate::runtime::parse_input;
 use crate::steps::{database, load_balancer, network, service};
 use crate::teardown::{
-    check_request, is_preview, TeardownRequest, TeardownState, PHASE_DEADLINE_SECONDS,
+    check_request, is_preview, phase_deadline_seconds, TeardownRequest, TeardownState,
 };
 
 pub struct Teardown {
@@ -64,6 +64,16 @@ impl Teardown {
                     request,
                 )?;
                 check_request(&req)?;
+                // The app's spec is only read for its deadline: a teardown of
+                // an app whose spec is gone, or no longer valid, still runs.
+                let spec = self.store.get_app(&req.app).await;
+                match &spec {
+                    Err(e) if e.kind == ErrorKind::InvalidInput => {
+                        tracing::warn!(app = %req.app, error = %e, "the app's spec is not valid; teardown phases get the default deadline");
+                    }
+                    _ => {}
+                }
+                let phase_deadline_seconds = phase_deadline_seconds(spec)?;
                 let t = TeardownState {
                     preview: is_preview(&req.environment),
                     app: req.app,
@@ -74,6 +84,7 @@ impl Teardown {
                     removed: Vec::new(),
                     skipped: Vec::new(),
                     waiting_since: None,
+                    phase_deadline_seconds,
                 };
                 // No deploy starts while the environment comes down.
                 self.store
@@ -114,7 +125,7 @@ impl Teardown {
                 _ => self.cleanup(&names, &mut t).await?,
             };
             tracing::info!(done = t.done, removed = t.removed.len() - before, "teardown phase");
-            if let Some(e) = t.deadline(phase, now_epoch(), PHASE_DEADLINE_SECONDS) {
+            if let Some(e) = t.deadline(phase, now_epoch()) {
                 tracing::error!(error = %e, "teardown phase past its deadline");
                 return Err(e);
             }
