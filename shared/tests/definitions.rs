@@ -105,6 +105,34 @@ fn every_task_retries_lambda_crashes_and_transient_errors() {
     }
 }
 
+/// Each machine has a top-level `TimeoutSeconds`, a backstop should a
+/// loop's deadline logic ever fail. It never cuts a run of the default spec
+/// short: it is more than twice the longest one (a deployment's image wait
+/// plus every step at its deadline; a teardown's every phase at its
+/// deadline), which leaves room for retries and the polls around them. A
+/// spec may raise its deadlines up to a day each, which can add up to more:
+/// then the machine's timeout ends the execution first, as the README says.
+#[test]
+fn both_machines_end_after_a_bounded_time() {
+    use stepdeploy::spec::{DeadlineSpec, ImageSpec};
+    let d = DeadlineSpec::default();
+    let deploy_steps =
+        d.network_minutes + d.database_minutes + d.load_balancer_minutes + d.service_minutes;
+    let deploy = ImageSpec::default().wait_timeout_seconds + deploy_steps * 60;
+    let teardown = stepdeploy::teardown::PHASES.len() as u64 * d.teardown_minutes * 60;
+    for (file, longest) in [("deploy.asl.json", deploy), ("teardown.asl.json", teardown)] {
+        let path = format!("{}/../statemachine/{file}", env!("CARGO_MANIFEST_DIR"));
+        let asl: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let timeout = asl["TimeoutSeconds"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{file}: no top-level TimeoutSeconds"));
+        assert!(
+            timeout > 2 * longest,
+            "{file}: TimeoutSeconds {timeout} leaves too little room above the default spec's longest run ({longest} s)"
+        );
+    }
+}
+
 /// The sample events are the inputs their functions take.
 #[test]
 fn sample_events_parse_as_their_functions_inputs() {
