@@ -213,6 +213,7 @@ async fn the_task_definition_pins_the_image_and_keeps_credentials_secret() {
         image: None,
         trigger: None,
         dry_run: false,
+        restart: None,
     };
     let deployment = resolve(&request, &spec, "d1", EXECUTION, 15, 0).unwrap();
     let uri = deployment.image.pinned(DIGEST);
@@ -347,6 +348,7 @@ async fn the_service_rolls_out_behind_the_circuit_breaker_in_the_private_subnets
                 .into(),
         container_name: "web".into(),
         container_port: 8000,
+        ..Default::default()
     };
     let arn = ecs
         .create_service(&plan, &[("stepdeploy:app", "bank".into())])

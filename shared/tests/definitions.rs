@@ -181,6 +181,12 @@ fn sample_events_parse_as_their_functions_inputs() {
     let manual: stepdeploy::deploy::DeployRequest =
         serde_json::from_value(read("deploy.manual.json")).unwrap();
     stepdeploy::deploy::check_commit(&manual.commit).unwrap();
+    let rotation: stepdeploy::steps::rotation::RotationEvent =
+        serde_json::from_value(read("secret-rotated.rotation.json")).unwrap();
+    assert!(rotation
+        .rotated_secret()
+        .unwrap()
+        .contains(":secret:rds!db-"));
 }
 
 /// The spec shown in the README is a valid spec.

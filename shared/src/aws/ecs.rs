@@ -351,12 +351,16 @@ impl Ecs {
             .ok_or_else(|| StepError::retryable("ECS CreateService answered without a service"))
     }
 
+    /// Point the service at a task definition and count; with
+    /// `force_new_deployment`, start a new deployment even if neither
+    /// changes (new tasks, which read the task definition's secrets again).
     pub async fn update_service(
         &self,
         cluster: &str,
         name: &str,
         task_definition: &str,
         desired: i32,
+        force_new_deployment: bool,
     ) -> Result<(), StepError> {
         self.client
             .update_service()
@@ -364,6 +368,7 @@ impl Ecs {
             .service(name)
             .task_definition(task_definition)
             .desired_count(desired)
+            .force_new_deployment(force_new_deployment)
             .send()
             .await
             .map_err(|e| aws_error("ECS UpdateService", &e))?;

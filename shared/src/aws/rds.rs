@@ -145,6 +145,21 @@ impl Rds {
         Ok(out.and_then(|o| o.db_instances().first().map(instance)))
     }
 
+    /// Every instance in the account and region (all pages), each with its
+    /// tags and managed secret: to find which instance a secret belongs to.
+    pub async fn instances(&self) -> Result<Vec<db_instance::Observed>, StepError> {
+        let found: Vec<DbInstance> = self
+            .client
+            .describe_db_instances()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| aws_error("RDS DescribeDBInstances", &e))?;
+        Ok(found.iter().map(instance).collect())
+    }
+
     /// A private, encrypted MySQL instance whose master password RDS keeps in Secrets Manager.
     pub async fn create_instance(
         &self,

@@ -120,6 +120,7 @@ mod tests {
             image: None,
             trigger: None,
             dry_run: false,
+            restart: None,
         };
         let d = resolve(&req, &spec, "id1", ARN, 5, 0).unwrap();
         assert_eq!(
@@ -160,6 +161,7 @@ mod tests {
             image: None,
             trigger: None,
             dry_run: false,
+            restart: None,
         };
         let state = DeployState {
             deployment: resolve(&req, &spec, "id1", ARN, 5, 0).unwrap(),
@@ -199,6 +201,36 @@ mod tests {
             msg.contains("Docker Hub repository \"acme/bank\"") && msg.contains("DockerHubHookUrl"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn a_restart_flows_into_the_deployment_and_must_say_why() {
+        let spec = AppSpec::from_json(r#"{"name":"bank","repository":"acme/bank"}"#).unwrap();
+        let req: DeployRequest = serde_json::from_value(serde_json::json!({
+            "app": "bank", "environment": "production", "commit": SHA,
+            "restart": "the database's managed secret was rotated"
+        }))
+        .unwrap();
+        let d = resolve(&req, &spec, "id1", ARN, 5, 0).unwrap();
+        assert_eq!(
+            d.restart.as_deref(),
+            Some("the database's managed secret was rotated")
+        );
+        let plain = DeployRequest {
+            restart: None,
+            ..req.clone()
+        };
+        assert_eq!(
+            resolve(&plain, &spec, "id1", ARN, 5, 0).unwrap().restart,
+            None
+        );
+        assert!(!serde_json::to_string(&plain).unwrap().contains("restart"));
+        let blank = DeployRequest {
+            restart: Some(" ".into()),
+            ..req
+        };
+        let e = resolve(&blank, &spec, "id1", ARN, 5, 0).unwrap_err();
+        assert!(e.message.contains("restart must say why"), "{}", e.message);
     }
 
     #[test]

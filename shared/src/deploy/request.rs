@@ -12,8 +12,10 @@ use crate::spec::AppSpec;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Trigger {
-    /// `push`, or `manual` for an execution started by hand.
+    /// `push`, `manual` for an execution started by hand, or
+    /// `secret-rotation` when RDS rotated the database's managed secret.
     pub kind: String,
+    /// The GitHub delivery id, or the EventBridge event id, that started it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -41,6 +43,11 @@ pub struct DeployRequest {
     /// Plan only: report what the deployment would change, change nothing.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dry_run: bool,
+    /// Replace the running tasks even if nothing else changes, and why (a
+    /// person reads it in the plan and the execution's output): the service
+    /// gets one forced new deployment, so new tasks read the secrets again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart: Option<String>,
 }
 
 pub fn check_commit(commit: &str) -> Result<(), StepError> {
@@ -79,6 +86,10 @@ pub struct Deployment {
     /// present, so the state machine's `Choice` can read it.
     #[serde(default)]
     pub dry_run: bool,
+    /// Why the running tasks are replaced even if nothing else changes
+    /// (the request's `restart`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart: Option<String>,
 }
 
 /// Resolve a request against its app spec: the first thing a deployment does.
@@ -91,6 +102,15 @@ pub fn resolve(
     now: u64,
 ) -> Result<Deployment, StepError> {
     check_commit(&request.commit)?;
+    if request
+        .restart
+        .as_deref()
+        .is_some_and(|why| why.trim().is_empty())
+    {
+        return Err(StepError::invalid_input(
+            "restart must say why the running tasks are replaced (e.g. \"the database's managed secret was rotated\"), or be left out",
+        ));
+    }
     if request.app != spec.name {
         return Err(StepError::invalid_input(format!(
             "request is for app {:?} but the spec is {:?}",
@@ -148,5 +168,6 @@ pub fn resolve(
         trigger,
         started_at: rfc3339(now),
         dry_run: request.dry_run,
+        restart: request.restart.clone(),
     })
 }

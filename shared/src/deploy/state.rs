@@ -89,6 +89,11 @@ pub struct ServiceOutput {
     pub running: i32,
     /// The primary deployment's rollout state (`IN_PROGRESS`, `COMPLETED`, `FAILED`).
     pub rollout: String,
+    /// A poll of this deployment started a rollout of the service (created
+    /// it, updated it, or forced a new deployment): its tasks are being
+    /// replaced, so a `restart` is done and never forced again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub started_rollout: bool,
     /// What the step changed (or, in a dry run, would change), over all its polls.
     #[serde(flatten)]
     pub report: StepReport,
@@ -101,6 +106,22 @@ pub struct CaughtError {
     pub error: String,
     #[serde(rename = "Cause", default)]
     pub cause: Option<String>,
+}
+
+impl CaughtError {
+    /// The cause as a person reads it: a Lambda error's Cause is
+    /// `{"errorType","errorMessage"}` JSON, unwrapped here.
+    pub fn message(&self) -> String {
+        self.cause
+            .as_deref()
+            .map(|c| {
+                serde_json::from_str::<serde_json::Value>(c)
+                    .ok()
+                    .and_then(|v| v.get("errorMessage")?.as_str().map(String::from))
+                    .unwrap_or_else(|| c.to_string())
+            })
+            .unwrap_or_default()
+    }
 }
 
 /// The document the deploy state machine carries from `Begin Deployment` on.
@@ -178,21 +199,7 @@ pub fn failure_name(state: &DeployState, caught: &CaughtError) -> String {
 /// A failure as a person reads it: what failed, why, and what to do.
 pub fn failure_message(state: &DeployState, caught: &CaughtError) -> String {
     let d = &state.deployment;
-    // A Lambda error's Cause is `{"errorType","errorMessage"}` JSON; unwrap it.
-    let cause = caught
-        .cause
-        .as_deref()
-        .map(|c| {
-            serde_json::from_str::<serde_json::Value>(c)
-                .ok()
-                .and_then(|v| {
-                    v.get("errorMessage")
-                        .and_then(|m| m.as_str())
-                        .map(String::from)
-                })
-                .unwrap_or_else(|| c.to_string())
-        })
-        .unwrap_or_default();
+    let cause = caught.message();
     match caught.error.as_str() {
         "States.Timeout" if state.image.is_none() => format!(
             "image {} did not arrive within {} s (waiting since {}); push it (tag {}) to {} or start the deployment again once it exists",

@@ -372,6 +372,7 @@ mod tests {
             image: None,
             trigger: None,
             dry_run,
+            restart: None,
         };
         let execution = "arn:aws:states:eu-west-1:123456789012:execution:stepdeploy-deploy:d1";
         let deployment = crate::deploy::resolve(&request, &spec, "d1", execution, 15, 0).unwrap();

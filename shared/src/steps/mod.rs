@@ -22,6 +22,8 @@ pub mod load_balancer;
 pub mod network;
 #[cfg(feature = "dynamodb")]
 pub mod record;
+#[cfg(all(feature = "dynamodb", feature = "sfn", feature = "rds"))]
+pub mod rotation;
 #[cfg(all(feature = "dynamodb", feature = "ecs", feature = "logs"))]
 pub mod service;
 #[cfg(all(

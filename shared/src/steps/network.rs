@@ -164,6 +164,7 @@ mod tests {
             image: None,
             trigger: None,
             dry_run,
+            restart: None,
         };
         let execution = "arn:aws:states:eu-west-1:123456789012:execution:stepdeploy-deploy:d1";
         DeployState {

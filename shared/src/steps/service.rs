@@ -66,19 +66,31 @@ pub async fn converge(
         target_group: lb.target_group_arn.clone(),
         container_name: svc.container_name.clone(),
         container_port: i32::from(svc.port),
+        health_check_path: svc.health_check_path.clone(),
+        log_group: ctx.names.log_group(),
+        restart: state.deployment.restart.clone(),
     };
-    // Did an earlier poll of this deployment point the service at this revision?
-    let applied_before = state
-        .service
-        .as_ref()
-        .is_some_and(|p| p.task_definition == wanted.task_definition);
-    let current = service::converge(ecs, ctx, &wanted, applied_before).await?;
-    Ok(output(wanted, current.as_ref()))
+    let before = before(state.service.as_ref(), &wanted);
+    let current = service::converge(ecs, ctx, &wanted, before).await?;
+    Ok(output(wanted, before, current.as_ref()))
+}
+
+/// What earlier polls of this deployment did to the service, from the
+/// step's section of the deploy state (absent on the first poll).
+fn before(previous: Option<&ServiceOutput>, wanted: &service::Wanted) -> service::Before {
+    service::Before {
+        applied: previous.is_some_and(|p| p.task_definition == wanted.task_definition),
+        rolled_out: previous.is_some_and(|p| p.started_rollout),
+    }
 }
 
 /// The step's output: a rollout just begun (`current` is `None`), or the
 /// one the service is in.
-fn output(wanted: service::Wanted, current: Option<&service::Observed>) -> ServiceOutput {
+fn output(
+    wanted: service::Wanted,
+    before: service::Before,
+    current: Option<&service::Observed>,
+) -> ServiceOutput {
     let ready = current.is_some_and(|s| service::ready(s, &wanted));
     let primary = current.and_then(service::Observed::primary);
     ServiceOutput {
@@ -89,6 +101,7 @@ fn output(wanted: service::Wanted, current: Option<&service::Observed>) -> Servi
         desired: wanted.desired,
         running: primary.map_or(0, |p| p.running),
         rollout: primary.map_or_else(|| "IN_PROGRESS".into(), |p| p.rollout_state.clone()),
+        started_rollout: before.rolled_out || current.is_none(),
         report: Default::default(),
     }
 }
@@ -127,4 +140,35 @@ pub async fn remove_leftovers(
     cluster::remove(ecs, &owner, &cluster::Wanted::new(names), t).await?;
     task_definition::remove(ecs, &owner, &names.task_family(), t).await?;
     log_group::remove(logs, &owner, &log_group::Wanted::new(names), t).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wanted() -> service::Wanted {
+        service::Wanted {
+            task_definition: "arn:td/bank-production:8".into(),
+            restart: Some("rotated".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_rollout_started_by_one_poll_is_remembered_by_the_next() {
+        let w = wanted();
+        // First poll: nothing before; it applies (no observed service answered back).
+        let first = before(None, &w);
+        assert_eq!(first, service::Before::default());
+        let out = output(w.clone(), first, None);
+        assert!(out.started_rollout && !out.ready);
+        // Next poll: the forced rollout is known, so it is not forced again.
+        let next = before(Some(&out), &w);
+        assert!(next.applied && next.rolled_out);
+        assert!(!service::restart_pending(&w, next));
+        // A poll that only observed carries what earlier polls did.
+        let observed = service::Observed::default();
+        assert!(output(w.clone(), next, Some(&observed)).started_rollout);
+        assert!(!output(w, first, Some(&observed)).started_rollout);
+    }
 }

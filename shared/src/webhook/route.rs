@@ -226,6 +226,7 @@ fn decide_push(push: PushPayload, delivery: &str, apps: &[AppSpec], now: u64) ->
                 pusher,
             }),
             dry_run: false,
+            restart: None,
         },
     }
 }
