@@ -69,6 +69,9 @@ pub enum Status {
     Destroying,
     /// Everything the environment owned is gone; its history is kept.
     Destroyed,
+    /// A teardown stopped before the end (its `TEARDOWN#` record says why);
+    /// the environment stays locked until a teardown runs to the end.
+    TeardownFailed,
 }
 
 impl Status {
@@ -80,6 +83,7 @@ impl Status {
                 | Status::Planned
                 | Status::Refused
                 | Status::Destroyed
+                | Status::TeardownFailed
         )
     }
 }
@@ -171,6 +175,17 @@ pub struct TeardownRecord {
     /// `resource: reason` lines.
     pub skipped: Vec<String>,
     pub finished_at: String,
+    /// `DESTROYED`, or `TEARDOWN_FAILED` with the error and its cause.
+    #[serde(default = "destroyed")]
+    pub status: Status,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+}
+
+fn destroyed() -> Status {
+    Status::Destroyed
 }
 
 pub fn teardown_sk(teardown_id: &str) -> String {

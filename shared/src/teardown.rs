@@ -78,6 +78,10 @@ pub struct TeardownState {
     /// this field gets the default).
     #[serde(default = "default_phase_deadline_seconds")]
     pub phase_deadline_seconds: u64,
+    /// What the current phase waits for, as its last run saw it (AWS's
+    /// words, e.g. a `DependencyViolation` naming the VPC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_for: Option<String>,
 }
 
 /// A phase's deadline when the app's spec does not say: the spec's default.
@@ -104,6 +108,7 @@ impl TeardownState {
     pub fn deadline(&mut self, phase: &str, now: u64) -> Option<StepError> {
         if self.done {
             self.waiting_since = None;
+            self.waiting_for = None;
             return None;
         }
         let since = *self.waiting_since.get_or_insert(now);
@@ -111,11 +116,12 @@ impl TeardownState {
             StepError::new(
                 ErrorKind::StepTimedOut,
                 format!(
-                    "teardown of {}/{} is stuck in its {phase} phase after {} min (its deadline is {} min): something still holds on (in the network phase, usually a network interface another service created in the VPC). Find it in the AWS console (VPC > Network interfaces, filter by the VPC), delete it, then start the teardown again: it resumes where it stopped (or raise deadlines.teardown_minutes in the app spec if it is only slow)",
+                    "teardown of {}/{} is stuck in its {phase} phase after {} min (its deadline is {} min): {}. Something still holds on (in the network phase, usually a network interface another service created in the VPC). Find it in the AWS console (VPC > Network interfaces, filter by the VPC), delete it, then start the teardown again: it resumes where it stopped (or raise deadlines.teardown_minutes in the app spec if it is only slow)",
                     self.app,
                     self.environment,
                     now.saturating_sub(since) / 60,
-                    self.phase_deadline_seconds / 60
+                    self.phase_deadline_seconds / 60,
+                    self.waiting_for.as_deref().unwrap_or("AWS gave no reason")
                 ),
             )
         })
@@ -172,17 +178,24 @@ mod tests {
             removed: vec![],
             skipped: vec![],
             waiting_since: None,
+            waiting_for: None,
             phase_deadline_seconds: 120,
         };
         assert!(t.deadline("network", 100).is_none());
         assert!(t.deadline("network", 220).is_none());
+        t.waiting_for = Some("DependencyViolation: The vpc 'vpc-1' has dependencies".into());
         let e = t.deadline("network", 221).unwrap();
         assert_eq!(e.kind, ErrorKind::StepTimedOut);
         assert!(e.message.contains("network phase"), "{}", e.message);
         assert!(e.message.contains("its deadline is 2 min"), "{}", e.message);
+        assert!(
+            e.message.contains("The vpc 'vpc-1' has dependencies"),
+            "{}",
+            e.message
+        );
         t.done = true;
         assert!(t.deadline("network", 999).is_none());
-        assert_eq!(t.waiting_since, None);
+        assert_eq!((t.waiting_since, t.waiting_for), (None, None));
     }
 
     #[test]

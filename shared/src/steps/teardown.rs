@@ -14,7 +14,7 @@ use crate::aws::elbv2::Elb;
 use crate::aws::logs::Logs;
 use crate::aws::rds::Rds;
 use crate::aws::store::Store;
-use crate::deploy::{now_epoch, rfc3339};
+use crate::deploy::{now_epoch, rfc3339, CaughtError};
 use crate::error::{ErrorKind, StepError};
 use crate::ledger::{
     env_pk, teardown_sk, EnvironmentRecord, LockRecord, Status, TeardownRecord, ENV_SK, LOCK_SK,
@@ -38,12 +38,30 @@ pub struct Teardown {
 #[derive(Debug, Deserialize)]
 #[serde(tag = "phase", rename_all = "snake_case")]
 enum Input {
-    Begin { teardown_id: String, request: Value },
-    Service { teardown: TeardownState },
-    LoadBalancer { teardown: TeardownState },
-    Database { teardown: TeardownState },
-    Network { teardown: TeardownState },
-    Cleanup { teardown: TeardownState },
+    Begin {
+        teardown_id: String,
+        request: Value,
+    },
+    Service {
+        teardown: TeardownState,
+    },
+    LoadBalancer {
+        teardown: TeardownState,
+    },
+    Database {
+        teardown: TeardownState,
+    },
+    Network {
+        teardown: TeardownState,
+    },
+    Cleanup {
+        teardown: TeardownState,
+    },
+    /// A phase failed (the state machine's Catch): record why, keep the lock.
+    Failed {
+        teardown: TeardownState,
+        error: CaughtError,
+    },
 }
 
 /// A DependencyViolation means something still holds on (an ENI draining): wait.
@@ -84,6 +102,7 @@ impl Teardown {
                     removed: Vec::new(),
                     skipped: Vec::new(),
                     waiting_since: None,
+                    waiting_for: None,
                     phase_deadline_seconds,
                 };
                 // No deploy starts while the environment comes down.
@@ -105,6 +124,10 @@ impl Teardown {
             Input::Database { teardown } => ("database", teardown),
             Input::Network { teardown } => ("network", teardown),
             Input::Cleanup { teardown } => ("cleanup", teardown),
+            Input::Failed { teardown, error } => {
+                self.record_failure(&teardown, &error).await?;
+                return Ok(json!(teardown));
+            }
         };
         let span = tracing::info_span!("teardown", deployment_id = %t.teardown_id, phase);
         async {
@@ -118,6 +141,7 @@ impl Teardown {
                     Ok(done) => done,
                     Err(e) if is_dependency(&e) => {
                         tracing::info!(reason = %e, "something still depends on the network; waiting");
+                        t.waiting_for = Some(e.to_string());
                         false
                     }
                     Err(e) => return Err(e),
@@ -133,6 +157,30 @@ impl Teardown {
         }
         .instrument(span)
         .await
+    }
+
+    /// Close the ledger on a teardown that stopped: its `TEARDOWN#` record
+    /// says what was removed and why it stopped, the environment is
+    /// `TEARDOWN_FAILED`. The lock stays: a push must not rebuild a
+    /// half-removed environment behind the operator's back; running the
+    /// teardown again takes it over and finishes.
+    async fn record_failure(&self, t: &TeardownState, e: &CaughtError) -> Result<(), StepError> {
+        let cause = e.message();
+        tracing::error!(deployment_id = %t.teardown_id, error = %e.error, cause = %cause, "teardown failed");
+        self.store
+            .put_teardown(&TeardownRecord {
+                pk: env_pk(&t.app, &t.environment),
+                sk: teardown_sk(&t.teardown_id),
+                teardown_id: t.teardown_id.clone(),
+                removed: t.removed.clone(),
+                skipped: skipped_lines(t),
+                finished_at: rfc3339(now_epoch()),
+                status: Status::TeardownFailed,
+                error: Some(e.error.clone()),
+                cause: Some(cause),
+            })
+            .await?;
+        self.mark(t, Status::TeardownFailed).await
     }
 
     async fn mark(&self, t: &TeardownState, status: Status) -> Result<(), StepError> {
@@ -169,16 +217,23 @@ impl Teardown {
                 sk: teardown_sk(&t.teardown_id),
                 teardown_id: t.teardown_id.clone(),
                 removed: t.removed.clone(),
-                skipped: t
-                    .skipped
-                    .iter()
-                    .map(|s| format!("{}: {}", s.resource, s.reason))
-                    .collect(),
+                skipped: skipped_lines(t),
                 finished_at: rfc3339(now_epoch()),
+                status: Status::Destroyed,
+                error: None,
+                cause: None,
             })
             .await?;
         self.mark(t, Status::Destroyed).await?;
         self.store.release_lock(&t.app, &t.environment).await?;
         Ok(true)
     }
+}
+
+/// The ledger's `resource: reason` lines for what a teardown skipped.
+fn skipped_lines(t: &TeardownState) -> Vec<String> {
+    t.skipped
+        .iter()
+        .map(|s| format!("{}: {}", s.resource, s.reason))
+        .collect()
 }
