@@ -52,6 +52,16 @@ pub struct DeadlineSpec {
     pub teardown_minutes: u64,
 }
 
+/// How long one execution may poll in all: a Step Functions execution keeps
+/// at most 25,000 history events and one poll takes about 9 (the Task's 5,
+/// the Choice's 2, the Wait's 2), so at the template's default 15 s poll
+/// interval an execution runs out after about 11.5 hours of polling; a
+/// deadline beyond that could never fire.
+pub const POLLING_BUDGET_MINUTES: u64 = 600;
+/// The teardown's phases that can wait (service, load balancer, database,
+/// network, cleanup), each up to `teardown_minutes`.
+const TEARDOWN_PHASES: u64 = 5;
+
 impl Default for DeadlineSpec {
     fn default() -> Self {
         DeadlineSpec {
@@ -377,11 +387,26 @@ impl AppSpec {
             ("service_minutes", d.service_minutes),
             ("teardown_minutes", d.teardown_minutes),
         ] {
-            if !(1..=1440).contains(&minutes) {
+            if !(1..=POLLING_BUDGET_MINUTES).contains(&minutes) {
                 problems.push(format!(
-                    "deadlines.{field} {minutes} must be 1 to 1440 (a day)"
+                    "deadlines.{field} {minutes} must be 1 to {POLLING_BUDGET_MINUTES} (10 hours)"
                 ));
             }
+        }
+        // The steps poll one after another (database and load balancer side by side).
+        let deploy =
+            d.network_minutes + d.database_minutes.max(d.load_balancer_minutes) + d.service_minutes;
+        if deploy > POLLING_BUDGET_MINUTES {
+            problems.push(format!(
+                "deadlines add up to {deploy} min of polling in one deployment (network + the longer of database and load_balancer + service), more than {POLLING_BUDGET_MINUTES}: a Step Functions execution keeps at most 25,000 history events, which polling every 15 s uses up in about 10 hours, before a longer deadline could fire"
+            ));
+        }
+        if d.teardown_minutes * TEARDOWN_PHASES > POLLING_BUDGET_MINUTES {
+            problems.push(format!(
+                "deadlines.teardown_minutes {} times the teardown's {TEARDOWN_PHASES} phases is more than {POLLING_BUDGET_MINUTES} min of polling (the 25,000-event history of one execution): at most {}",
+                d.teardown_minutes,
+                POLLING_BUDGET_MINUTES / TEARDOWN_PHASES
+            ));
         }
         if problems.is_empty() {
             Ok(())
@@ -497,7 +522,7 @@ mod tests {
         .unwrap_err();
         assert!(
             e.message
-                .contains("deadlines.service_minutes 0 must be 1 to 1440"),
+                .contains("deadlines.service_minutes 0 must be 1 to 600"),
             "{}",
             e.message
         );
@@ -515,17 +540,37 @@ mod tests {
         // Setting one deadline leaves the others at their defaults.
         assert_eq!(s.deadlines.network_minutes, 20);
         assert_eq!(with(1).unwrap().deadlines.teardown_minutes, 1);
-        assert_eq!(with(1440).unwrap().deadlines.teardown_minutes, 1440);
-        for minutes in [0, 1441] {
-            let e = with(minutes).unwrap_err();
-            assert!(
-                e.message.contains(&format!(
-                    "deadlines.teardown_minutes {minutes} must be 1 to 1440"
-                )),
-                "{}",
-                e.message
-            );
-        }
+        assert_eq!(with(120).unwrap().deadlines.teardown_minutes, 120);
+        let e = with(0).unwrap_err();
+        assert!(
+            e.message
+                .contains("deadlines.teardown_minutes 0 must be 1 to 600"),
+            "{}",
+            e.message
+        );
+        // Five phases of 121 minutes could outlive the execution's history.
+        let e = with(121).unwrap_err();
+        assert!(e.message.contains("at most 120"), "{}", e.message);
+    }
+
+    #[test]
+    fn deadlines_fit_in_one_execution_s_history() {
+        let with = |deadlines: &str| {
+            AppSpec::from_json(&format!(
+                r#"{{"name":"bank","repository":"acme/bank","deadlines":{deadlines}}}"#
+            ))
+        };
+        // 100 + max(300, 200) + 200 = 600: the budget exactly.
+        let ok = r#"{"network_minutes":100,"database_minutes":300,"load_balancer_minutes":200,"service_minutes":200}"#;
+        assert!(with(ok).is_ok());
+        let over = r#"{"network_minutes":101,"database_minutes":300,"load_balancer_minutes":200,"service_minutes":200}"#;
+        let e = with(over).unwrap_err();
+        assert!(
+            e.message.contains("add up to 601 min") && e.message.contains("25,000"),
+            "{}",
+            e.message
+        );
+        assert!(with(r#"{"service_minutes":601}"#).is_err());
     }
 
     #[test]
