@@ -30,7 +30,11 @@
   throttling or internal error, in its protocol; `not_found_after_create`
   lets a matching EC2 create succeed, then answers the next N calls that name
   the new id with EC2's not-found code for it; `rollout_seconds` (`value`)
-  sets how long a simulated ECS rollout takes.
+  sets how long a simulated ECS rollout takes; `stuck` keeps a resource short
+  of ready (rds, elasticloadbalancing, ec2 NAT gateways, ecs rollouts);
+  `crash_after` lets the
+  `count`th matching mutating call made by a Lambda invocation succeed, then
+  kills that invocation: Step Functions sees `Sandbox.Timedout`.
 
 Run: python scripts/emulator.py --port 5050 --lambda-url http://127.0.0.1:9050 --docker-hub-port 5051
 """
@@ -62,6 +66,25 @@ def forward_lambda_invocations(lambda_url: str) -> None:
     def invoke(self, function_name_or_arn, qualifier, body, headers, response_headers):
         name = function_name(function_name_or_arn)
         data = body if isinstance(body, bytes) else (body or "{}").encode()
+        invocation = INVOCATIONS.start(name)
+        try:
+            payload = call_function(name, data, response_headers)
+        finally:
+            INVOCATIONS.end(invocation)
+        if invocation.crashed:
+            # What Step Functions sees of a Lambda that died mid-invocation
+            # (killed at its timeout, out of memory, a panic with
+            # `panic = "abort"`): no answer from the handler, the runtime's error.
+            payload = json.dumps({
+                "errorType": "Sandbox.Timedout",
+                "errorMessage": f"RequestId: {invocation.number} Error: Task timed out "
+                                f"(emulator: crashed after {invocation.crashed})",
+            }).encode()
+            response_headers["x-amz-function-error"] = "Unhandled"
+        response_headers["Content-Length"] = str(len(payload))
+        return payload
+
+    def call_function(name, data, response_headers) -> bytes:
         req = urllib.request.Request(
             f"{lambda_url}/2015-03-31/functions/{name}/invocations",
             data=data,
@@ -93,7 +116,6 @@ def forward_lambda_invocations(lambda_url: str) -> None:
                 }
             ).encode()
             response_headers["x-amz-function-error"] = "Unhandled"
-        response_headers["Content-Length"] = str(len(payload))
         return payload
 
     # With use_docker off, moto serves Lambda from its "simple" backend.
@@ -155,6 +177,20 @@ def simulate_ecs_rollouts(rollout_seconds: float) -> None:
         def finish():
             if service.task_definition != target:
                 return  # a newer rollout took over
+            if FAULTS.stuck_rollout(service.name):
+                # Tasks start, fail the load balancer's health checks, are
+                # stopped and replaced; ECS keeps trying (the circuit
+                # breaker counts slowly); the rollout stays IN_PROGRESS.
+                task = _uuid.uuid4().hex
+                groups = [lb.get("targetGroupArn", "") for lb in getattr(service, "load_balancers", []) or []]
+                group = groups[0] if groups else "the service's target group"
+                event(service, f"(task {task}) failed ELB health checks in (target-group {group})")
+                event(service, f"has stopped 1 running tasks: (task {task}).")
+                service.running_count, service.pending_count = 0, service.desired_count
+                again = threading.Timer(SETTINGS["rollout_seconds"], finish)
+                again.daemon = True
+                again.start()
+                return
             if "broken" in image:
                 reason = "ECS deployment circuit breaker: tasks failed to start."
                 event(service, f"task stopped: CannotPullContainerError: pull image manifest has been retried 5 time(s): {image}: not found")
@@ -273,6 +309,9 @@ def serve_docker_hub(port: int):
     return server
 
 
+# The account moto answers as (its default, and what the local stack uses).
+ACCOUNT_ID = "123456789012"
+
 CALLS: list[dict] = []
 CALLS_LOCK = threading.Lock()
 
@@ -295,6 +334,114 @@ def aws_call(environ: dict, body: bytes) -> dict:
     if not action:
         action = f"{environ.get('REQUEST_METHOD', '')} {environ.get('PATH_INFO', '')}"
     return {"service": service, "action": action}
+
+
+# --- Lambda invocations in flight --------------------------------------------
+# A crash kills one Lambda invocation, so the faults must know which
+# invocation made a call. `cargo lambda watch` runs each function in a process
+# of its own (its binary is named after the function) and one invocation of a
+# function at a time, so the process at the other end of a call's TCP
+# connection names the function, and the function's invocation in flight is
+# the one that made the call. The process is found as `ss -p` would: the
+# client socket's inode in /proc/net/tcp*, then the process holding it
+# (Linux only; elsewhere no call is attributed and `crash_after` never fires).
+# Were several invocations of one function in flight (cargo lambda queues
+# them), the call's X-Ray trace id (which the AWS SDK sends from the Lambda
+# runtime's `_X_AMZN_TRACE_ID`) tells them apart: each invocation gets its own.
+
+
+class Invocation:
+    def __init__(self, number: int, function: str):
+        self.number = number
+        self.function = function
+        self.trace: str | None = None
+        self.crashed = ""  # what the invocation crashed after ("ec2 CreateVpc"), once it has
+
+
+class Invocations:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.in_flight: list[Invocation] = []
+        self.numbers = 0
+        self.functions: set[str] = set()  # the functions ever invoked through the emulator
+        self.sockets: dict[str, str] = {}  # socket inode -> the function whose process holds it
+
+    def start(self, function: str) -> Invocation:
+        with self.lock:
+            self.numbers += 1
+            invocation = Invocation(self.numbers, function)
+            self.in_flight.append(invocation)
+            self.functions.add(function)
+            return invocation
+
+    def end(self, invocation: Invocation) -> None:
+        with self.lock:
+            self.in_flight.remove(invocation)
+
+    def function_at(self, client_port: int, server_port: int) -> str | None:
+        """The function whose process holds the client end of a connection to us."""
+        inode = socket_inode(client_port, server_port)
+        if inode is None:
+            return None
+        with self.lock:
+            if inode in self.sockets:
+                return self.sockets[inode]
+            functions = set(self.functions)
+        function = process_holding(inode, functions)
+        if function:
+            with self.lock:
+                self.sockets[inode] = function
+        return function
+
+    def of(self, function: str, trace: str) -> Invocation | None:
+        """The function's invocation in flight that made a call carrying this trace id."""
+        with self.lock:
+            mine = [i for i in self.in_flight if i.function == function]
+            for invocation in mine:
+                if trace and invocation.trace == trace:
+                    return invocation
+            for invocation in mine:  # the one cargo lambda runs: the first it was given
+                if invocation.trace is None:
+                    invocation.trace = trace or None
+                    return invocation
+        return mine[0] if len(mine) == 1 else None
+
+
+def socket_inode(client_port: int, server_port: int) -> str | None:
+    """The inode of the local socket from `client_port` to `server_port`."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                lines = f.readlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            local, remote, inode = fields[1], fields[2], fields[9]
+            if int(local.rsplit(":", 1)[1], 16) == client_port and int(remote.rsplit(":", 1)[1], 16) == server_port:
+                return inode
+    return None
+
+
+def process_holding(inode: str, functions: set[str]) -> str | None:
+    """Which of these functions' processes holds the socket."""
+    target = f"socket:[{inode}]"
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            name = os.path.basename(os.readlink(f"/proc/{pid}/exe"))
+            if name not in functions:
+                continue
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                if os.readlink(f"/proc/{pid}/fd/{fd}") == target:
+                    return name
+        except OSError:
+            continue
+    return None
+
+
+INVOCATIONS = Invocations()
 
 
 # --- Faults -----------------------------------------------------------------
@@ -350,14 +497,19 @@ EC2_CREATES = {
 }
 
 
+# Actions that only read: every other call changes something.
+READ_PREFIXES = ("Describe", "List", "Get", "BatchGet", "Query", "Scan", "Head", "GET ", "HEAD ")
+
+
 class Request:
     """An AWS call as the faults see it: who it is for and what it says."""
 
-    def __init__(self, environ: dict, body: bytes, call: dict):
+    def __init__(self, environ: dict, body: bytes, call: dict, invocation: "Invocation | None" = None):
         self.environ = environ
         self.body = body
         self.service = call["service"]
         self.action = call["action"]
+        self.invocation = invocation  # the Lambda invocation that made the call, if one did
         if environ.get("HTTP_X_AMZ_TARGET"):
             self.protocol = "json"
         elif self.service == "ec2":
@@ -376,6 +528,11 @@ class Request:
     def params(self) -> dict[str, list[str]]:
         """A query-protocol request's parameters (URL and form body)."""
         return parse_qs(self.environ.get("QUERY_STRING", "") + "&" + self.body.decode("utf-8", "replace"))
+
+    @property
+    def mutating(self) -> bool:
+        """Whether the call changes something (by its action's name, as AWS names them)."""
+        return not self.action.startswith(READ_PREFIXES)
 
     def names(self, resource_id: str) -> bool:
         """Whether the request names this id as a parameter (not inside a
@@ -441,8 +598,11 @@ class Fault:
         """An answer in moto's place (with what to record as fired), or None."""
         return None
 
-    def after(self, req: Request, status: int, body: bytes) -> None:
-        """Moto answered `req` (only called while `waiting`)."""
+    def after(self, req: Request, status: int, body: bytes) -> dict | None:
+        """Moto answered `req` (only called while `waiting`): None if the
+        fault let it be, else what it did, to record as fired, with the
+        answer's new `body` if it rewrote it."""
+        return None
 
     @property
     def waiting(self) -> bool:
@@ -529,38 +689,119 @@ class NotFoundAfterCreate(Fault):
 
 
 class Stuck(Fault):
-    """A resource that never gets ready: every describe of it (matching
-    `contains`, e.g. the app's name) reports a state it will not leave by
-    waiting. `rds`: the DB instance is `stopped` (or `state`);
-    `elasticloadbalancing`: the load balancer is `failed`. Armed until cleared."""
+    """A resource that never gets ready (matching `contains`, e.g. the app's
+    name). Armed until cleared.
+    - `rds`: every describe of the DB instance says `stopped` (or `state`);
+    - `elasticloadbalancing`: the load balancer is `failed`;
+    - `ec2`: the NAT gateway is `failed`, with AWS's failure code and message
+      (each new one the code creates fails too);
+    - `ecs`: the service's rollouts never complete: its tasks start, fail the
+      target group's health checks and are stopped, again and again, as ECS
+      reports in the service's events (see `simulate_ecs_rollouts`)."""
 
     kind = "stuck"
     needs_answer = True
+    NAT_FAILURE = ("<failureCode>InsufficientFreeAddressesInSubnet</failureCode><failureMessage>Subnet has "
+                   "insufficient free addresses to create this NAT gateway (emulator fault)</failureMessage>")
     STATES = {
         "rds": ("DescribeDBInstances", rb"<DBInstanceStatus>[^<]*</DBInstanceStatus>", "<DBInstanceStatus>{}</DBInstanceStatus>", "stopped"),
         "elasticloadbalancing": ("DescribeLoadBalancers", rb"<Code>(?:active|provisioning|active_impaired)</Code>", "<Code>{}</Code>", "failed"),
+        "ec2": ("DescribeNatGateways", rb"<state>(?:pending|available)</state>", "<state>{}</state>", "failed"),
+        "ecs": None,
     }
 
     def __init__(self, number: int, spec: dict):
         super().__init__(number, spec)
         if self.service not in self.STATES:
             raise ValueError(f"stuck: service must be one of {sorted(self.STATES)}, not {self.service!r}")
-        action, self.pattern, template, default = self.STATES[self.service]
-        self.action = action
-        self.replacement = template.format(spec.get("state") or default).encode()
+        self.rewrites: dict[str, tuple[bytes, bytes]] = {}  # action -> (pattern, replacement)
+        if self.service == "ecs":
+            self.needs_answer = False  # the rollout simulation asks `stuck_rollout` instead
+            return
+        action, pattern, template, default = self.STATES[self.service]
+        state = spec.get("state") or default
+        replacement = template.format(state).encode()
+        if self.service == "ec2" and state == "failed":
+            replacement += self.NAT_FAILURE.encode()
+            # moto answers a new NAT gateway `available`; AWS says `pending`
+            # (and the code polls it, to see it fail).
+            self.rewrites["CreateNatGateway"] = (rb"<state>[^<]*</state>", b"<state>pending</state>")
+        self.rewrites[action] = (pattern, replacement)
+
+    @staticmethod
+    def fail_nat_gateway(req: Request, body: bytes) -> None:
+        """Fail the NAT gateway a create just made, in moto, as AWS fails one:
+        `failed`, with a reason, its Elastic IP let go (so the next attempt
+        can use it)."""
+        from moto.ec2.models import ec2_backends
+
+        found = re.search(rb"<natGatewayId>([^<]+)</natGatewayId>", body)
+        scope = req.environ.get("HTTP_AUTHORIZATION", "").split("Credential=", 1)[-1].split("/")
+        if not found or len(scope) < 3:
+            return
+        backend = ec2_backends[ACCOUNT_ID][scope[2]]
+        nat = backend.nat_gateways.get(found.group(1).decode())
+        if nat is None:
+            return
+        nat.state = "failed"
+        nat.failure_code = "InsufficientFreeAddressesInSubnet"
+        nat.failure_message = "Subnet has insufficient free addresses to create this NAT gateway (emulator fault)"
+        for address in nat.address_set:
+            association = address.get("associationId") or address.get("association_id")
+            if association:
+                backend.disassociate_address(association_id=association)
 
     @property
     def waiting(self) -> bool:
         return True
 
+    def matches(self, req: Request) -> bool:
+        return (req.service == self.service and req.action in self.rewrites
+                and (self.contains is None or req.says(self.contains)))
+
     def after(self, req, status, body):
         if status != 200 or not self.matches(req):
             return None
-        rewritten = re.sub(self.pattern, self.replacement, body)
-        return rewritten if rewritten != body else None
+        pattern, replacement = self.rewrites[req.action]
+        if req.action == "CreateNatGateway":
+            self.fail_nat_gateway(req, body)
+        rewritten = re.sub(pattern, replacement, body)
+        return {"body": rewritten} if rewritten != body else None
 
 
-FAULT_KINDS: dict[str, type[Fault]] = {k.kind: k for k in (Throttle, ServerError, NotFoundAfterCreate, Stuck)}
+class CrashAfter(Fault):
+    """The Lambda invocation that makes the `count`th matching mutating call
+    dies right after that call succeeds: the call took effect, its answer is
+    lost. The invocation's later calls fail (a dead process makes none that
+    land), and Step Functions gets `Sandbox.Timedout`, as from a Lambda killed
+    at its timeout. Only calls made by a Lambda invocation count."""
+
+    kind = "crash_after"
+    needs_answer = True
+
+    def __init__(self, number, spec):
+        super().__init__(number, spec)
+        self.seen = 0
+
+    @property
+    def waiting(self):
+        return self.remaining > 0
+
+    def after(self, req, status, body):
+        if status != 200 or not req.mutating or req.invocation is None or not self.matches(req):
+            return None
+        self.seen += 1
+        if self.seen < self.count:
+            return None
+        self.remaining = 0
+        req.invocation.crashed = f"{req.service} {req.action}"
+        return {"function": req.invocation.function, "invocation": req.invocation.number}
+
+    def describe(self):
+        return {**super().describe(), "remaining": 1 if self.remaining else 0, "seen": self.seen}
+
+
+FAULT_KINDS: dict[str, type[Fault]] = {k.kind: k for k in (Throttle, ServerError, NotFoundAfterCreate, Stuck, CrashAfter)}
 
 
 class Faults:
@@ -614,6 +855,17 @@ class Faults:
                     return status, headers, body, fault.number
         return None
 
+    def stuck_rollout(self, service_name: str) -> int | None:
+        """The `stuck` ecs fault (its number) armed for this ECS service, if any."""
+        with self.lock:
+            for fault in self.armed:
+                if (fault.kind == "stuck" and fault.service == "ecs"
+                        and (fault.contains is None or fault.contains in service_name)):
+                    self.fired.append({"fault": fault.number, "kind": fault.kind, "service": "ecs",
+                                       "action": "rollout", "resource": service_name})
+                    return fault.number
+        return None
+
     def want_answer(self) -> bool:
         with self.lock:
             return any(f.needs_answer and f.waiting for f in self.armed)
@@ -624,11 +876,11 @@ class Faults:
         with self.lock:
             for fault in self.armed:
                 if fault.needs_answer and fault.waiting:
-                    rewritten = fault.after(req, status, body)
-                    if rewritten is not None:
+                    did = fault.after(req, status, body)
+                    if did is not None:
+                        body = did.pop("body", body)
                         self.fired.append({"fault": fault.number, "kind": fault.kind, "service": req.service,
-                                           "action": req.action})
-                        body = rewritten
+                                           "action": req.action, **did})
         return body
 
 
@@ -691,11 +943,23 @@ def record_calls() -> None:
         body = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(body)
         entry = aws_call(environ, body)
+        invocation = None
+        if entry["service"] and environ.get("REMOTE_PORT"):
+            function = INVOCATIONS.function_at(int(environ["REMOTE_PORT"]), int(environ.get("SERVER_PORT") or 0))
+            if function:
+                entry["function"] = function
+                invocation = INVOCATIONS.of(function, environ.get("HTTP_X_AMZN_TRACE_ID", ""))
         with CALLS_LOCK:
             CALLS.append(entry)
         if not entry["service"] or path.startswith("/moto-api"):
             return original(self, environ, start_response)  # not an AWS call: no faults
-        req = Request(environ, body, entry)
+        req = Request(environ, body, entry, invocation)
+        if invocation and invocation.crashed:
+            # A dead invocation's calls never land.
+            with CALLS_LOCK:
+                entry["crashed"] = True
+            message = f"the Lambda invocation making this call crashed after {invocation.crashed} (emulator fault)"
+            return reply(start_response, *error_answer(req, "InvocationCrashed", message, 400))
         injected = FAULTS.before(req)
         if injected:
             status, headers, answer, number = injected
