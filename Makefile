@@ -45,9 +45,11 @@ lint:
 test-rust:
 	cargo nextest run --workspace --no-fail-fast
 
+# Two stacks at once (pytest-xdist), a test file each at a time: the fault
+# suites (a deploy or a teardown per crash) are most of the time.
 test-e2e: tools
 	cargo build --workspace --bins --quiet
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n 2 --dist loadfile tests
 
 # The SAM template and the state machines, as AWS would check them (offline).
 check-template: tools

@@ -191,3 +191,59 @@ def local(tmp_path_factory) -> Local:
 
 def digest_of(text: str) -> str:
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+# --- Fault suites: fresh apps deployed into a hostile emulator ----------------
+
+@pytest.fixture
+def faults(local):
+    """The session's stack, with no fault armed before or after the test."""
+    local.clear_faults()
+    try:
+        yield local
+    finally:
+        local.clear_faults()
+
+
+def new_app(local: Local, name: str, cidr: str, deadlines: dict | None = None) -> str:
+    """A default app of its own (own environment, own address range), so
+    counting by ownership tags sees only what its deploys made."""
+    spec = {"name": name, "repository": f"acme/{name}", "network": {"cidr": cidr}}
+    if deadlines:
+        spec["deadlines"] = deadlines
+    stk.register_spec(local.c("dynamodb"), spec)
+    local.c("ecr").create_repository(repositoryName=name)
+    return name
+
+
+def deploy(local: Local, app: str) -> tuple[str, dict]:
+    """Push a new commit of the app (its image already there); the execution's ARN and end."""
+    commit = new_commit()
+    local.put_image(app, commit)
+    status, reply = local.push(commit, repository=f"acme/{app}")
+    assert status == 202, reply
+    try:
+        desc = local.follow(reply["execution_arn"], timeout=300)
+    except SystemExit as stuck:  # say where it stopped
+        last = [(e["type"], e.get("stateEnteredEventDetails", {}).get("name", "")) for e in local.history(reply["execution_arn"])[-6:]]
+        raise AssertionError(f"{stuck}; its last events: {last}") from None
+    return reply["execution_arn"], desc
+
+
+def failures(local: Local, arn: str) -> list[tuple[str, str]]:
+    """(error, cause) of every failed attempt of a task in the execution."""
+    out = []
+    for e in local.history(arn):
+        for key, details in e.items():
+            if key.endswith("FailedEventDetails") and isinstance(details, dict):
+                out.append((details.get("error", ""), details.get("cause", "")))
+    return out
+
+
+def calls_since(local: Local, index: int) -> list[dict]:
+    """The AWS calls the emulator answered after the `index`th."""
+    return stk.get_json(f"{local.env['AWS_ENDPOINT_URL']}/_stepdeploy/calls?since={index}")["calls"]
+
+
+def call_count(local: Local) -> int:
+    return stk.get_json(f"{local.env['AWS_ENDPOINT_URL']}/_stepdeploy/calls?since=0")["count"]

@@ -11,8 +11,8 @@ import json
 
 import pytest
 
-import local_stack as stk
-from conftest import new_commit
+from conftest import deploy, failures, new_app, new_commit
+from inventory import FIRST_DEPLOY, counts, inventory
 
 # The Rust SDK tries a throttled or failed (5xx) call 3 times before the code
 # sees the error: a fault answering 3 calls reaches the step once, which then
@@ -41,90 +41,10 @@ NOT_FOUND_CODES = {
     "CreateNatGateway": "InvalidNatGatewayID.NotFound",
 }
 
-# What a first deploy of a default app makes, counted by ownership tags.
-EXPECTED = {"VPC": 1, "subnet": 4, "internet gateway": 1, "Elastic IP": 1, "NAT gateway": 1, "route table": 2,
-            "security group": 3, "load balancer": 1, "target group": 1, "DB instance": 1, "ECS cluster": 1,
-            "ECS service": 1}
-
-
-@pytest.fixture
-def faults(local):
-    local.clear_faults()
-    try:
-        yield local
-    finally:
-        local.clear_faults()
-
-
-def new_app(local, name: str, cidr: str) -> str:
-    stk.register_spec(local.c("dynamodb"), {"name": name, "repository": f"acme/{name}", "network": {"cidr": cidr}})
-    local.c("ecr").create_repository(repositoryName=name)
-    return name
-
-
-def deploy(local, app: str) -> tuple[str, dict]:
-    commit = new_commit()
-    local.put_image(app, commit)
-    status, reply = local.push(commit, repository=f"acme/{app}")
-    assert status == 202, reply
-    desc = local.follow(reply["execution_arn"], timeout=300)
-    return reply["execution_arn"], desc
-
-
-def failures(local, arn: str) -> list[tuple[str, str]]:
-    """(error, cause) of every failed attempt of a task in the execution."""
-    out = []
-    for e in local.history(arn):
-        for key, details in e.items():
-            if key.endswith("FailedEventDetails") and isinstance(details, dict):
-                out.append((details.get("error", ""), details.get("cause", "")))
-    return out
-
-
-def owned(tags, app: str) -> bool:
-    pairs = {(t.get("Key", t.get("key")), t.get("Value", t.get("value"))) for t in tags or []}
-    return ("stepdeploy:app", app) in pairs and ("stepdeploy:environment", "production") in pairs
-
-
-def resources(local, app: str) -> dict[str, list[str]]:
-    """The ids of everything carrying the app's production ownership tags."""
-    ec2, elb, rds, ecs = (local.c(s) for s in ("ec2", "elbv2", "rds", "ecs"))
-    tag = [{"Name": "tag:stepdeploy:app", "Values": [app]}, {"Name": "tag:stepdeploy:environment", "Values": ["production"]}]
-
-    def ec2_ids(call, key, id_key):
-        return [r[id_key] for r in call(Filters=tag)[key] if owned(r.get("Tags"), app)]
-
-    found = {
-        "VPC": ec2_ids(ec2.describe_vpcs, "Vpcs", "VpcId"),
-        "subnet": ec2_ids(ec2.describe_subnets, "Subnets", "SubnetId"),
-        "internet gateway": ec2_ids(ec2.describe_internet_gateways, "InternetGateways", "InternetGatewayId"),
-        "Elastic IP": ec2_ids(ec2.describe_addresses, "Addresses", "AllocationId"),
-        "NAT gateway": [n["NatGatewayId"] for n in ec2.describe_nat_gateways(Filters=tag)["NatGateways"]
-                        if owned(n.get("Tags"), app) and n["State"] not in ("deleting", "deleted")],
-        "route table": ec2_ids(ec2.describe_route_tables, "RouteTables", "RouteTableId"),
-        "security group": ec2_ids(ec2.describe_security_groups, "SecurityGroups", "GroupId"),
-    }
-    tags_of = lambda arns: {d["ResourceArn"]: d["Tags"] for d in elb.describe_tags(ResourceArns=arns)["TagDescriptions"]} if arns else {}  # noqa: E731
-    lbs = [lb["LoadBalancerArn"] for lb in elb.describe_load_balancers()["LoadBalancers"]]
-    tgs = [tg["TargetGroupArn"] for tg in elb.describe_target_groups()["TargetGroups"]]
-    found["load balancer"] = [a for a, t in tags_of(lbs).items() if owned(t, app)]
-    found["target group"] = [a for a, t in tags_of(tgs).items() if owned(t, app)]
-    found["DB instance"] = [d["DBInstanceIdentifier"] for d in rds.describe_db_instances()["DBInstances"]
-                            if owned(d.get("TagList"), app)]
-    clusters = ecs.describe_clusters(clusters=ecs.list_clusters()["clusterArns"], include=["TAGS"])["clusters"]
-    found["ECS cluster"] = [c["clusterArn"] for c in clusters if owned(c.get("tags"), app) and c["status"] == "ACTIVE"]
-    found["ECS service"] = []
-    for cluster in found["ECS cluster"]:
-        arns = ecs.list_services(cluster=cluster)["serviceArns"]
-        for s in ecs.describe_services(cluster=cluster, services=arns, include=["TAGS"])["services"] if arns else []:
-            if owned(s.get("tags"), app) and s["status"] == "ACTIVE":
-                found["ECS service"].append(s["serviceArn"])
-    return found
-
 
 def assert_exactly_one_of_each(local, app: str) -> dict[str, list[str]]:
-    found = resources(local, app)
-    assert {k: len(v) for k, v in found.items()} == EXPECTED, found
+    found = inventory(local, app)
+    assert counts(found) == FIRST_DEPLOY, found
     return found
 
 
@@ -200,11 +120,7 @@ def test_a_rollout_slower_than_its_deadline_fails_naming_the_service(faults):
     """A stuck step fails within its deadline, says what it waited for, and
     closes the ledger: here the service's rollout takes longer than the
     spec's one-minute service deadline."""
-    app = "slowroll"
-    stk.register_spec(faults.c("dynamodb"), {"name": app, "repository": f"acme/{app}",
-                                             "network": {"cidr": "10.171.0.0/16"},
-                                             "deadlines": {"service_minutes": 1}})
-    faults.c("ecr").create_repository(repositoryName=app)
+    app = new_app(faults, "slowroll", "10.171.0.0/16", {"service_minutes": 1})
     faults.arm_faults({"kind": "rollout_seconds", "value": 240})
     arn, desc = deploy(faults, app)
     assert desc["status"] == "FAILED", desc
@@ -220,17 +136,8 @@ def test_a_rollout_slower_than_its_deadline_fails_naming_the_service(faults):
     assert record["status"] == "FAILED" and record["error"] == "StepTimedOut", record
 
 
-def stuck_app(local, name: str, cidr: str, deadlines: dict | None = None) -> str:
-    spec = {"name": name, "repository": f"acme/{name}", "network": {"cidr": cidr}}
-    if deadlines:
-        spec["deadlines"] = deadlines
-    stk.register_spec(local.c("dynamodb"), spec)
-    local.c("ecr").create_repository(repositoryName=name)
-    return name
-
-
 def test_a_database_stuck_stopped_fails_at_its_deadline_naming_it(faults):
-    app = stuck_app(faults, "stuckdb", "10.172.0.0/16", {"database_minutes": 1})
+    app = new_app(faults, "stuckdb", "10.172.0.0/16", {"database_minutes": 1})
     faults.arm_faults({"kind": "stuck", "service": "rds", "contains": app})
     arn, desc = deploy(faults, app)
     assert desc["status"] == "FAILED", desc
@@ -243,7 +150,7 @@ def test_a_database_stuck_stopped_fails_at_its_deadline_naming_it(faults):
 
 
 def test_a_failed_load_balancer_fails_at_once_saying_what_to_do(faults):
-    app = stuck_app(faults, "stucklb", "10.173.0.0/16")
+    app = new_app(faults, "stucklb", "10.173.0.0/16")
     faults.arm_faults({"kind": "stuck", "service": "elasticloadbalancing", "contains": app})
     arn, desc = deploy(faults, app)
     assert desc["status"] == "FAILED", desc
@@ -254,3 +161,67 @@ def test_a_failed_load_balancer_fails_at_once_saying_what_to_do(faults):
     assert waited < 60, waited  # no polling until a deadline: failed is final
     record = faults.deployment(app, "production", arn.rsplit(":", 1)[1])
     assert record["status"] == "FAILED" and record["error"] == "Conflict", record
+
+
+def test_a_nat_gateway_that_keeps_failing_fails_the_deploy_after_three_attempts(faults):
+    """AWS fails every NAT gateway of the app (no free addresses in the
+    subnet): the step replaces a failed one, but not forever."""
+    app = new_app(faults, "stucknat", "10.174.0.0/16")
+    faults.arm_faults({"kind": "stuck", "service": "ec2", "contains": app})
+    arn, desc = deploy(faults, app)
+    assert desc["status"] == "FAILED", (faults.faults(), desc.get("output"))
+    assert desc["error"] == "Fatal", desc
+    cause = desc["cause"]
+    assert f"NAT gateway {app}-production-nat" in cause and "failed 3 times" in cause, cause
+    assert "InsufficientFreeAddressesInSubnet" in cause and "start the deployment again" in cause, cause
+    waited = (desc["stopDate"] - desc["startDate"]).total_seconds()
+    assert waited < 120, waited  # no polling until the network's deadline: three attempts, then out
+    ec2 = faults.c("ec2")
+    made = [n["NatGatewayId"] for n in ec2.describe_nat_gateways()["NatGateways"]
+            if ("stepdeploy:app", app) in {(t["Key"], t["Value"]) for t in n.get("Tags", [])}]
+    assert len(made) == 3, made
+    record = faults.deployment(app, "production", arn.rsplit(":", 1)[1])
+    assert record["status"] == "FAILED" and record["error"] == "Fatal", record
+
+
+def test_tasks_failing_health_checks_fail_the_deploy_at_its_deadline_saying_why(faults):
+    """The service's tasks start, fail the load balancer's health checks and
+    are stopped, again and again: the service step fails at its deadline,
+    quoting ECS's event and saying what to do."""
+    app = new_app(faults, "sicktasks", "10.175.0.0/16", {"service_minutes": 1})
+    faults.arm_faults({"kind": "stuck", "service": "ecs", "contains": app})
+    arn, desc = deploy(faults, app)
+    assert desc["status"] == "FAILED", desc
+    assert desc["error"] == "StepTimedOut", desc
+    cause = desc["cause"]
+    assert f"ECS service {app}-production" in cause and "IN_PROGRESS" in cause, cause
+    assert "failed ELB health checks" in cause and "health check path" in cause, cause
+    assert f"/stepdeploy/{app}/production" in cause, cause
+    waited = (desc["stopDate"] - desc["startDate"]).total_seconds()
+    assert 60 <= waited < 200, waited
+    record = faults.deployment(app, "production", arn.rsplit(":", 1)[1])
+    assert record["status"] == "FAILED" and record["error"] == "StepTimedOut", record
+
+
+def test_a_delivery_answered_503_is_deployed_once_when_redelivered(faults):
+    """Step Functions fails while the webhook starts the execution: the
+    webhook answers 503 (its claim on the delivery kept, unstarted), and the
+    redelivery a person sends from GitHub's webhook page starts it, once."""
+    app = new_app(faults, "redeliver", "10.177.0.0/16")
+    commit = new_commit()
+    faults.put_image(app, commit)
+    faults.arm_faults({"kind": "server_error", "service": "states", "action": "StartExecution", "count": 3,
+                       "contains": app})
+    status, reply = faults.push(commit, repository=f"acme/{app}", delivery=f"{app}-1")
+    assert status == 503 and "redeliver" in reply["error"], (status, reply)
+    assert [e for e in faults.executions(app)] == []
+
+    # The redelivery finds the claim unstarted and finishes what the first
+    # attempt began, under the same deployment id (answered as a duplicate).
+    status, reply = faults.push(commit, repository=f"acme/{app}", delivery=f"{app}-1")
+    assert status == 200 and reply["duplicate"] and reply["execution_arn"], reply
+    assert faults.follow(reply["execution_arn"])["status"] == "SUCCEEDED"
+    assert faults.deployment(app, "production", reply["deployment_id"])["status"] == "SUCCEEDED"
+    status, again = faults.push(commit, repository=f"acme/{app}", delivery=f"{app}-1")
+    assert status == 200 and again["duplicate"] and again["execution_arn"] == reply["execution_arn"], again
+    assert len(faults.executions(app)) == 1

@@ -22,7 +22,9 @@ def task_definition_image(local, execution_arn):
 
 def parked(local, commit, **push):
     """Push `commit` and wait until its deployment is parked (its waiter is in
-    the ledger, not just the state entered): (deployment id, execution ARN)."""
+    the ledger and image-ready's invocation that parked it has ended, so its
+    last look at the registry is behind it, not just the state entered):
+    (deployment id, execution ARN)."""
     status, reply = local.push(commit, **push)
     assert status == 202, reply
     deployment_id, arn = reply["deployment_id"], reply["execution_arn"]
@@ -32,7 +34,8 @@ def parked(local, commit, **push):
     image = json.loads(entered["stateEnteredEventDetails"]["input"])["deployment"]["image"]
     key = f"{image['registry']}/{image['repository']}:{image['tag']}"
     deadline = time.time() + 60
-    while local.item(f"IMAGE#{key}", f"WAIT#{deployment_id}") is None:
+    while (local.item(f"IMAGE#{key}", f"WAIT#{deployment_id}") is None
+           or not any(e["type"] == "TaskSubmitted" for e in local.history(arn))):
         assert time.time() < deadline, f"{deployment_id} never parked on {key}"
         time.sleep(0.1)
     return deployment_id, arn

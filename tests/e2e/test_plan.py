@@ -5,7 +5,7 @@ import json
 import time
 
 import local_stack as stk
-from conftest import new_commit
+from conftest import call_count, calls_since, new_commit
 
 PLAN_APP = {
     "name": "planapp",
@@ -15,14 +15,6 @@ PLAN_APP = {
 # AWS services whose resources the deploy steps create.
 INFRA = {"ec2", "rds", "elasticloadbalancing", "ecs", "logs"}
 READS = ("Describe", "List", "Get")
-
-
-def calls_since(local, index):
-    return stk.get_json(f"{local.env['AWS_ENDPOINT_URL']}/_stepdeploy/calls?since={index}")["calls"]
-
-
-def call_count(local):
-    return stk.get_json(f"{local.env['AWS_ENDPOINT_URL']}/_stepdeploy/calls?since=0")["count"]
 
 
 def dry_run(local, commit, app="planapp", environment="production"):

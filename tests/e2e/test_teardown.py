@@ -3,8 +3,8 @@
 import json
 
 from conftest import new_commit
+from inventory import inventory
 
-OWNER_KEYS = ("stepdeploy:app", "stepdeploy:environment")
 
 
 def start_teardown(local, request, name):
@@ -24,47 +24,10 @@ def deploy(local, commit, branch, repository="acme/quick"):
 
 
 def tagged(local, app, environment):
-    """Everything in the emulator carrying these ownership tags, service by service."""
-    f = [{"Name": f"tag:{OWNER_KEYS[0]}", "Values": [app]}, {"Name": f"tag:{OWNER_KEYS[1]}", "Values": [environment]}]
-    def owned(tags):
-        t = {x.get("Key", x.get("key")): x.get("Value", x.get("value")) for x in tags}
-        return t.get(OWNER_KEYS[0]) == app and t.get(OWNER_KEYS[1]) == environment
-
-    ec2 = local.c("ec2")
-    found = []
-    found += [v["VpcId"] for v in ec2.describe_vpcs(Filters=f)["Vpcs"]]
-    found += [s["SubnetId"] for s in ec2.describe_subnets(Filters=f)["Subnets"]]
-    found += [g["InternetGatewayId"] for g in ec2.describe_internet_gateways(Filters=f)["InternetGateways"]]
-    # moto's DescribeNatGateways ignores tag filters: check the tags here.
-    found += [n["NatGatewayId"] for n in ec2.describe_nat_gateways()["NatGateways"]
-              if n["State"] != "deleted" and owned(n.get("Tags", []))]
-    found += [a["AllocationId"] for a in ec2.describe_addresses(Filters=f)["Addresses"]]
-    found += [r["RouteTableId"] for r in ec2.describe_route_tables(Filters=f)["RouteTables"]]
-    found += [g["GroupId"] for g in ec2.describe_security_groups(Filters=f)["SecurityGroups"]]
-
-    elb = local.c("elbv2")
-    for lb in elb.describe_load_balancers()["LoadBalancers"]:
-        if owned(elb.describe_tags(ResourceArns=[lb["LoadBalancerArn"]])["TagDescriptions"][0]["Tags"]):
-            found.append(lb["LoadBalancerName"])
-    for tg in elb.describe_target_groups()["TargetGroups"]:
-        if owned(elb.describe_tags(ResourceArns=[tg["TargetGroupArn"]])["TagDescriptions"][0]["Tags"]):
-            found.append(tg["TargetGroupName"])
-    rds = local.c("rds")
-    found += [d["DBInstanceIdentifier"] for d in rds.describe_db_instances()["DBInstances"] if owned(d.get("TagList", []))]
-    for g in rds.describe_db_subnet_groups()["DBSubnetGroups"]:
-        if owned(rds.list_tags_for_resource(ResourceName=g["DBSubnetGroupArn"])["TagList"]):
-            found.append(g["DBSubnetGroupName"])
-    ecs = local.c("ecs")
-    for c in ecs.describe_clusters(clusters=ecs.list_clusters()["clusterArns"], include=["TAGS"])["clusters"]:
-        if c["status"] == "ACTIVE" and owned(c.get("tags", [])):
-            found.append(c["clusterArn"])
-            for s in ecs.describe_services(cluster=c["clusterArn"], services=ecs.list_services(cluster=c["clusterArn"])["serviceArns"] or ["none"], include=["TAGS"]).get("services", []):
-                if s["status"] == "ACTIVE":
-                    found.append(s["serviceArn"])
-    for arn in ecs.list_task_definitions(status="ACTIVE")["taskDefinitionArns"]:
-        if owned(ecs.describe_task_definition(taskDefinition=arn, include=["TAGS"]).get("tags", [])):
-            found.append(arn)
-    return found
+    """Everything live carrying the environment's ownership tags, but its log
+    group (kept unless the teardown asks for `delete_logs`)."""
+    found = inventory(local, app, environment)
+    return [i for kind, ids in found.items() if kind != "log group" for i in ids]
 
 
 def make_decoys(local):

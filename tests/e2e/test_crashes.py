@@ -1,0 +1,58 @@
+"""A Lambda that dies mid-step: right after each mutating AWS call of a first
+deploy, one run per call, the invocation that made it crashes (the emulator's
+`crash_after`: the call took effect, its answer is lost, Step Functions sees
+`Sandbox.Timedout`). The state machine retries the step, the retry finds what
+the lost call made, and the deploy ends SUCCEEDED with exactly one of every
+resource, counted by ownership tags.
+
+Which calls a first deploy makes is not written here: a reference deploy is
+watched through the emulator's call log, and each case crashes after the
+k-th of those calls (as the `n`th call of its service and action)."""
+
+import pytest
+
+from conftest import call_count, calls_since, deploy, failures, new_app
+from inventory import FIRST_DEPLOY, counts, inventory
+
+# AWS services whose resources the deploy steps create (the ledger's
+# DynamoDB and Step Functions' own calls are not resources).
+INFRA = {"ec2", "rds", "elasticloadbalancing", "ecs", "logs"}
+READS = ("Describe", "List", "Get")
+# A first deploy's mutating calls (the dry run predicts the same number:
+# tests/e2e/test_plan.py).
+FIRST_DEPLOY_CALLS = 34
+
+
+@pytest.fixture(scope="module")
+def first_deploy_calls(local) -> list[tuple[str, str, str]]:
+    """(service, action, function) of each mutating call a first deploy
+    makes, in order, as the emulator saw them."""
+    local.clear_faults()
+    app = new_app(local, "crashref", "10.200.0.0/16")
+    before = call_count(local)
+    _, desc = deploy(local, app)
+    assert desc["status"] == "SUCCEEDED", desc.get("cause")
+    calls = [(c["service"], c["action"], c.get("function", "")) for c in calls_since(local, before)
+             if c["service"] in INFRA and not c["action"].startswith(READS)]
+    assert [c for c in calls if not c[2]] == [], calls  # every one made by a step's Lambda
+    assert len(calls) == FIRST_DEPLOY_CALLS, calls
+    return calls
+
+
+@pytest.mark.parametrize("k", range(1, FIRST_DEPLOY_CALLS + 1))
+def test_a_crash_right_after_each_call_of_a_first_deploy_is_retried_and_converges(faults, first_deploy_calls, k):
+    service, action, function = first_deploy_calls[k - 1]
+    nth = sum(1 for s, a, _ in first_deploy_calls[:k] if (s, a) == (service, action))
+    app = new_app(faults, f"crash{k}", f"10.{200 + k}.0.0/16")
+    faults.arm_faults({"kind": "crash_after", "service": service, "action": action, "count": nth})
+
+    arn, desc = deploy(faults, app)
+
+    assert desc["status"] == "SUCCEEDED", (service, action, nth, desc.get("cause"))
+    fired = [f for f in faults.faults()["fired"] if f["kind"] == "crash_after"]
+    assert [(f["service"], f["action"], f["function"]) for f in fired] == [(service, action, function)], fired
+    # The crash reached the state machine as a Lambda timeout, and only it failed.
+    assert [error for error, _ in failures(faults, arn)] == ["Sandbox.Timedout"], failures(faults, arn)
+    found = inventory(faults, app)
+    assert counts(found) == FIRST_DEPLOY, (service, action, nth, found)
+    assert faults.item(f"ENV#{app}#production", "ENV")["status"] == "SUCCEEDED"
