@@ -168,17 +168,11 @@ impl Teardown {
         let cause = e.message();
         tracing::error!(deployment_id = %t.teardown_id, error = %e.error, cause = %cause, "teardown failed");
         self.store
-            .put_teardown(&TeardownRecord {
-                pk: env_pk(&t.app, &t.environment),
-                sk: teardown_sk(&t.teardown_id),
-                teardown_id: t.teardown_id.clone(),
-                removed: t.removed.clone(),
-                skipped: skipped_lines(t),
-                finished_at: rfc3339(now_epoch()),
-                status: Status::TeardownFailed,
-                error: Some(e.error.clone()),
-                cause: Some(cause),
-            })
+            .put_teardown(&record(
+                t,
+                Status::TeardownFailed,
+                Some((e.error.clone(), cause)),
+            ))
             .await?;
         self.mark(t, Status::TeardownFailed).await
     }
@@ -212,17 +206,7 @@ impl Teardown {
                 .await?;
         }
         self.store
-            .put_teardown(&TeardownRecord {
-                pk: env_pk(&t.app, &t.environment),
-                sk: teardown_sk(&t.teardown_id),
-                teardown_id: t.teardown_id.clone(),
-                removed: t.removed.clone(),
-                skipped: skipped_lines(t),
-                finished_at: rfc3339(now_epoch()),
-                status: Status::Destroyed,
-                error: None,
-                cause: None,
-            })
+            .put_teardown(&record(t, Status::Destroyed, None))
             .await?;
         self.mark(t, Status::Destroyed).await?;
         self.store.release_lock(&t.app, &t.environment).await?;
@@ -230,10 +214,64 @@ impl Teardown {
     }
 }
 
-/// The ledger's `resource: reason` lines for what a teardown skipped.
-fn skipped_lines(t: &TeardownState) -> Vec<String> {
-    t.skipped
-        .iter()
-        .map(|s| format!("{}: {}", s.resource, s.reason))
-        .collect()
+/// The teardown's `TEARDOWN#` item as it ends: what it removed and skipped
+/// (`resource: reason` lines), and, if it failed, the error and its cause.
+fn record(t: &TeardownState, status: Status, failure: Option<(String, String)>) -> TeardownRecord {
+    let (error, cause) = failure.unzip();
+    TeardownRecord {
+        pk: env_pk(&t.app, &t.environment),
+        sk: teardown_sk(&t.teardown_id),
+        teardown_id: t.teardown_id.clone(),
+        removed: t.removed.clone(),
+        skipped: t
+            .skipped
+            .iter()
+            .map(|s| format!("{}: {}", s.resource, s.reason))
+            .collect(),
+        finished_at: rfc3339(now_epoch()),
+        status,
+        error,
+        cause,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_phase_is_recorded_with_the_unwrapped_cause() {
+        // What the state machine's Record Teardown Failure sends: the state
+        // and the Catch's {Error, Cause}, the cause a Lambda error's JSON.
+        let input = json!({
+            "phase": "failed",
+            "teardown": {"app": "bank", "environment": "production", "preview": false,
+                         "delete_logs": false, "teardown_id": "t1", "done": false,
+                         "removed": ["ECS service bank-production"]},
+            "error": {"Error": "StepTimedOut",
+                      "Cause": "{\"errorType\":\"StepTimedOut\",\"errorMessage\":\"teardown of bank/production is stuck\"}"}
+        });
+        let Input::Failed { teardown, error } = parse_input("teardown input", input).unwrap()
+        else {
+            panic!("not the failed phase")
+        };
+        let r = record(
+            &teardown,
+            Status::TeardownFailed,
+            Some((error.error.clone(), error.message())),
+        );
+        assert_eq!(r.status, Status::TeardownFailed);
+        assert_eq!(r.error.as_deref(), Some("StepTimedOut"));
+        assert_eq!(
+            r.cause.as_deref(),
+            Some("teardown of bank/production is stuck")
+        );
+        assert_eq!(r.removed, vec!["ECS service bank-production".to_string()]);
+        assert_eq!(
+            (r.pk.as_str(), r.sk.as_str()),
+            ("ENV#bank#production", "TEARDOWN#t1")
+        );
+        let done = record(&teardown, Status::Destroyed, None);
+        assert_eq!((done.error, done.cause), (None, None));
+    }
 }
