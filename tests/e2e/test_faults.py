@@ -11,6 +11,7 @@ import json
 
 import pytest
 
+import local_stack as stk
 from conftest import deploy, failures, new_app, new_commit
 from inventory import FIRST_DEPLOY, counts, inventory
 
@@ -215,6 +216,12 @@ def test_a_delivery_answered_503_is_deployed_once_when_redelivered(faults):
     status, reply = faults.push(commit, repository=f"acme/{app}", delivery=f"{app}-1")
     assert status == 503 and "redeliver" in reply["error"], (status, reply)
     assert [e for e in faults.executions(app)] == []
+    # Nothing is left QUEUED: the record says it did not start, and how to start it.
+    [record] = [r for r in faults.c("dynamodb").query(
+        TableName=stk.TABLE, KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"ENV#{app}#production"}})["Items"] if r["sk"]["S"].startswith("DEPLOY#")]
+    assert record["status"]["S"] == "FAILED" and record["error"]["S"] == "NotStarted", record
+    assert "redeliver the push" in record["cause"]["S"] and "StartExecution" in record["cause"]["S"], record
 
     # The redelivery finds the claim unstarted and finishes what the first
     # attempt began, under the same deployment id (answered as a duplicate).

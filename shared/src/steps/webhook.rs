@@ -31,7 +31,7 @@ pub struct Webhook {
 }
 
 impl Webhook {
-    /// Answer a delivery. Only AWS being unavailable gives a 5xx, so GitHub retries.
+    /// Answer a delivery. Only AWS being unavailable gives a 5xx (a person redelivers it).
     pub async fn handle(&self, req: RawRequest) -> Reply {
         let delivery = req
             .header("x-github-delivery")
@@ -42,7 +42,7 @@ impl Webhook {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(delivery = %delivery, event = %event, error = %e, kind = %e.kind, "delivery not handled");
-                Reply::error(503, "the deployer could not reach AWS; GitHub will redeliver, or redeliver it from the webhook's page")
+                Reply::error(503, "the deployer could not reach AWS; GitHub does not retry by itself: redeliver this delivery from the webhook's Recent Deliveries page once AWS answers (it resumes where it stopped)")
             }
         };
         tracing::info!(
@@ -140,10 +140,17 @@ impl Webhook {
             })
             .await?;
         let input = serde_json::to_value(&request).expect("a request serializes");
-        let execution_arn = self
+        let execution_arn = match self
             .sfn
             .start(&self.deploy_state_machine, &id, &input)
-            .await?;
+            .await
+        {
+            Ok(arn) => arn,
+            Err(e) => {
+                self.not_started(&request, &id, &e).await;
+                return Err(e);
+            }
+        };
         self.store
             .mark_delivery_started(delivery, &execution_arn)
             .await?;
@@ -158,6 +165,31 @@ impl Webhook {
                 "duplicate": duplicate,
             }),
         ))
+    }
+
+    /// The execution could not be started: close the queued record (nothing
+    /// runs until the delivery comes again), saying how to start it. Best
+    /// effort: AWS may be failing for this write too; the claim on the
+    /// delivery stays unstarted either way, so a redelivery (GitHub's
+    /// "Redeliver") starts it under the same deployment id and the record
+    /// moves on from there.
+    async fn not_started(&self, request: &DeployRequest, id: &str, e: &StepError) {
+        let cause = format!(
+            "the deployment could not be started: {e}; redeliver the push from the GitHub webhook's Recent Deliveries page (it starts under this deployment id), or push again"
+        );
+        let fields = [
+            ("status", json!(Status::Failed)),
+            ("error", json!("NotStarted")),
+            ("cause", json!(cause)),
+            ("updated_at", json!(rfc3339(now_epoch()))),
+        ];
+        if let Err(again) = self
+            .store
+            .update_deployment(&request.app, &request.environment, id, &fields)
+            .await
+        {
+            tracing::error!(deployment_id = %id, error = %again, "could not record that the deployment did not start");
+        }
     }
 
     async fn teardown(
