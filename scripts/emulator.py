@@ -338,16 +338,19 @@ def aws_call(environ: dict, body: bytes) -> dict:
 
 # --- Lambda invocations in flight --------------------------------------------
 # A crash kills one Lambda invocation, so the faults must know which
-# invocation made a call. `cargo lambda watch` runs each function in a process
-# of its own (its binary is named after the function) and one invocation of a
-# function at a time, so the process at the other end of a call's TCP
-# connection names the function, and the function's invocation in flight is
-# the one that made the call. The process is found as `ss -p` would: the
+# invocation made a call. `cargo lambda watch` runs each function in
+# processes of its own (the binary is named after the function), each running
+# one invocation at a time, so the process at the other end of a call's TCP
+# connection names the function, and when one invocation of it is in flight
+# (as in a deployment: its steps run one after another, the two side by side
+# being different functions) that invocation made the call. The process is found as `ss -p` would: the
 # client socket's inode in /proc/net/tcp*, then the process holding it
 # (Linux only; elsewhere no call is attributed and `crash_after` never fires).
-# Were several invocations of one function in flight (cargo lambda queues
-# them), the call's X-Ray trace id (which the AWS SDK sends from the Lambda
-# runtime's `_X_AMZN_TRACE_ID`) tells them apart: each invocation gets its own.
+# Were several invocations of one function in flight (concurrent
+# deployments), the call's X-Ray trace id (which the AWS SDK sends from the
+# Lambda runtime's `_X_AMZN_TRACE_ID`, new for each invocation) goes to the
+# earliest of them that has none yet: exact only if they start calling in the
+# order they were invoked.
 
 
 class Invocation:

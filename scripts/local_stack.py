@@ -164,9 +164,12 @@ class Stack:
     # --- up ---
 
     def up(self, port: int | None, lambda_port: int | None, poll_seconds: int, build: bool = True,
-           lambda_address: str = "127.0.0.1") -> dict[str, str]:
+           lambda_address: str = "127.0.0.1", reload: bool = True) -> dict[str, str]:
         """Start (or reuse) the stack. `lambda_address` "::" serves the Lambdas
-        on IPv6 and IPv4 alike, where `cargo lambda invoke` looks by default."""
+        on IPv6 and IPv4 alike, where `cargo lambda invoke` looks by default.
+        `reload` rebuilds and restarts a function after an edit of the
+        workspace (for `make up`); tests turn it off, so an edit made while
+        they run cannot restart a function in the middle of an invocation."""
         self.dir.mkdir(parents=True, exist_ok=True)
         env = read_env(self.env_file)
         if self.pid("emulator") and self.pid("lambdas") and env:
@@ -212,7 +215,8 @@ class Stack:
         self.env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
         self.spawn("lambdas", ["cargo", "lambda", "watch", "--invoke-address", lambda_address,
                                "--invoke-port", str(lambda_port), "--env-file", str(self.env_file),
-                               "--concurrency", "4", "--quiet"], {**base, **aws})
+                               "--concurrency", "4", "--quiet", *([] if reload else ["--ignore-changes"])],
+                   {**base, **aws})
         self.wait_port("lambdas", lambda_port, 60)
         say(f"Lambdas served by cargo lambda watch at http://127.0.0.1:{lambda_port}")
         say(f"wrote {self.env_file}")

@@ -168,7 +168,7 @@ def local(tmp_path_factory) -> Local:
     state_dir = tmp_path_factory.mktemp("stack")
     stack = stk.Stack(state_dir)
     try:
-        env = stack.up(port=None, lambda_port=None, poll_seconds=0, build=False)
+        env = stack.up(port=None, lambda_port=None, poll_seconds=0, build=False, reload=False)
         stk.register_spec(stk.clients(env)("dynamodb"), QUICK)
         stk.register_spec(stk.clients(env)("dynamodb"), GHCR_APP)
         stk.register_spec(stk.clients(env)("dynamodb"), AZ_APP)
