@@ -247,3 +247,37 @@ def calls_since(local: Local, index: int) -> list[dict]:
 
 def call_count(local: Local) -> int:
     return stk.get_json(f"{local.env['AWS_ENDPOINT_URL']}/_stepdeploy/calls?since=0")["count"]
+
+
+# AWS services whose resources the steps create (the ledger's DynamoDB and
+# Step Functions' own calls are not resources), and the actions that only read.
+INFRA = {"ec2", "rds", "elasticloadbalancing", "ecs", "logs"}
+READS = ("Describe", "List", "Get")
+
+
+def is_mutating(call: dict) -> bool:
+    """Whether a call the emulator logged changed a resource."""
+    return call["service"] in INFRA and not call["action"].startswith(READS)
+
+
+def mutating_calls(local: Local, since: int) -> list[tuple[str, str, str]]:
+    """(service, action, function) of each resource-changing call after the
+    `since`th, in order, as the emulator saw them."""
+    return [(c["service"], c["action"], c.get("function", "")) for c in calls_since(local, since) if is_mutating(c)]
+
+
+def crash_after_kth(local: Local, calls: list[tuple[str, str, str]], k: int) -> tuple[str, str, str]:
+    """Arm a crash right after the k-th of these calls (as the n-th of its
+    service and action); the call, as (service, action, function)."""
+    service, action, function = calls[k - 1]
+    nth = sum(1 for s, a, _ in calls[:k] if (s, a) == (service, action))
+    local.arm_faults({"kind": "crash_after", "service": service, "action": action, "count": nth})
+    return service, action, function
+
+
+def assert_crashed_once(local: Local, arn: str, call: tuple[str, str, str]) -> None:
+    """The crash fired once, after that call, in that function, and reached
+    the state machine as the one Lambda timeout of the execution."""
+    fired = [f for f in local.faults()["fired"] if f["kind"] == "crash_after"]
+    assert [(f["service"], f["action"], f["function"]) for f in fired] == [call], fired
+    assert [error for error, _ in failures(local, arn)] == ["Sandbox.Timedout"], failures(local, arn)

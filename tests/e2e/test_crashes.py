@@ -11,13 +11,9 @@ k-th of those calls (as the `n`th call of its service and action)."""
 
 import pytest
 
-from conftest import call_count, calls_since, deploy, failures, new_app
+from conftest import assert_crashed_once, call_count, crash_after_kth, deploy, mutating_calls, new_app
 from inventory import FIRST_DEPLOY, counts, inventory
 
-# AWS services whose resources the deploy steps create (the ledger's
-# DynamoDB and Step Functions' own calls are not resources).
-INFRA = {"ec2", "rds", "elasticloadbalancing", "ecs", "logs"}
-READS = ("Describe", "List", "Get")
 # A first deploy's mutating calls (the dry run predicts the same number:
 # tests/e2e/test_plan.py).
 FIRST_DEPLOY_CALLS = 34
@@ -32,8 +28,7 @@ def first_deploy_calls(local) -> list[tuple[str, str, str]]:
     before = call_count(local)
     _, desc = deploy(local, app)
     assert desc["status"] == "SUCCEEDED", desc.get("cause")
-    calls = [(c["service"], c["action"], c.get("function", "")) for c in calls_since(local, before)
-             if c["service"] in INFRA and not c["action"].startswith(READS)]
+    calls = mutating_calls(local, before)
     assert [c for c in calls if not c[2]] == [], calls  # every one made by a step's Lambda
     assert len(calls) == FIRST_DEPLOY_CALLS, calls
     return calls
@@ -41,18 +36,13 @@ def first_deploy_calls(local) -> list[tuple[str, str, str]]:
 
 @pytest.mark.parametrize("k", range(1, FIRST_DEPLOY_CALLS + 1))
 def test_a_crash_right_after_each_call_of_a_first_deploy_is_retried_and_converges(faults, first_deploy_calls, k):
-    service, action, function = first_deploy_calls[k - 1]
-    nth = sum(1 for s, a, _ in first_deploy_calls[:k] if (s, a) == (service, action))
     app = new_app(faults, f"crash{k}", f"10.{200 + k}.0.0/16")
-    faults.arm_faults({"kind": "crash_after", "service": service, "action": action, "count": nth})
+    call = crash_after_kth(faults, first_deploy_calls, k)
 
     arn, desc = deploy(faults, app)
 
-    assert desc["status"] == "SUCCEEDED", (service, action, nth, desc.get("cause"))
-    fired = [f for f in faults.faults()["fired"] if f["kind"] == "crash_after"]
-    assert [(f["service"], f["action"], f["function"]) for f in fired] == [(service, action, function)], fired
-    # The crash reached the state machine as a Lambda timeout, and only it failed.
-    assert [error for error, _ in failures(faults, arn)] == ["Sandbox.Timedout"], failures(faults, arn)
+    assert desc["status"] == "SUCCEEDED", (call, desc.get("cause"))
+    assert_crashed_once(faults, arn, call)
     found = inventory(faults, app)
-    assert counts(found) == FIRST_DEPLOY, (service, action, nth, found)
+    assert counts(found) == FIRST_DEPLOY, (call, found)
     assert faults.item(f"ENV#{app}#production", "ENV")["status"] == "SUCCEEDED"

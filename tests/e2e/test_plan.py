@@ -5,16 +5,13 @@ import json
 import time
 
 import local_stack as stk
-from conftest import call_count, calls_since, new_commit
+from conftest import INFRA, call_count, calls_since, is_mutating, mutating_calls, new_commit
 
 PLAN_APP = {
     "name": "planapp",
     "repository": "acme/planapp",
     "network": {"cidr": "10.90.0.0/16"},
 }
-# AWS services whose resources the deploy steps create.
-INFRA = {"ec2", "rds", "elasticloadbalancing", "ecs", "logs"}
-READS = ("Describe", "List", "Get")
 
 
 def dry_run(local, commit, app="planapp", environment="production"):
@@ -45,7 +42,7 @@ def test_dry_run_plans_the_first_deploy_exactly_and_changes_nothing(local):
     assert image["resource"] == "image" and image["action"] == "wait", image
     calls = [c for c in calls_since(local, before) if c["service"] in INFRA]
     assert calls, "a dry run describes what exists"
-    mutating = [c for c in calls if not c["action"].startswith(READS)]
+    mutating = [c for c in calls if is_mutating(c)]
     assert mutating == [], mutating
     kinds = {r["resource"] for r in out["plan"] if r["action"] == "create"}
     for kind in ("VPC", "subnet", "internet gateway", "NAT gateway", "Elastic IP", "route table", "security group",
@@ -73,7 +70,7 @@ def test_dry_run_plans_the_first_deploy_exactly_and_changes_nothing(local):
     before = call_count(local)
     _, _, same = dry_run(local, commit)
     assert changes(same["plan"]) == [] and same["calls"] == 0, changes(same["plan"])
-    assert [c for c in calls_since(local, before) if c["service"] in INFRA and not c["action"].startswith(READS)] == []
+    assert mutating_calls(local, before) == []
     env = local.item("ENV#planapp#production", "ENV")
     assert env["status"] == "SUCCEEDED" and env["commit"] == commit
 

@@ -12,11 +12,9 @@ import time
 
 import pytest
 
-from conftest import call_count, calls_since, deploy, failures, new_app
+from conftest import assert_crashed_once, call_count, crash_after_kth, deploy, mutating_calls, new_app
 from inventory import counts, inventory
 
-INFRA = {"ec2", "rds", "elasticloadbalancing", "ecs", "logs"}
-READS = ("Describe", "List", "Get")
 # What a teardown of a default app's production changes (its log group is kept).
 TEARDOWN_CALLS = 31
 
@@ -47,8 +45,7 @@ def teardown_calls(local) -> list[tuple[str, str, str]]:
     before = call_count(local)
     _, desc = tear_down(local, app, "tdref-teardown")
     assert desc["status"] == "SUCCEEDED", desc.get("cause")
-    calls = [(c["service"], c["action"], c.get("function", "")) for c in calls_since(local, before)
-             if c["service"] in INFRA and not c["action"].startswith(READS)]
+    calls = mutating_calls(local, before)
     assert [c for c in calls if c[2] != "teardown"] == [], calls
     assert len(calls) == TEARDOWN_CALLS, calls
     assert_gone(local, app, "tdref-teardown")
@@ -57,19 +54,15 @@ def teardown_calls(local) -> list[tuple[str, str, str]]:
 
 @pytest.mark.parametrize("k", range(1, TEARDOWN_CALLS + 1))
 def test_a_crash_right_after_each_call_of_a_teardown_is_retried_and_finishes(faults, teardown_calls, k):
-    service, action, _ = teardown_calls[k - 1]
-    nth = sum(1 for s, a, _ in teardown_calls[:k] if (s, a) == (service, action))
     app = new_app(faults, f"tdcrash{k}", f"10.{130 + k}.0.0/16")
     _, desc = deploy(faults, app)
     assert desc["status"] == "SUCCEEDED", desc.get("cause")
-    faults.arm_faults({"kind": "crash_after", "service": service, "action": action, "count": nth})
+    call = crash_after_kth(faults, teardown_calls, k)
 
     arn, desc = tear_down(faults, app, f"{app}-teardown")
 
-    assert desc["status"] == "SUCCEEDED", (service, action, nth, desc.get("cause"))
-    fired = [f for f in faults.faults()["fired"] if f["kind"] == "crash_after"]
-    assert [(f["service"], f["action"], f["function"]) for f in fired] == [(service, action, "teardown")], fired
-    assert [error for error, _ in failures(faults, arn)] == ["Sandbox.Timedout"], failures(faults, arn)
+    assert desc["status"] == "SUCCEEDED", (call, desc.get("cause"))
+    assert_crashed_once(faults, arn, call)
     assert_gone(faults, app, f"{app}-teardown")
 
 
