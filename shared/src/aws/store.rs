@@ -162,6 +162,18 @@ impl Store {
 
     /// `SET a = :a, b = :b` on an existing item; fields whose value is null are removed.
     async fn update(&self, pk: &str, sk: &str, fields: &[(&str, Value)]) -> Result<(), StepError> {
+        self.update_if(pk, sk, fields, None).await.map(|_| ())
+    }
+
+    /// `update`, only while the item's `when.0` is `when.1` (if given):
+    /// whether it was updated.
+    async fn update_if(
+        &self,
+        pk: &str,
+        sk: &str,
+        fields: &[(&str, Value)],
+        when: Option<(&str, Value)>,
+    ) -> Result<bool, StepError> {
         let mut sets = Vec::new();
         let mut removes = Vec::new();
         let mut names = HashMap::new();
@@ -182,17 +194,27 @@ impl Store {
         if !removes.is_empty() {
             expr.push_str(&format!(" REMOVE {}", removes.join(", ")));
         }
-        self.client
+        let condition = when.map(|(name, value)| {
+            names.insert("#when".into(), name.to_string());
+            values.insert(":when".into(), to_attr(&value));
+            "#when = :when"
+        });
+        let res = self
+            .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(pk, sk)))
             .update_expression(expr.trim())
+            .set_condition_expression(condition.map(String::from))
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values((!values.is_empty()).then_some(values))
             .send()
-            .await
-            .map_err(|e| aws_error("DynamoDB UpdateItem", &e))?;
-        Ok(())
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if has_code(&e, &["ConditionalCheckFailedException"]) => Ok(false),
+            Err(e) => Err(aws_error("DynamoDB UpdateItem", &e)),
+        }
     }
 
     /// Every item under `pk` whose sort key starts with `prefix`: all pages
@@ -316,6 +338,26 @@ impl Store {
     ) -> Result<(), StepError> {
         self.update(&env_pk(app, environment), &deploy_sk(id), fields)
             .await
+    }
+
+    /// Set `fields` on a deployment still in `status` (a later writer, e.g.
+    /// the execution's own first step, wins): whether it was.
+    pub async fn update_deployment_in(
+        &self,
+        app: &str,
+        environment: &str,
+        id: &str,
+        status: Status,
+        fields: &[(&str, Value)],
+    ) -> Result<bool, StepError> {
+        let when = ("status", serde_json::json!(status));
+        self.update_if(
+            &env_pk(app, environment),
+            &deploy_sk(id),
+            fields,
+            Some(when),
+        )
+        .await
     }
 
     pub async fn put_environment(&self, record: &EnvironmentRecord) -> Result<(), StepError> {
@@ -482,6 +524,42 @@ mod tests {
             vec![first_page, resource("subnet-public-1", "subnet-1")]
         );
         assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn a_deployment_that_moved_on_is_not_closed_again() {
+        use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
+        use aws_sdk_dynamodb::types::error::ConditionalCheckFailedException;
+        let queued = mock!(Client::update_item)
+            .match_requests(|r| {
+                r.condition_expression() == Some("#when = :when")
+                    && r.expression_attribute_values().and_then(|v| v.get(":when"))
+                        == Some(&AttributeValue::S("QUEUED".into()))
+                    && r.key().and_then(|k| k.get("sk"))
+                        == Some(&AttributeValue::S("DEPLOY#d1".into()))
+            })
+            .then_output(|| UpdateItemOutput::builder().build());
+        let moved_on = mock!(Client::update_item).then_error(|| {
+            UpdateItemError::ConditionalCheckFailedException(
+                ConditionalCheckFailedException::builder()
+                    .message("The conditional request failed")
+                    .meta(
+                        aws_sdk_dynamodb::error::ErrorMetadata::builder()
+                            .code("ConditionalCheckFailedException")
+                            .build(),
+                    )
+                    .build(),
+            )
+        });
+        let fields = [("status", serde_json::json!(Status::Failed))];
+        let store = Store::new(
+            mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [&queued, &moved_on]),
+            "ledger",
+        );
+        let close =
+            || store.update_deployment_in("bank", "production", "d1", Status::Queued, &fields);
+        assert!(close().await.unwrap());
+        assert!(!close().await.unwrap());
     }
 
     #[test]

@@ -168,8 +168,10 @@ impl Webhook {
     }
 
     /// The execution could not be started: close the queued record (nothing
-    /// runs until the delivery comes again), saying how to start it. Best
-    /// effort: AWS may be failing for this write too; the claim on the
+    /// runs until the delivery comes again), saying how to start it. Only a
+    /// record still QUEUED: a StartExecution that took effect though its
+    /// answer was lost has an execution that already moved the record on.
+    /// Best effort: AWS may be failing for this write too; the claim on the
     /// delivery stays unstarted either way, so a redelivery (GitHub's
     /// "Redeliver") starts it under the same deployment id and the record
     /// moves on from there.
@@ -183,12 +185,24 @@ impl Webhook {
             ("cause", json!(cause)),
             ("updated_at", json!(rfc3339(now_epoch()))),
         ];
-        if let Err(again) = self
+        match self
             .store
-            .update_deployment(&request.app, &request.environment, id, &fields)
+            .update_deployment_in(
+                &request.app,
+                &request.environment,
+                id,
+                Status::Queued,
+                &fields,
+            )
             .await
         {
-            tracing::error!(deployment_id = %id, error = %again, "could not record that the deployment did not start");
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::info!(deployment_id = %id, "the deployment's record moved on: its execution started after all")
+            }
+            Err(again) => {
+                tracing::error!(deployment_id = %id, error = %again, "could not record that the deployment did not start")
+            }
         }
     }
 
