@@ -34,7 +34,9 @@
   of ready (rds, elasticloadbalancing, ec2 NAT gateways, ecs rollouts);
   `crash_after` lets the
   `count`th matching mutating call made by a Lambda invocation succeed, then
-  kills that invocation: Step Functions sees `Sandbox.Timedout`.
+  kills that invocation: Step Functions sees `Sandbox.Timedout`;
+  `attribute_calls` (`value` true) names in the call log the function behind
+  each call (always on while a crash is armed).
 
 Run: python scripts/emulator.py --port 5050 --lambda-url http://127.0.0.1:9050 --docker-hub-port 5051
 """
@@ -150,6 +152,7 @@ def simulate_ecs_rollouts(rollout_seconds: float) -> None:
     from moto.ecs.models import EC2ContainerServiceBackend
 
     SETTINGS["rollout_seconds"] = STARTUP_SETTINGS["rollout_seconds"] = rollout_seconds
+    SETTINGS["attribute_calls"] = STARTUP_SETTINGS["attribute_calls"] = False
     original_create = EC2ContainerServiceBackend.create_service
     original_update = EC2ContainerServiceBackend.update_service
 
@@ -411,18 +414,18 @@ class Invocations:
 
 
 def socket_inode(client_port: int, server_port: int) -> str | None:
-    """The inode of the local socket from `client_port` to `server_port`."""
+    """The inode of the local socket from `client_port` to `server_port`.
+    The tables hold every socket, TIME_WAIT ones too (thousands in a test
+    run), so the line is found by one search, not by parsing them all."""
+    line = re.compile(rf"^\s*\d+: [0-9A-F]+:{client_port:04X} [0-9A-F]+:{server_port:04X} .*$", re.MULTILINE)
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             with open(table) as f:
-                lines = f.readlines()[1:]
+                found = line.search(f.read())
         except OSError:
             continue
-        for line in lines:
-            fields = line.split()
-            local, remote, inode = fields[1], fields[2], fields[9]
-            if int(local.rsplit(":", 1)[1], 16) == client_port and int(remote.rsplit(":", 1)[1], 16) == server_port:
-                return inode
+        if found:
+            return found.group(0).split()[9]
     return None
 
 
@@ -822,7 +825,11 @@ class Faults:
         new, settings = [], {}
         for spec in specs:
             kind = spec.get("kind") if isinstance(spec, dict) else None
-            if kind == "rollout_seconds":
+            if kind == "attribute_calls":
+                if not isinstance(spec.get("value"), bool):
+                    raise ValueError(f"attribute_calls: value must be true or false, not {spec.get('value')!r}")
+                settings["attribute_calls"] = spec["value"]
+            elif kind == "rollout_seconds":
                 value = spec.get("value")
                 if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
                     raise ValueError(f"rollout_seconds: value must be a number of seconds, not {value!r}")
@@ -830,7 +837,7 @@ class Faults:
             elif kind in FAULT_KINDS:
                 new.append(spec)
             else:
-                raise ValueError(f"unknown fault kind {kind!r}: one of {sorted([*FAULT_KINDS, 'rollout_seconds'])}")
+                raise ValueError(f"unknown fault kind {kind!r}: one of {sorted([*FAULT_KINDS, *STARTUP_SETTINGS])}")
         with self.lock:  # all or nothing: validate every fault before arming any
             faults = [FAULT_KINDS[spec["kind"]](self.numbers + i + 1, spec) for i, spec in enumerate(new)]
             self.numbers += len(faults)
@@ -868,6 +875,15 @@ class Faults:
                                        "action": "rollout", "resource": service_name})
                     return fault.number
         return None
+
+    def attributing(self) -> bool:
+        """Whether calls are traced to the Lambda invocation that made them:
+        while a crash is armed, or when asked (`attribute_calls`). Finding a
+        call's process reads the kernel's socket table, milliseconds a call,
+        so it is off otherwise."""
+        with self.lock:
+            return bool(SETTINGS.get("attribute_calls")) or any(
+                f.kind == "crash_after" and f.waiting for f in self.armed)
 
     def want_answer(self) -> bool:
         with self.lock:
@@ -947,7 +963,7 @@ def record_calls() -> None:
         environ["wsgi.input"] = io.BytesIO(body)
         entry = aws_call(environ, body)
         invocation = None
-        if entry["service"] and environ.get("REMOTE_PORT"):
+        if entry["service"] and environ.get("REMOTE_PORT") and INVOCATIONS.in_flight and FAULTS.attributing():
             function = INVOCATIONS.function_at(int(environ["REMOTE_PORT"]), int(environ.get("SERVER_PORT") or 0))
             if function:
                 entry["function"] = function

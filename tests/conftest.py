@@ -260,6 +260,19 @@ def is_mutating(call: dict) -> bool:
     return call["service"] in INFRA and not call["action"].startswith(READS)
 
 
+def watched_calls(local: Local, run) -> list[tuple[str, str, str]]:
+    """Run `run()` with the emulator naming the function behind each call;
+    the resource-changing calls it made, as `mutating_calls`."""
+    local.clear_faults()
+    local.arm_faults({"kind": "attribute_calls", "value": True})
+    try:
+        before = call_count(local)
+        run()
+        return mutating_calls(local, before)
+    finally:
+        local.clear_faults()
+
+
 def mutating_calls(local: Local, since: int) -> list[tuple[str, str, str]]:
     """(service, action, function) of each resource-changing call after the
     `since`th, in order, as the emulator saw them."""

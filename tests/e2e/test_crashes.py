@@ -11,7 +11,7 @@ k-th of those calls (as the `n`th call of its service and action)."""
 
 import pytest
 
-from conftest import assert_crashed_once, call_count, crash_after_kth, deploy, mutating_calls, new_app
+from conftest import assert_crashed_once, crash_after_kth, deploy, new_app, watched_calls
 from inventory import FIRST_DEPLOY, counts, inventory
 
 # A first deploy's mutating calls (the dry run predicts the same number:
@@ -23,12 +23,13 @@ FIRST_DEPLOY_CALLS = 34
 def first_deploy_calls(local) -> list[tuple[str, str, str]]:
     """(service, action, function) of each mutating call a first deploy
     makes, in order, as the emulator saw them."""
-    local.clear_faults()
     app = new_app(local, "crashref", "10.200.0.0/16")
-    before = call_count(local)
-    _, desc = deploy(local, app)
-    assert desc["status"] == "SUCCEEDED", desc.get("cause")
-    calls = mutating_calls(local, before)
+
+    def run():
+        _, desc = deploy(local, app)
+        assert desc["status"] == "SUCCEEDED", desc.get("cause")
+
+    calls = watched_calls(local, run)
     assert [c for c in calls if not c[2]] == [], calls  # every one made by a step's Lambda
     assert len(calls) == FIRST_DEPLOY_CALLS, calls
     return calls

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import assert_crashed_once, call_count, crash_after_kth, deploy, mutating_calls, new_app
+from conftest import assert_crashed_once, crash_after_kth, deploy, new_app, watched_calls
 from inventory import counts, inventory
 
 # What a teardown of a default app's production changes (its log group is kept).
@@ -42,10 +42,12 @@ def teardown_calls(local) -> list[tuple[str, str, str]]:
     app = new_app(local, "tdref", "10.199.0.0/16")
     _, desc = deploy(local, app)
     assert desc["status"] == "SUCCEEDED", desc.get("cause")
-    before = call_count(local)
-    _, desc = tear_down(local, app, "tdref-teardown")
-    assert desc["status"] == "SUCCEEDED", desc.get("cause")
-    calls = mutating_calls(local, before)
+
+    def run():
+        _, desc = tear_down(local, app, "tdref-teardown")
+        assert desc["status"] == "SUCCEEDED", desc.get("cause")
+
+    calls = watched_calls(local, run)
     assert [c for c in calls if c[2] != "teardown"] == [], calls
     assert len(calls) == TEARDOWN_CALLS, calls
     assert_gone(local, app, "tdref-teardown")
