@@ -54,8 +54,17 @@ pub fn short_hash(text: &str, len: usize) -> String {
     digest[..len.min(digest.len())].to_string()
 }
 
-/// The preview environment for a branch: `feature/x` -> `pr-feature-x`.
-/// Long branch names are cut and given a hash so two branches never share one.
+/// How many hex digits of the branch's hash a preview name carries.
+const PREVIEW_HASH: usize = 5;
+
+/// The preview environment for a branch: exactly one per branch, and two
+/// branches never share one. A branch that is already a valid name and fits
+/// (`login-page`) is kept as it is: `pr-login-page`. Any other (`feature/x`,
+/// `Feature-X`, a long one) keeps a readable part and gets a short hash of
+/// the full branch name: `pr-feature-3f2a1`. A kept name never looks like a
+/// hashed one (a branch that ends like a hash is hashed too), so a kept and
+/// a hashed name never meet; two hashed ones meet only if both the readable
+/// part and the hash collide, which the lease's branch check then refuses.
 pub fn preview_environment(branch: &str) -> String {
     let mut slug = String::new();
     for c in branch.chars() {
@@ -68,15 +77,22 @@ pub fn preview_environment(branch: &str) -> String {
     }
     let slug = slug.trim_matches('-');
     let room = MAX_ENVIRONMENT - "pr-".len();
-    let slug = if slug.is_empty() {
-        short_hash(branch, 6)
-    } else if slug.len() > room {
-        let cut = slug[..room - 5].trim_end_matches('-');
-        format!("{cut}-{}", short_hash(branch, 4))
+    if !slug.is_empty() && slug == branch && slug.len() <= room && !looks_hashed(slug) {
+        return format!("pr-{slug}");
+    }
+    let hash = short_hash(branch, PREVIEW_HASH);
+    let readable = slug[..slug.len().min(room - PREVIEW_HASH - 1)].trim_end_matches('-');
+    if readable.is_empty() {
+        format!("pr-{hash}")
     } else {
-        slug.to_string()
-    };
-    format!("pr-{slug}")
+        format!("pr-{readable}-{hash}")
+    }
+}
+
+/// Whether a name ends the way a hashed preview name does.
+fn looks_hashed(slug: &str) -> bool {
+    let tail = slug.rsplit('-').next().unwrap_or(slug);
+    tail.len() == PREVIEW_HASH && tail.chars().all(|c| c.is_ascii_hexdigit())
 }
 
 /// Every name an environment's resources carry.
@@ -269,9 +285,19 @@ mod tests {
 
     #[test]
     fn preview_names() {
-        assert_eq!(preview_environment("feature/x"), "pr-feature-x");
-        assert_eq!(preview_environment("Fix__Bug--42"), "pr-fix-bug-42");
-        assert_eq!(preview_environment("///").len(), 9);
+        assert_eq!(preview_environment("login-page"), "pr-login-page");
+        assert_eq!(
+            preview_environment("feature/x"),
+            format!("pr-feature-{}", short_hash("feature/x", 5))
+        );
+        assert_eq!(
+            preview_environment("Fix__Bug--42"),
+            format!("pr-fix-bug-{}", short_hash("Fix__Bug--42", 5))
+        );
+        assert_eq!(
+            preview_environment("///"),
+            format!("pr-{}", short_hash("///", 5))
+        );
         let long = preview_environment("feature/a-very-long-branch-name-indeed");
         assert!(long.len() <= MAX_ENVIRONMENT, "{long}");
         assert_ne!(
@@ -279,6 +305,30 @@ mod tests {
             preview_environment("feature/a-very-long-branch-name-indeeD2")
         );
         assert!(check_environment_name(&long).is_ok(), "{long}");
+    }
+
+    #[test]
+    fn branches_that_normalise_alike_get_different_previews() {
+        let alike = [
+            "feature/login",
+            "feature-login",
+            "Feature_Login",
+            "feature--login",
+            "feature/login/",
+            // Looks like a hashed name: hashed too, so it cannot meet one.
+            "feature-login-abcde",
+        ];
+        let names: std::collections::BTreeSet<String> =
+            alike.iter().map(|b| preview_environment(b)).collect();
+        assert_eq!(names.len(), alike.len(), "{names:?}");
+        for n in &names {
+            assert!(check_environment_name(n).is_ok(), "{n}");
+        }
+        // One branch, one preview: the mapping is a function.
+        assert_eq!(
+            preview_environment("feature/login"),
+            preview_environment("feature/login")
+        );
     }
 
     proptest! {

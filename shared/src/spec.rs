@@ -605,7 +605,10 @@ mod tests {
         s.previews.enabled = true;
         assert_eq!(s.route("main").unwrap().environment, "production");
         let r = s.route("feature/x").unwrap();
-        assert_eq!((r.environment.as_str(), r.preview), ("pr-feature-x", true));
+        assert_eq!(
+            (r.environment.as_str(), r.preview),
+            ("pr-feature-217d2", true)
+        );
     }
 
     #[test]

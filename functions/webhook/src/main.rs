@@ -80,7 +80,7 @@ mod tests {
     fn push_to_a_feature_branch_deploys_a_preview() {
         match decide_sample("push-preview").unwrap() {
             Decision::Deploy { request, .. } => {
-                assert_eq!(request.environment, "pr-feature-login")
+                assert_eq!(request.environment, "pr-feature-df7c7")
             }
             other => panic!("{other:?}"),
         }
@@ -92,7 +92,7 @@ mod tests {
             decide_sample("delete").unwrap(),
             Decision::Teardown {
                 app: "bank".into(),
-                environment: "pr-feature-login".into()
+                environment: "pr-feature-df7c7".into()
             }
         );
     }

@@ -152,7 +152,9 @@ mod tests {
             &apps(),
             0,
         ) {
-            Decision::Deploy { request, .. } => assert_eq!(request.environment, "pr-feature-x"),
+            Decision::Deploy { request, .. } => {
+                assert_eq!(request.environment, "pr-feature-217d2")
+            }
             other => panic!("{other:?}"),
         }
         for (payload, why) in [
@@ -186,7 +188,7 @@ mod tests {
             decide("delete", "d", del("feature/x"), &apps(), 0),
             Decision::Teardown {
                 app: "bank".into(),
-                environment: "pr-feature-x".into()
+                environment: "pr-feature-217d2".into()
             }
         );
         match decide("delete", "d", del("main"), &apps(), 0) {
