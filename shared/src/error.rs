@@ -21,6 +21,12 @@ pub enum ErrorKind {
     Locked,
     /// A step kept polling past its deadline: something is stuck.
     StepTimedOut,
+    /// A newer push to the environment came: the deployment stops at a step
+    /// boundary without further change (not a failure).
+    Superseded,
+    /// A teardown of the environment came after the push: the deployment
+    /// stops without further change (not a failure).
+    Cancelled,
     /// Anything else: fail the deployment and report the cause.
     Fatal,
 }
@@ -28,7 +34,7 @@ pub enum ErrorKind {
 impl ErrorKind {
     /// Every error name the code can raise: the ASL files may name only these
     /// (plus `States.*` and `Lambda.*`).
-    pub const ALL: [ErrorKind; 8] = [
+    pub const ALL: [ErrorKind; 10] = [
         ErrorKind::InvalidInput,
         ErrorKind::NotReady,
         ErrorKind::Retryable,
@@ -36,6 +42,8 @@ impl ErrorKind {
         ErrorKind::ImageFailed,
         ErrorKind::Locked,
         ErrorKind::StepTimedOut,
+        ErrorKind::Superseded,
+        ErrorKind::Cancelled,
         ErrorKind::Fatal,
     ];
 
@@ -48,6 +56,8 @@ impl ErrorKind {
             ErrorKind::ImageFailed => "ImageFailed",
             ErrorKind::Locked => "Locked",
             ErrorKind::StepTimedOut => "StepTimedOut",
+            ErrorKind::Superseded => "Superseded",
+            ErrorKind::Cancelled => "Cancelled",
             ErrorKind::Fatal => "Fatal",
         }
     }

@@ -7,7 +7,7 @@
 //! | deployment | `ENV#<app>#<env>` | `DEPLOY#<deployment id>` (sorts by time) |
 //! | owned resource | `ENV#<app>#<env>` | `RES#<kind>` |
 //! | teardown | `ENV#<app>#<env>` | `TEARDOWN#<teardown id>` |
-//! | lock | `ENV#<app>#<env>` | `LOCK` (held by a teardown) |
+//! | lease | `ENV#<app>#<env>` | `LOCK` (push order, who may change the environment, the last teardown: [`crate::lease`]) |
 //! | webhook delivery | `DELIVERY#<delivery id>` | `DELIVERY` (expires) |
 //! | image waiter | `IMAGE#<registry/repo:tag>` | `WAIT#<deployment id>` (expires) |
 //! | image arrival | `IMAGE#<registry/repo:tag>` | `ARRIVAL` (expires) |
@@ -72,6 +72,13 @@ pub enum Status {
     /// A teardown stopped before the end (its `TEARDOWN#` record says why);
     /// the environment stays locked until a teardown runs to the end.
     TeardownFailed,
+    /// A newer push to the environment took over before this deployment
+    /// finished: it stopped at a step boundary without further change. Not a
+    /// failure: its execution succeeds with this status in its output.
+    Superseded,
+    /// A teardown of the environment came after this deployment was pushed:
+    /// it stopped (or never started) without changing anything further.
+    Cancelled,
 }
 
 impl Status {
@@ -84,6 +91,8 @@ impl Status {
                 | Status::Refused
                 | Status::Destroyed
                 | Status::TeardownFailed
+                | Status::Superseded
+                | Status::Cancelled
         )
     }
 }
@@ -109,6 +118,13 @@ pub struct DeploymentRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub branch: Option<String>,
     pub status: Status,
+    /// The deployment's place in its environment's push order (the lease's
+    /// counter): a higher number is a newer push. Absent on a dry run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    /// While `QUEUED` behind another execution: who holds the environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_for: Option<String>,
     pub trigger: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution_arn: Option<String>,
@@ -127,7 +143,9 @@ pub struct DeploymentRecord {
     pub updated_at: String,
 }
 
-/// The environment's current state: what the last deployment left.
+/// The environment's current state. `last_deployment`, `commit` and `url`
+/// name what runs: a failed deployment leaves them as they were and is
+/// named in `failed_deployment`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnvironmentRecord {
     pub pk: String,
@@ -140,6 +158,9 @@ pub struct EnvironmentRecord {
     pub commit: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// The last deployment that failed after the one running (cleared by a success).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_deployment: Option<String>,
     pub updated_at: String,
 }
 
@@ -153,16 +174,6 @@ pub struct ResourceRecord {
     pub id: String,
     pub created_by: String,
     pub recorded_at: String,
-}
-
-/// Who holds an environment (`sk` = `LOCK`): a teardown, until it finishes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LockRecord {
-    pub pk: String,
-    pub sk: String,
-    pub holder: String,
-    pub kind: String,
-    pub since: String,
 }
 
 /// What a teardown removed and skipped (`sk` = `TEARDOWN#<teardown id>`).

@@ -25,6 +25,7 @@ pub mod aws;
 pub mod deploy;
 pub mod error;
 pub mod image;
+pub mod lease;
 pub mod ledger;
 pub mod naming;
 pub mod network;

@@ -196,6 +196,11 @@ pub trait Section: Serialize {
     fn set_ready(&mut self, ready: bool);
     /// How long the step may keep polling (the spec's `deadlines`).
     fn deadline_seconds(spec: &crate::spec::AppSpec) -> u64;
+    /// Whether each poll of the step is a boundary where a deployment checks
+    /// that it still holds the environment's lease and is the newest push
+    /// ([`crate::lease`]). Not the steps inside the Parallel state: one
+    /// branch stopping there would leave the other's Lambda running.
+    const BOUNDARY: bool = false;
 }
 
 /// The id a dry run gives a resource it would create.

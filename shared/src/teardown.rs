@@ -64,6 +64,13 @@ pub struct TeardownState {
     pub preview: bool,
     pub delete_logs: bool,
     pub teardown_id: String,
+    /// The teardown's execution: it holds the environment's lease.
+    #[serde(default)]
+    pub execution_arn: String,
+    /// Its place in the environment's push order: deployments pushed before
+    /// it are cancelled.
+    #[serde(default)]
+    pub seq: u64,
     /// Whether the phase just run has finished (else: wait and run it again).
     pub done: bool,
     #[serde(default)]
@@ -174,6 +181,8 @@ mod tests {
             preview: true,
             delete_logs: false,
             teardown_id: "t1".into(),
+            execution_arn: "arn:t1".into(),
+            seq: 3,
             done: false,
             removed: vec![],
             skipped: vec![],

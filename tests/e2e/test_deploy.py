@@ -17,7 +17,7 @@ def path_of(states):
         if s in BRANCHES or s in BRANCH_WAITS:
             branch.add(s)
             continue
-        if s.startswith("Wait For ") and s != "Wait For Image":
+        if s.startswith("Wait For ") and s not in ("Wait For Image", "Wait For Lease"):
             out.pop()  # the Ready? check that sent it here
             out.pop()  # the Provision step it will re-run
             continue
@@ -28,7 +28,8 @@ def path_of(states):
     return out
 
 
-HAPPY_PATH = ["Begin Deployment", "Dry Run?", "Wait For Image", "Provision Network", "Network Ready?",
+HAPPY_PATH = ["Begin Deployment", "Stopped Before Start?", "Dry Run?", "Wait For Image",
+              "Acquire Lease", "Lease Acquired?", "Provision Network", "Network Ready?",
               "Provision Database And Load Balancer", BRANCHES, "Gather Outputs",
               "Provision Service", "Service Ready?", "Record Result"]
 

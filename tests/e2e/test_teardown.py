@@ -127,16 +127,16 @@ def test_deleting_a_preview_branch_tears_down_that_preview_only(local):
     deploy(local, new_commit(), "feature/login", repository="stepdeploy-samples/flask-banking")
     deploy(local, new_commit(), "main", repository="stepdeploy-samples/flask-banking")
     production_before = tagged(local, "bank", "production")
-    assert tagged(local, "bank", "pr-feature-login")
+    assert tagged(local, "bank", "pr-feature-df7c7")
     status, reply = local.post("delete", {"ref": "feature/login", "ref_type": "branch",
                                           "repository": {"full_name": "stepdeploy-samples/flask-banking"}})
     assert status == 202, reply
-    assert reply["teardown"] == "pr-feature-login"
+    assert reply["teardown"] == "pr-feature-df7c7"
     desc = local.follow(reply["execution_arn"])
     assert desc["status"] == "SUCCEEDED", desc.get("cause")
     out = json.loads(desc["output"])
-    assert any(r == "RDS instance bank-pr-feature-login-db" for r in out["removed"]), out["removed"]
-    assert tagged(local, "bank", "pr-feature-login") == []
+    assert any(r == "RDS instance bank-pr-feature-df7c7-db" for r in out["removed"]), out["removed"]
+    assert tagged(local, "bank", "pr-feature-df7c7") == []
     assert sorted(tagged(local, "bank", "production")) == sorted(production_before)
 
 
@@ -156,12 +156,12 @@ def test_no_deployment_starts_while_a_teardown_holds_the_environment(local):
     assert desc["status"] == "FAILED" and desc["error"] == "Locked"
     assert "being torn down by teardown-held" in desc["cause"]
     record = local.deployment("quick", "uat", reply["deployment_id"])
-    assert record["status"] == "FAILED" and record["error"] == "Locked"
+    assert record["status"] == "REFUSED" and record["error"] == "Locked"
 
     # Running the teardown again takes the lock over, finishes, and lets go.
     done = local.follow(start_teardown(local, {"app": "quick", "environment": "uat", "confirm": "uat"}, "teardown-takes-over"))
     assert done["status"] == "SUCCEEDED", done.get("cause")
-    assert local.item("ENV#quick#uat", "LOCK") is None
+    assert "holder" not in local.item("ENV#quick#uat", "LOCK")
     # (A new commit with no image yet: it gets past Begin Deployment and waits.)
     status, reply = local.push(new_commit(), branch="uat", repository="acme/quick")
     assert status == 202, reply

@@ -31,7 +31,7 @@ def assert_gone(local, app: str, teardown: str) -> None:
     left = {kind: n for kind, n in counts(inventory(local, app)).items() if n}
     assert left == {"log group": 1}, left
     assert local.item(f"ENV#{app}#production", "ENV")["status"] == "DESTROYED"
-    assert local.item(f"ENV#{app}#production", "LOCK") is None
+    assert "holder" not in local.item(f"ENV#{app}#production", "LOCK")
     assert local.item(f"ENV#{app}#production", f"TEARDOWN#{teardown}")["status"] == "DESTROYED"
 
 

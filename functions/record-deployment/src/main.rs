@@ -1,8 +1,9 @@
-//! Records a deployment in the ledger: begin, success, failure.
+//! Records a deployment in the ledger (begin, success, failure, stop) and
+//! takes and lets go of its environment's lease.
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
-use stepdeploy::aws::{load_config, store::Store};
+use stepdeploy::aws::{load_config, sfn::StepFunctions, store::Store};
 use stepdeploy::runtime::{init_logging, HandlerError};
 use stepdeploy::steps::record;
 
@@ -11,9 +12,10 @@ async fn main() -> Result<(), Error> {
     init_logging();
     let config = load_config().await;
     let store = Store::from_env(&config)?;
-    let store = &store;
+    let sfn = StepFunctions::new(&config);
+    let (store, sfn) = (&store, &sfn);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        record::handle(store, event.payload)
+        record::handle(store, sfn, event.payload)
             .await
             .map_err(HandlerError)
     }))

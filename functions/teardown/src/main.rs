@@ -3,7 +3,8 @@
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
 use stepdeploy::aws::{
-    ec2::Ec2, ecs::Ecs, elbv2::Elb, load_config, logs::Logs, rds::Rds, store::Store,
+    ec2::Ec2, ecs::Ecs, elbv2::Elb, load_config, logs::Logs, rds::Rds, sfn::StepFunctions,
+    store::Store,
 };
 use stepdeploy::runtime::{init_logging, HandlerError};
 use stepdeploy::steps::teardown::Teardown;
@@ -19,6 +20,7 @@ async fn main() -> Result<(), Error> {
         elb: Elb::new(&config),
         rds: Rds::new(&config),
         logs: Logs::new(&config),
+        sfn: StepFunctions::new(&config),
     };
     let step = &step;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {

@@ -80,6 +80,21 @@ impl StepFunctions {
         }
     }
 
+    /// Whether the execution is still RUNNING (one that does not exist is not).
+    pub async fn is_running(&self, execution_arn: &str) -> Result<bool, StepError> {
+        let res = self
+            .client
+            .describe_execution()
+            .execution_arn(execution_arn)
+            .send()
+            .await;
+        match res {
+            Ok(out) => Ok(*out.status() == aws_sdk_sfn::types::ExecutionStatus::Running),
+            Err(e) if has_code(&e, &["ExecutionDoesNotExist"]) => Ok(false),
+            Err(e) => Err(aws_error("DescribeExecution", &e)),
+        }
+    }
+
     pub async fn send_failure(
         &self,
         token: &str,

@@ -10,6 +10,7 @@ use serde_json::{Map, Number, Value};
 
 use super::{aws_error, has_code};
 use crate::error::StepError;
+use crate::lease::{Claimant, Kind, LeaseRecord, TEARDOWN_DONE, TEARDOWN_PENDING};
 use crate::ledger::*;
 use crate::spec::AppSpec;
 
@@ -372,38 +373,157 @@ impl Store {
         self.get(&env_pk(app, environment), ENV_SK).await
     }
 
-    /// Take the environment's lock for `record.kind`. A holder of the same
-    /// kind is taken over (a re-run teardown finishes a crashed one); a holder
-    /// of another kind is returned instead.
-    pub async fn acquire_lock(&self, record: &LockRecord) -> Result<Option<LockRecord>, StepError> {
-        let res = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(to_item(record)))
-            .condition_expression("attribute_not_exists(pk) OR kind = :kind")
-            .expression_attribute_values(":kind", AttributeValue::S(record.kind.clone()))
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(None),
-            Err(e) if has_code(&e, &["ConditionalCheckFailedException"]) => {
-                self.get(&record.pk, LOCK_SK).await
-            }
-            Err(e) => Err(aws_error("DynamoDB PutItem", &e)),
-        }
-    }
+    // --- the lease (see crate::lease) ---
 
-    pub async fn get_lock(
+    pub async fn get_lease(
         &self,
         app: &str,
         environment: &str,
-    ) -> Result<Option<LockRecord>, StepError> {
+    ) -> Result<Option<LeaseRecord>, StepError> {
         self.get(&env_pk(app, environment), LOCK_SK).await
     }
 
-    pub async fn release_lock(&self, app: &str, environment: &str) -> Result<(), StepError> {
-        self.delete(&env_pk(app, environment), LOCK_SK).await
+    /// Give `id` the environment's next sequence number (an atomic counter:
+    /// the item is created with the first). A teardown also becomes the
+    /// environment's last teardown, pending.
+    /// A preview's push (`branch`) claims the preview for its branch if no
+    /// branch has it yet.
+    pub async fn next_seq(
+        &self,
+        app: &str,
+        environment: &str,
+        id: &str,
+        kind: Kind,
+        branch: Option<&str>,
+    ) -> Result<u64, StepError> {
+        let mut expr = "SET #seq = if_not_exists(#seq, :zero) + :one, newest = :id".to_string();
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(&env_pk(app, environment), LOCK_SK)))
+            .expression_attribute_names("#seq", "seq")
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":id", AttributeValue::S(id.into()));
+        if kind == Kind::Teardown {
+            // Every operand reads the item as it was: both get the new number.
+            expr.push_str(
+                ", teardown_seq = if_not_exists(#seq, :zero) + :one, teardown_id = :id, teardown_state = :pending",
+            );
+            req = req.expression_attribute_values(
+                ":pending",
+                AttributeValue::S(TEARDOWN_PENDING.into()),
+            );
+        }
+        if let Some(branch) = branch {
+            expr.push_str(", branch = if_not_exists(branch, :branch)");
+            req = req.expression_attribute_values(":branch", AttributeValue::S(branch.into()));
+        }
+        let out = req
+            .update_expression(expr)
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(|e| aws_error("DynamoDB UpdateItem", &e))?;
+        out.attributes()
+            .and_then(|a| a.get("seq"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| StepError::fatal("DynamoDB UpdateItem answered no sequence number"))
+    }
+
+    /// Take the lease for `me`: only while it is free (or still held by
+    /// `over`, whose execution has ended) and, for a deployment, while `me`
+    /// is the newest push and no teardown is pending. Whether it was taken.
+    pub async fn take_lease(
+        &self,
+        app: &str,
+        environment: &str,
+        me: &Claimant,
+        over: Option<&str>,
+        now: &str,
+    ) -> Result<bool, StepError> {
+        let mut condition = match over {
+            Some(_) => "holder_arn = :over".to_string(),
+            None => "attribute_not_exists(holder_arn)".to_string(),
+        };
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(&env_pk(app, environment), LOCK_SK)))
+            .update_expression(
+                "SET holder = :id, holder_arn = :arn, holder_seq = :seq, kind = :kind, since = :now",
+            )
+            .expression_attribute_values(":id", AttributeValue::S(me.id.clone()))
+            .expression_attribute_values(":arn", AttributeValue::S(me.execution_arn.clone()))
+            .expression_attribute_values(":seq", AttributeValue::N(me.seq.to_string()))
+            .expression_attribute_values(":kind", AttributeValue::S(me.kind.name().into()))
+            .expression_attribute_values(":now", AttributeValue::S(now.into()));
+        if let Some(over) = over {
+            req = req.expression_attribute_values(":over", AttributeValue::S(over.into()));
+        }
+        if me.kind == Kind::Deploy {
+            condition.push_str(
+                " AND (attribute_not_exists(#seq) OR #seq = :seq) AND (attribute_not_exists(teardown_state) OR teardown_state = :done)",
+            );
+            req = req
+                .expression_attribute_names("#seq", "seq")
+                .expression_attribute_values(":done", AttributeValue::S(TEARDOWN_DONE.into()));
+        }
+        match req.condition_expression(condition).send().await {
+            Ok(_) => Ok(true),
+            Err(e) if has_code(&e, &["ConditionalCheckFailedException"]) => Ok(false),
+            Err(e) => Err(aws_error("DynamoDB UpdateItem", &e)),
+        }
+    }
+
+    /// Let go of the lease if `execution_arn` holds it (else nothing).
+    pub async fn release_lease(
+        &self,
+        app: &str,
+        environment: &str,
+        execution_arn: &str,
+    ) -> Result<(), StepError> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(&env_pk(app, environment), LOCK_SK)))
+            .update_expression("REMOVE holder, holder_arn, holder_seq, kind, since")
+            .condition_expression("holder_arn = :arn")
+            .expression_attribute_values(":arn", AttributeValue::S(execution_arn.into()))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if has_code(&e, &["ConditionalCheckFailedException"]) => Ok(()),
+            Err(e) => Err(aws_error("DynamoDB UpdateItem", &e)),
+        }
+    }
+
+    /// Set the last teardown's state, if `teardown_id` is still the last
+    /// teardown. A finished one frees a preview for any branch.
+    pub async fn set_teardown_state(
+        &self,
+        app: &str,
+        environment: &str,
+        teardown_id: &str,
+        state: &str,
+    ) -> Result<(), StepError> {
+        let mut fields = vec![("teardown_state", Value::from(state))];
+        if state == TEARDOWN_DONE {
+            fields.push(("branch", Value::Null));
+        }
+        self.update_if(
+            &env_pk(app, environment),
+            LOCK_SK,
+            &fields,
+            Some(("teardown_id", teardown_id.into())),
+        )
+        .await
+        .map(|_| ())
     }
 
     pub async fn put_teardown(&self, record: &TeardownRecord) -> Result<(), StepError> {

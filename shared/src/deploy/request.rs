@@ -50,6 +50,15 @@ pub struct DeployRequest {
     pub restart: Option<String>,
 }
 
+impl DeployRequest {
+    /// The branch a preview deployment claims its preview for.
+    pub fn preview_branch(&self) -> Option<&str> {
+        self.branch
+            .as_deref()
+            .filter(|_| crate::teardown::is_preview(&self.environment))
+    }
+}
+
 pub fn check_commit(commit: &str) -> Result<(), StepError> {
     if commit.len() == 40
         && commit
@@ -90,6 +99,10 @@ pub struct Deployment {
     /// (the request's `restart`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart: Option<String>,
+    /// Its place in the environment's push order (see [`crate::lease`]),
+    /// given by `Begin Deployment`; absent on a dry run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
 }
 
 /// Resolve a request against its app spec: the first thing a deployment does.
@@ -169,5 +182,6 @@ pub fn resolve(
         started_at: rfc3339(now),
         dry_run: request.dry_run,
         restart: request.restart.clone(),
+        seq: None,
     })
 }

@@ -229,8 +229,9 @@ pub fn failure_message(state: &DeployState, caught: &CaughtError) -> String {
 }
 
 macro_rules! section {
-    ($output:ty, $field:ident, $deadline:ident) => {
+    ($output:ty, $field:ident, $deadline:ident, $boundary:expr) => {
         impl Section for $output {
+            const BOUNDARY: bool = $boundary;
             fn of(state: &DeployState) -> Option<&Self> {
                 state.$field.as_ref()
             }
@@ -252,7 +253,12 @@ macro_rules! section {
         }
     };
 }
-section!(NetworkOutput, network, network_minutes);
-section!(DatabaseOutput, database, database_minutes);
-section!(LoadBalancerOutput, load_balancer, load_balancer_minutes);
-section!(ServiceOutput, service, service_minutes);
+section!(NetworkOutput, network, network_minutes, true);
+section!(DatabaseOutput, database, database_minutes, false);
+section!(
+    LoadBalancerOutput,
+    load_balancer,
+    load_balancer_minutes,
+    false
+);
+section!(ServiceOutput, service, service_minutes, true);

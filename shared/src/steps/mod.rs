@@ -16,11 +16,13 @@ pub mod database;
     feature = "http-api"
 ))]
 pub mod image;
+#[cfg(feature = "dynamodb")]
+pub mod lease;
 #[cfg(all(feature = "dynamodb", feature = "elbv2"))]
 pub mod load_balancer;
 #[cfg(all(feature = "dynamodb", feature = "ec2"))]
 pub mod network;
-#[cfg(feature = "dynamodb")]
+#[cfg(all(feature = "dynamodb", feature = "sfn"))]
 pub mod record;
 #[cfg(all(feature = "dynamodb", feature = "sfn", feature = "rds"))]
 pub mod rotation;
@@ -28,6 +30,7 @@ pub mod rotation;
 pub mod service;
 #[cfg(all(
     feature = "dynamodb",
+    feature = "sfn",
     feature = "ec2",
     feature = "ecs",
     feature = "elbv2",
@@ -203,6 +206,9 @@ mod ctx {
         let span = tracing::info_span!("deployment", deployment_id = %state.deployment.id, step);
         async {
             let d = &state.deployment;
+            if O::BOUNDARY {
+                super::lease::check(store, d).await?;
+            }
             let mut ctx =
                 Ctx::load(store, Names::new(&d.app, &d.environment)?, &d.id, d.dry_run).await?;
             let mut out = converge(&mut ctx, &state).await?;

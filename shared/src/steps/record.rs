@@ -1,19 +1,25 @@
 //! `record-deployment`: the ledger's side of a deployment: `Begin Deployment`
-//! validates and records it, `Record Result` and `Record Failure` close it.
+//! validates and records it and gives it its place in the push order,
+//! `Acquire Lease` takes the environment before the first change, and
+//! `Record Result`, `Record Failure` and `Record Stopped` close it and let
+//! the environment go.
 
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tracing::Instrument;
 
+use crate::aws::sfn::StepFunctions;
 use crate::aws::store::Store;
 use crate::deploy::{
     failure_message, failure_name, now_epoch, resolve, rfc3339, CaughtError, DeployRequest,
     DeployState, Deployment,
 };
 use crate::error::{ErrorKind, StepError};
+use crate::lease::{decide, Kind, Verdict};
 use crate::ledger::{deploy_sk, env_pk, DeploymentRecord, EnvironmentRecord, Status, ENV_SK};
 use crate::plan::{calls, summary};
 use crate::runtime::parse_input;
+use crate::steps::lease::{claim, claimant, stop};
 
 #[derive(Debug, Deserialize)]
 #[serde(tag = "phase", rename_all = "lowercase")]
@@ -26,10 +32,18 @@ pub enum RecordInput {
         poll_seconds: Value,
         request: Value,
     },
+    /// `Acquire Lease`: take the environment, or say who holds it.
+    Acquire {
+        state: DeployState,
+    },
     Succeeded {
         state: DeployState,
     },
     Failed {
+        state: DeployState,
+    },
+    /// `Record Stopped`: superseded, cancelled or locked out (`state.error`).
+    Stopped {
         state: DeployState,
     },
 }
@@ -43,7 +57,7 @@ fn parse_seconds(value: &Value) -> Result<u64, StepError> {
         })
 }
 
-pub async fn handle(store: &Store, input: Value) -> Result<Value, StepError> {
+pub async fn handle(store: &Store, sfn: &StepFunctions, input: Value) -> Result<Value, StepError> {
     match parse_input::<RecordInput>("record-deployment input", input)? {
         RecordInput::Begin {
             execution_name,
@@ -63,6 +77,14 @@ pub async fn handle(store: &Store, input: Value) -> Result<Value, StepError> {
             .instrument(span)
             .await?;
             Ok(serde_json::to_value(state).expect("state serializes"))
+        }
+        RecordInput::Acquire { state } => {
+            let span = tracing::info_span!("deployment", deployment_id = %state.deployment.id);
+            acquire(store, sfn, &state).instrument(span).await
+        }
+        RecordInput::Stopped { state } => {
+            let span = tracing::info_span!("deployment", deployment_id = %state.deployment.id);
+            stopped(store, &state).instrument(span).await
         }
         RecordInput::Succeeded { state } => {
             let span = tracing::info_span!("deployment", deployment_id = %state.deployment.id);
@@ -91,6 +113,8 @@ fn deployment_record(
         commit: d.commit.clone(),
         branch: d.branch.clone(),
         status,
+        seq: d.seq,
+        waiting_for: None,
         trigger: d.trigger.kind.clone(),
         execution_arn: Some(execution_arn.into()),
         image: Some(d.image.to_string()),
@@ -142,6 +166,8 @@ async fn refuse(
         commit: request.commit.clone(),
         branch: request.branch.clone(),
         status: Status::Refused,
+        seq: None,
+        waiting_for: None,
         trigger: request
             .trigger
             .as_ref()
@@ -198,31 +224,45 @@ async fn begin(
         }
         Err(e) => return Err(e),
     };
-    if let Some(lock) = store
-        .get_lock(&deployment.app, &deployment.environment)
-        .await?
-    {
-        let cause = format!(
-            "{}/{} is being torn down by {} (since {}); nothing deploys to it until that {} finishes: push again, or start this deployment again, afterwards",
-            deployment.app, deployment.environment, lock.holder, lock.since, lock.kind
-        );
-        let at = rfc3339(now);
-        let mut refused = deployment_record(&deployment, execution_arn, Status::Failed, &at);
-        refused.error = Some(ErrorKind::Locked.name().into());
-        refused.cause = Some(cause.clone());
-        record_deployment(
-            store,
-            &refused,
-            &[
-                ("status", json!(Status::Failed)),
-                ("error", json!(ErrorKind::Locked.name())),
-                ("cause", json!(cause)),
-                ("updated_at", json!(at)),
-            ],
-        )
-        .await?;
-        tracing::warn!(holder = %lock.holder, "deployment refused: the environment is locked");
-        return Err(StepError::new(ErrorKind::Locked, cause));
+    let mut deployment = deployment;
+    let mut error = None;
+    if !deployment.dry_run {
+        // The push order: the webhook gave a push its number; a console
+        // execution (or a re-run of one) takes the next one here, once.
+        let (app, env) = (&deployment.app, &deployment.environment);
+        let seq = match store
+            .get_deployment(app, env, id)
+            .await?
+            .and_then(|r| r.seq)
+        {
+            Some(seq) => seq,
+            None => {
+                let branch = request.preview_branch();
+                store.next_seq(app, env, id, Kind::Deploy, branch).await?
+            }
+        };
+        deployment.seq = Some(seq);
+        let me = claimant(&deployment).expect("a deployment with a sequence number");
+        let lease = store.get_lease(app, env).await?;
+        if let Some(e) = branch_conflict(&deployment, lease.as_ref()) {
+            refuse(store, &request, id, execution_arn, &e, now).await?;
+            return Err(e);
+        }
+        match stop(app, env, &decide(lease.as_ref(), &me, None)) {
+            Some(e) if e.kind == ErrorKind::Locked => {
+                refuse(store, &request, id, execution_arn, &e, now).await?;
+                return Err(e);
+            }
+            // Superseded or cancelled before it started: `Record Stopped` closes it.
+            Some(e) => {
+                tracing::info!(reason = %e, "deployment stops before it starts");
+                error = Some(CaughtError {
+                    error: e.kind.name().into(),
+                    cause: Some(e.message),
+                });
+            }
+            None => {}
+        }
     }
     let at = rfc3339(now);
     // Queued by the webhook (or a re-run): move it on.
@@ -233,6 +273,7 @@ async fn begin(
             ("status", json!(Status::InProgress)),
             ("execution_arn", json!(execution_arn)),
             ("image", json!(deployment.image.to_string())),
+            ("seq", json!(deployment.seq)),
             ("updated_at", json!(at)),
         ],
     )
@@ -242,6 +283,7 @@ async fn begin(
         environment = %deployment.environment,
         commit = %deployment.commit,
         image = %deployment.image,
+        seq = ?deployment.seq,
         "deployment started"
     );
     Ok(DeployState {
@@ -252,8 +294,120 @@ async fn begin(
         database: None,
         load_balancer: None,
         service: None,
-        error: None,
+        error,
     })
+}
+
+/// A preview belongs to the branch that first pushed to it (until a
+/// teardown): another branch whose name maps to it is refused.
+fn branch_conflict(
+    d: &crate::deploy::Deployment,
+    lease: Option<&crate::lease::LeaseRecord>,
+) -> Option<StepError> {
+    let owner = lease?.branch.as_deref()?;
+    let branch = d.branch.as_deref().filter(|_| d.preview)?;
+    (owner != branch).then(|| {
+        StepError::invalid_input(format!(
+            "preview {} belongs to branch {owner:?}; branch {branch:?} maps to the same name: rename the branch, or delete {owner:?} (its preview is then torn down) and push again",
+            d.environment
+        ))
+    })
+}
+
+/// `Acquire Lease`: take the environment before the first change. While
+/// another running execution holds it, the deployment is `QUEUED` with the
+/// holder's name and the state machine waits a poll interval; a newer push
+/// or a later teardown stops it here (`Superseded`, `Cancelled`).
+async fn acquire(
+    store: &Store,
+    sfn: &StepFunctions,
+    state: &DeployState,
+) -> Result<Value, StepError> {
+    let d = &state.deployment;
+    let Some(me) = claimant(d) else {
+        return Ok(json!({"acquired": true}));
+    };
+    let at = rfc3339(now_epoch());
+    match claim(store, sfn, &d.app, &d.environment, &me).await? {
+        Verdict::Held => {
+            store
+                .update_deployment(
+                    &d.app,
+                    &d.environment,
+                    &d.id,
+                    &[
+                        ("status", json!(Status::InProgress)),
+                        ("waiting_for", Value::Null),
+                        ("updated_at", json!(at)),
+                    ],
+                )
+                .await?;
+            Ok(json!({"acquired": true}))
+        }
+        Verdict::Wait { holder } => {
+            tracing::info!(holder = %holder, "waiting for the environment");
+            store
+                .update_deployment(
+                    &d.app,
+                    &d.environment,
+                    &d.id,
+                    &[
+                        ("status", json!(Status::Queued)),
+                        ("waiting_for", json!(holder)),
+                        ("updated_at", json!(at)),
+                    ],
+                )
+                .await?;
+            Ok(json!({"acquired": false, "holder": holder}))
+        }
+        verdict => Err(stop(&d.app, &d.environment, &verdict)
+            .unwrap_or_else(|| StepError::fatal(format!("unexpected lease verdict {verdict:?}")))),
+    }
+}
+
+/// `Record Stopped`: a newer push superseded the deployment, a teardown
+/// cancelled it, or a teardown locked it out. It changed nothing further:
+/// its record says why, the environment's record is left to what runs, the
+/// lease is let go, and the execution succeeds with this as its output.
+async fn stopped(store: &Store, state: &DeployState) -> Result<Value, StepError> {
+    let d = &state.deployment;
+    let caught = state.error.clone().unwrap_or(CaughtError {
+        error: ErrorKind::Superseded.name().into(),
+        cause: None,
+    });
+    let status = match caught.error.as_str() {
+        "Superseded" => Status::Superseded,
+        "Locked" => Status::Refused,
+        _ => Status::Cancelled,
+    };
+    let cause = caught.message();
+    store
+        .update_deployment(
+            &d.app,
+            &d.environment,
+            &d.id,
+            &[
+                ("status", json!(status)),
+                ("error", json!(caught.error)),
+                ("cause", json!(cause)),
+                ("waiting_for", Value::Null),
+                ("updated_at", json!(rfc3339(now_epoch()))),
+            ],
+        )
+        .await?;
+    store
+        .release_lease(&d.app, &d.environment, &d.execution_arn)
+        .await?;
+    tracing::info!(status = ?status, cause = %cause, "deployment stopped");
+    Ok(json!({
+        "deployment_id": d.id,
+        "app": d.app,
+        "environment": d.environment,
+        "commit": d.commit,
+        "seq": d.seq,
+        "status": status,
+        "cause": cause,
+    }))
 }
 
 /// A dry run's end: the whole plan, in the ledger and as the execution's output.
@@ -291,7 +445,11 @@ async fn close(
 ) -> Result<(), StepError> {
     let d = &state.deployment;
     let at = rfc3339(now_epoch());
-    let mut all = vec![("status", json!(status)), ("updated_at", json!(at))];
+    let mut all = vec![
+        ("status", json!(status)),
+        ("waiting_for", Value::Null),
+        ("updated_at", json!(at)),
+    ];
     all.extend(fields);
     store
         .update_deployment(&d.app, &d.environment, &d.id, &all)
@@ -304,19 +462,48 @@ async fn close(
         .iter()
         .find(|(k, _)| *k == "url")
         .and_then(|(_, v)| v.as_str().map(String::from));
+    let previous = store.get_environment(&d.app, &d.environment).await?;
+    let record = environment_record(d, status, url, previous, &at);
+    store.put_environment(&record).await?;
     store
-        .put_environment(&EnvironmentRecord {
-            pk: env_pk(&d.app, &d.environment),
-            sk: ENV_SK.into(),
-            app: d.app.clone(),
-            environment: d.environment.clone(),
-            status,
-            last_deployment: d.id.clone(),
-            commit: Some(d.commit.clone()),
-            url,
-            updated_at: at,
-        })
+        .release_lease(&d.app, &d.environment, &d.execution_arn)
         .await
+}
+
+/// The environment's record after deployment `d` ended in `status`: a
+/// success names it as what runs; a failure leaves what ran before (a
+/// failed rollout rolls back, a failed step never reached the service) and
+/// is named as the failed deployment.
+fn environment_record(
+    d: &crate::deploy::Deployment,
+    status: Status,
+    url: Option<String>,
+    previous: Option<EnvironmentRecord>,
+    at: &str,
+) -> EnvironmentRecord {
+    let mut record = EnvironmentRecord {
+        pk: env_pk(&d.app, &d.environment),
+        sk: ENV_SK.into(),
+        app: d.app.clone(),
+        environment: d.environment.clone(),
+        status,
+        last_deployment: d.id.clone(),
+        commit: Some(d.commit.clone()),
+        url,
+        failed_deployment: None,
+        updated_at: at.into(),
+    };
+    if status == Status::Failed {
+        let running = previous.filter(|p| p.status != Status::Destroyed);
+        record.last_deployment = running
+            .as_ref()
+            .map(|p| p.last_deployment.clone())
+            .unwrap_or_default();
+        record.commit = running.as_ref().and_then(|p| p.commit.clone());
+        record.url = running.and_then(|p| p.url);
+        record.failed_deployment = Some(d.id.clone());
+    }
+    record
 }
 
 async fn succeeded(store: &Store, state: &DeployState) -> Result<Value, StepError> {

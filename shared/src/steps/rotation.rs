@@ -127,6 +127,18 @@ pub fn last_success<'a>(
             env.last_deployment
         ));
     }
+    // A deployment in flight starts new tasks (which read the rotated secret)
+    // and is newer than the last success: running that again would supersede
+    // it with an older commit.
+    if let Some(d) = deployments
+        .iter()
+        .find(|d| d.seq.is_some() && !d.status.is_terminal())
+    {
+        return Err(format!(
+            "deployment {} is in progress: its new tasks read the rotated secret",
+            d.deployment_id
+        ));
+    }
     deployments
         .iter()
         .rev()
@@ -340,6 +352,8 @@ mod tests {
             commit: format!("{:0<40}", id.chars().last().unwrap()),
             branch: Some("main".into()),
             status,
+            seq: Some(1),
+            waiting_for: None,
             trigger: "push".into(),
             execution_arn: None,
             image: image.map(String::from),
@@ -362,6 +376,7 @@ mod tests {
             last_deployment: "d3".into(),
             commit: None,
             url: None,
+            failed_deployment: None,
             updated_at: "2026-11-25T16:34:44Z".into(),
         }
     }
@@ -382,7 +397,15 @@ mod tests {
             record("d3", Status::Failed, Some("repo/bank:3")),
             record("d4", Status::Planned, Some("repo/bank:4")),
         ];
+        let mut in_flight = history.clone();
+        in_flight.push(record("d5", Status::Queued, None));
         let cases: Vec<HistoryCase> = vec![
+            (
+                "a newer push in flight: left to it",
+                Some(env(Status::Succeeded)),
+                &in_flight,
+                Err("deployment d5 is in progress"),
+            ),
             (
                 "the last one failed: the one before",
                 Some(env(Status::Failed)),

@@ -13,14 +13,16 @@ use crate::aws::ecs::Ecs;
 use crate::aws::elbv2::Elb;
 use crate::aws::logs::Logs;
 use crate::aws::rds::Rds;
+use crate::aws::sfn::StepFunctions;
 use crate::aws::store::Store;
 use crate::deploy::{now_epoch, rfc3339, CaughtError};
 use crate::error::{ErrorKind, StepError};
-use crate::ledger::{
-    env_pk, teardown_sk, EnvironmentRecord, LockRecord, Status, TeardownRecord, ENV_SK, LOCK_SK,
-};
+use crate::image::ImageRef;
+use crate::lease::{Claimant, Kind, Verdict, TEARDOWN_DONE, TEARDOWN_FAILED};
+use crate::ledger::{env_pk, teardown_sk, EnvironmentRecord, Status, TeardownRecord, ENV_SK};
 use crate::naming::Names;
 use crate::runtime::parse_input;
+use crate::steps::lease::claim;
 use crate::steps::{database, load_balancer, network, service};
 use crate::teardown::{
     check_request, is_preview, phase_deadline_seconds, TeardownRequest, TeardownState,
@@ -33,6 +35,7 @@ pub struct Teardown {
     pub elb: Elb,
     pub rds: Rds,
     pub logs: Logs,
+    pub sfn: StepFunctions,
 }
 
 #[derive(Debug, Deserialize)]
@@ -40,7 +43,13 @@ pub struct Teardown {
 enum Input {
     Begin {
         teardown_id: String,
+        #[serde(default)]
+        execution_arn: String,
         request: Value,
+    },
+    /// Take the environment's lease (`done` once held).
+    Acquire {
+        teardown: TeardownState,
     },
     Service {
         teardown: TeardownState,
@@ -75,6 +84,7 @@ impl Teardown {
         let (phase, mut t) = match input {
             Input::Begin {
                 teardown_id,
+                execution_arn,
                 request,
             } => {
                 let req: TeardownRequest = parse_input(
@@ -92,32 +102,36 @@ impl Teardown {
                     _ => {}
                 }
                 let phase_deadline_seconds = phase_deadline_seconds(spec)?;
-                let t = TeardownState {
+                let mut t = TeardownState {
                     preview: is_preview(&req.environment),
                     app: req.app,
                     environment: req.environment,
                     delete_logs: req.delete_logs,
                     teardown_id,
-                    done: true,
+                    execution_arn,
+                    seq: 0,
+                    done: false,
                     removed: Vec::new(),
                     skipped: Vec::new(),
                     waiting_since: None,
                     waiting_for: None,
                     phase_deadline_seconds,
                 };
-                // No deploy starts while the environment comes down.
-                self.store
-                    .acquire_lock(&LockRecord {
-                        pk: env_pk(&t.app, &t.environment),
-                        sk: LOCK_SK.into(),
-                        holder: t.teardown_id.clone(),
-                        kind: "teardown".into(),
-                        since: rfc3339(now_epoch()),
-                    })
+                // From here on the environment's deployments pushed before
+                // this number are cancelled, and none deploys until it ends.
+                t.seq = self
+                    .store
+                    .next_seq(&t.app, &t.environment, &t.teardown_id, Kind::Teardown, None)
                     .await?;
                 self.mark(&t, Status::Destroying).await?;
-                tracing::info!(app = %t.app, environment = %t.environment, "teardown started");
+                tracing::info!(app = %t.app, environment = %t.environment, seq = t.seq, "teardown started");
+                self.acquire(&mut t).await?;
                 return Ok(json!(t));
+            }
+            Input::Acquire { mut teardown } => {
+                let span = tracing::info_span!("teardown", deployment_id = %teardown.teardown_id, phase = "acquire");
+                self.acquire(&mut teardown).instrument(span).await?;
+                return Ok(json!(teardown));
             }
             Input::Service { teardown } => ("service", teardown),
             Input::LoadBalancer { teardown } => ("load_balancer", teardown),
@@ -159,6 +173,74 @@ impl Teardown {
         .await
     }
 
+    /// Cancel the deployments pushed before this teardown that wait for
+    /// their image, then try to take the lease: `done` once held. A running
+    /// deployment holding it stops at its next step boundary (it sees this
+    /// teardown's number) and lets it go.
+    async fn acquire(&self, t: &mut TeardownState) -> Result<(), StepError> {
+        self.cancel_parked(t).await?;
+        let me = Claimant {
+            id: t.teardown_id.clone(),
+            execution_arn: t.execution_arn.clone(),
+            seq: t.seq,
+            kind: Kind::Teardown,
+        };
+        match claim(&self.store, &self.sfn, &t.app, &t.environment, &me).await? {
+            Verdict::Held => {
+                t.done = true;
+                t.waiting_for = None;
+            }
+            Verdict::Wait { holder } => {
+                tracing::info!(holder = %holder, "waiting for the environment's running deployment to stop");
+                t.done = false;
+                t.waiting_for = Some(holder);
+            }
+            verdict => {
+                return Err(StepError::fatal(format!(
+                    "unexpected lease verdict for a teardown: {verdict:?}"
+                )))
+            }
+        }
+        if let Some(e) = t.deadline("lease", now_epoch()) {
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Every deployment of the environment pushed before this teardown that
+    /// is parked on its image: its waiter is dropped and its execution
+    /// resumed with `Cancelled` (it records itself `CANCELLED`), so an image
+    /// that arrives later deploys nothing. Those waiting for the lease see
+    /// the teardown's number themselves.
+    async fn cancel_parked(&self, t: &TeardownState) -> Result<(), StepError> {
+        let cause = format!(
+            "cancelled: {}/{} is torn down by {}, which came after this push; push again (or start a new execution) to recreate it",
+            t.app, t.environment, t.teardown_id
+        );
+        for d in self.store.deployments(&t.app, &t.environment).await? {
+            let older = d.seq.is_some_and(|s| s < t.seq);
+            if d.status.is_terminal() || !older {
+                continue;
+            }
+            let Some(image) = d.image.as_deref().and_then(|i| ImageRef::parse(i).ok()) else {
+                continue;
+            };
+            let key = image.wait_key();
+            for w in self.store.waiters(&key).await? {
+                if w.deployment_id != d.deployment_id {
+                    continue;
+                }
+                let outcome = self
+                    .sfn
+                    .send_failure(&w.task_token, "Cancelled", &cause)
+                    .await?;
+                self.store.delete_waiter(&key, &w.deployment_id).await?;
+                tracing::info!(cancelled = %d.deployment_id, outcome = ?outcome, "parked deployment cancelled");
+            }
+        }
+        Ok(())
+    }
+
     /// Close the ledger on a teardown that stopped: its `TEARDOWN#` record
     /// says what was removed and why it stopped, the environment is
     /// `TEARDOWN_FAILED`. The lock stays: a push must not rebuild a
@@ -174,7 +256,10 @@ impl Teardown {
                 Some((e.error.clone(), cause)),
             ))
             .await?;
-        self.mark(t, Status::TeardownFailed).await
+        self.mark(t, Status::TeardownFailed).await?;
+        self.store
+            .set_teardown_state(&t.app, &t.environment, &t.teardown_id, TEARDOWN_FAILED)
+            .await
     }
 
     async fn mark(&self, t: &TeardownState, status: Status) -> Result<(), StepError> {
@@ -190,8 +275,12 @@ impl Teardown {
                     .as_ref()
                     .map(|p| p.last_deployment.clone())
                     .unwrap_or_default(),
-                commit: previous.and_then(|p| p.commit),
+                // Nothing runs once it is destroyed.
+                commit: previous
+                    .and_then(|p| p.commit)
+                    .filter(|_| status != Status::Destroyed),
                 url: None,
+                failed_deployment: None,
                 updated_at: rfc3339(now_epoch()),
             })
             .await
@@ -209,7 +298,12 @@ impl Teardown {
             .put_teardown(&record(t, Status::Destroyed, None))
             .await?;
         self.mark(t, Status::Destroyed).await?;
-        self.store.release_lock(&t.app, &t.environment).await?;
+        self.store
+            .set_teardown_state(&t.app, &t.environment, &t.teardown_id, TEARDOWN_DONE)
+            .await?;
+        self.store
+            .release_lease(&t.app, &t.environment, &t.execution_arn)
+            .await?;
         Ok(true)
     }
 }

@@ -1,8 +1,9 @@
 //! `webhook`: GitHub deliveries in, at most one deployment per push out.
 //!
 //! Write order, so a crash between any two writes loses no push and starts no
-//! second execution: (1) claim the delivery id (conditional put), (2) record
-//! the deployment as queued, (3) start the execution named by the deployment
+//! second execution: (1) claim the delivery id (conditional put), (2) give
+//! the push its place in the environment's order and record the deployment
+//! as queued, (3) start the execution named by the deployment
 //! id (the idempotency key), (4) mark the delivery started. A redelivery after
 //! a crash finds the claim without "started" and finishes steps 2-4 with the
 //! same deployment id.
@@ -14,6 +15,7 @@ use crate::aws::sfn::StepFunctions;
 use crate::aws::store::Store;
 use crate::deploy::{now_epoch, rfc3339, DeployRequest};
 use crate::error::StepError;
+use crate::lease::Kind;
 use crate::ledger::{
     delivery_pk, deploy_sk, env_pk, DeliveryRecord, DeploymentRecord, Status, DELIVERY_SK,
     DELIVERY_TTL_SECONDS,
@@ -118,6 +120,30 @@ impl Webhook {
             Some(earlier) => (earlier.deployment_id, true),
         };
         let at = rfc3339(now);
+        // The push's place in the environment's order, given as it arrives
+        // (once: a redelivery keeps the number its record has).
+        let recorded = match duplicate {
+            true => self
+                .store
+                .get_deployment(&request.app, &request.environment, &id)
+                .await?
+                .and_then(|r| r.seq),
+            false => None,
+        };
+        let seq = match recorded {
+            Some(seq) => seq,
+            None => {
+                self.store
+                    .next_seq(
+                        &request.app,
+                        &request.environment,
+                        &id,
+                        Kind::Deploy,
+                        request.preview_branch(),
+                    )
+                    .await?
+            }
+        };
         self.store
             .create_deployment(&DeploymentRecord {
                 pk: env_pk(&request.app, &request.environment),
@@ -128,6 +154,8 @@ impl Webhook {
                 commit: request.commit.clone(),
                 branch: request.branch.clone(),
                 status: Status::Queued,
+                seq: Some(seq),
+                waiting_for: None,
                 trigger: "push".into(),
                 execution_arn: None,
                 image: None,
@@ -162,6 +190,7 @@ impl Webhook {
                 "app": request.app,
                 "environment": request.environment,
                 "commit": request.commit,
+                "seq": seq,
                 "duplicate": duplicate,
             }),
         ))
