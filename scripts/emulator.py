@@ -139,6 +139,26 @@ def fix_send_task_failure() -> None:
     StepFunctionResponse.send_task_failure = send_task_failure
 
 
+def fix_automated_backups() -> None:
+    """moto 5.2.5 names an instance's automated snapshot by the minute
+    (`rds:<id>-YYYY-MM-DD-HH-MM`) and keeps it when a teardown deletes the
+    instance without its automated backups; re-creating the instance in the
+    same minute then fails CreateDBInstance with DBSnapshotAlreadyExists. AWS
+    never fails a create over its own automated snapshot: skip the copy."""
+    from moto.rds.exceptions import DBSnapshotAlreadyExistsError
+    from moto.rds.models import DBInstance
+
+    save = DBInstance.save_automated_backup
+
+    def save_automated_backup(self) -> None:
+        try:
+            save(self)
+        except DBSnapshotAlreadyExistsError:
+            pass
+
+    DBInstance.save_automated_backup = save_automated_backup
+
+
 # Settings the faults endpoint can change at run time (`rollout_seconds`);
 # DELETE /_stepdeploy/faults puts back the values the launcher started with.
 SETTINGS: dict[str, float] = {}
@@ -1024,6 +1044,7 @@ def main() -> None:
     default_user_config.setdefault("lambda", {})["use_docker"] = False
     forward_lambda_invocations(args.lambda_url.rstrip("/"))
     fix_send_task_failure()
+    fix_automated_backups()
     simulate_ecs_rollouts(args.rollout_seconds)
     record_calls()
 

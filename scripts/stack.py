@@ -132,12 +132,47 @@ def status(stack: Stack) -> int:
         say(f"{name}: {'running (pid %d)' % pid if pid else 'stopped'}")
     if not env or not stack.pid("emulator"):
         return 0
-    ddb = clients(env)("dynamodb")
-    items = ddb.query(TableName=TABLE, KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
-                      ExpressionAttributeValues={":pk": {"S": "ENV#bank#production"}, ":p": {"S": "DEPLOY#"}})["Items"]
-    for it in items[-10:]:
-        say(f"{it['deployment_id']['S']}  {it['status']['S']}" + (f"  {it['cause']['S']}" if "cause" in it else ""))
+    for line in environment_lines(env):
+        say(line)
     return 0
+
+
+OPEN = ("QUEUED", "IN_PROGRESS")
+
+
+def environment_lines(env: dict[str, str], recent: int = 5) -> list[str]:
+    """Every environment in the ledger: what runs, who holds it, the queue
+    (deployments not ended, in push order) and the last deployments."""
+    ddb = clients(env)("dynamodb")
+    items = [{k: list(v.values())[0] for k, v in it.items()}
+             for page in ddb.get_paginator("scan").paginate(TableName=TABLE) for it in page["Items"]]
+    by_env: dict[str, list[dict]] = {}
+    for it in items:
+        if it["pk"].startswith("ENV#"):
+            by_env.setdefault(it["pk"], []).append(it)
+    lines = []
+    for pk in sorted(by_env):
+        rows = by_env[pk]
+        _, app, environment = pk.split("#", 2)
+        record = next((r for r in rows if r["sk"] == "ENV"), {})
+        lease = next((r for r in rows if r["sk"] == "LOCK"), {})
+        deployments = sorted((r for r in rows if r["sk"].startswith("DEPLOY#")),
+                             key=lambda r: (int(r.get("seq", 0)), r["sk"]))
+        lines.append(f"{app}/{environment}: {record.get('status', 'never deployed')}"
+                     + (f", runs {record['commit'][:7]} ({record['last_deployment']})" if record.get("commit") else "")
+                     + (f", {record['url']}" if record.get("url") else ""))
+        if lease.get("holder"):
+            lines.append(f"  held by {lease['holder']} (a {lease.get('kind', 'teardown')} since {lease.get('since', '?')})")
+        if lease.get("teardown_state") in ("pending", "failed"):
+            lines.append(f"  teardown {lease.get('teardown_id')} {lease['teardown_state']}")
+        queue = [d for d in deployments if d["status"] in OPEN]
+        for d in queue:
+            waits = f", waiting for {d['waiting_for']}" if d.get("waiting_for") else ""
+            lines.append(f"  queue #{d.get('seq', '?')} {d['deployment_id']} {d['status']}{waits}")
+        for d in [d for d in deployments if d["status"] not in OPEN][-recent:]:
+            cause = f"  {d['cause']}" if d.get("cause") else ""
+            lines.append(f"  #{d.get('seq', '-')} {d['deployment_id']}  {d['status']}{cause}")
+    return lines
 
 
 def main() -> int:

@@ -83,6 +83,16 @@ TOUCHES = {
 # Resources a request names that we never created: AWS's defaults (a
 # CreateDBInstance without an option or parameter group uses `default:...`).
 FOREIGN = {("rds:CreateDBInstance", "og"), ("rds:CreateDBInstance", "pg")}
+# ARNs a request names that come from data, not from the function's
+# environment: the lease's holder is always an execution of one of the
+# stack's own (standard, so never `express`) state machines.
+NAMED = {
+    ("states:DescribeExecution", "execution"): [
+        f"arn:{PARTITION}:states:{REGION}:{ACCOUNT}:execution:{STACK}-{machine}:some-execution"
+        for machine in ("deploy", "teardown")
+    ],
+}
+NOT_TOUCHED = {("states:DescribeExecution", "express")}
 
 # Tag-on-create: the action AWS also authorizes on the new resource when a
 # create carries tags, and the condition key naming the create, if any.
@@ -565,6 +575,7 @@ def requests_of(function: str) -> list[Request]:
         # ELB lists `listener/app`, `listener/gwy`, `listener/net` as alternatives
         # (each "required"): ours are Application Load Balancers.
         touched = {t for t in touched if not re.fullmatch(r"[\w-]+/(gwy|net)/?", t)}
+        touched = {t for t in touched if (action, t) not in NOT_TOUCHED}
         for t in TOUCHES.get(action, set()):
             assert t in r, f"TOUCHES names {t} for {action}, which the reference no longer lists"
         if not touched:
@@ -580,7 +591,7 @@ def requests_of(function: str) -> list[Request]:
                 state, created = "new", t
             else:
                 state = "owned"
-            add(action, t, state, tags, why)
+            add(action, t, state, tags, why, arns=NAMED.get((action, t)))
         created = created or CREATED.get(action)
         if created and tags and prefix in TAG_ON_CREATE:
             tag_action, create_key = TAG_ON_CREATE[prefix]

@@ -152,13 +152,16 @@ pub fn decide(lease: Option<&LeaseRecord>, me: &Claimant, holder_running: Option
     }
     match lease.holder_arn.as_deref().filter(|arn| !arn.is_empty()) {
         Some(arn) if arn == me.execution_arn => Verdict::Held,
-        // A teardown's lock from before holders had ARNs: it cannot be
-        // asked, so only a teardown takes it over.
+        // A holder with no execution to ask (a teardown's lock from before
+        // holders had ARNs, or a teardown invoked directly): only a
+        // teardown takes it over.
         None if lease.holder.is_some() && me.kind == Kind::Deploy => Verdict::Locked {
             teardown: lease.holder.clone().unwrap_or_default(),
             state: TEARDOWN_PENDING.into(),
         },
-        None => Verdict::Take { over: None },
+        None => Verdict::Take {
+            over: lease.holder_arn.clone(),
+        },
         Some(arn) => match holder_running {
             None => Verdict::AskHolder { arn: arn.into() },
             Some(true) => Verdict::Wait {
@@ -344,5 +347,24 @@ mod tests {
             decide(Some(&old), &me(1), None),
             Verdict::Locked { .. }
         ));
+        let teardown = Claimant {
+            kind: Kind::Teardown,
+            ..me(1)
+        };
+        assert_eq!(
+            decide(Some(&old), &teardown, None),
+            Verdict::Take { over: None }
+        );
+        // Taken by a teardown invoked without an execution: taken over as read.
+        let unaskable = LeaseRecord {
+            holder_arn: Some(String::new()),
+            ..old
+        };
+        assert_eq!(
+            decide(Some(&unaskable), &teardown, None),
+            Verdict::Take {
+                over: Some(String::new())
+            }
+        );
     }
 }

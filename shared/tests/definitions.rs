@@ -174,6 +174,23 @@ fn sample_events_parse_as_their_functions_inputs() {
     assert!(wait["task_token"].is_string());
     let _: stepdeploy::deploy::Deployment =
         serde_json::from_value(wait["deployment"].clone()).unwrap();
+    for name in [
+        "record-deployment.acquire.json",
+        "record-deployment.stopped.json",
+        "record-deployment.failed.json",
+        "record-deployment.succeeded.json",
+    ] {
+        let event = read(name);
+        let state: stepdeploy::deploy::DeployState = serde_json::from_value(event["state"].clone())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(state.deployment.app, "bank", "{name}");
+    }
+    let stopped: stepdeploy::deploy::DeployState =
+        serde_json::from_value(read("record-deployment.stopped.json")["state"].clone()).unwrap();
+    assert_eq!(stopped.error.unwrap().error, "Superseded");
+    let acquire: stepdeploy::teardown::TeardownState =
+        serde_json::from_value(read("teardown.acquire.json")["teardown"].clone()).unwrap();
+    assert!(acquire.seq > 0 && acquire.execution_arn.contains(":execution:"));
     let begin = read("teardown.begin.json");
     let request: stepdeploy::teardown::TeardownRequest =
         serde_json::from_value(begin["request"].clone()).unwrap();

@@ -80,8 +80,9 @@ impl StepFunctions {
         }
     }
 
-    /// Whether the execution is still RUNNING (one that does not exist is not).
-    pub async fn is_running(&self, execution_arn: &str) -> Result<bool, StepError> {
+    /// The execution's status (`RUNNING`, `SUCCEEDED`, `ABORTED`, …);
+    /// `None` if there is no such execution.
+    pub async fn status(&self, execution_arn: &str) -> Result<Option<String>, StepError> {
         let res = self
             .client
             .describe_execution()
@@ -89,8 +90,8 @@ impl StepFunctions {
             .send()
             .await;
         match res {
-            Ok(out) => Ok(*out.status() == aws_sdk_sfn::types::ExecutionStatus::Running),
-            Err(e) if has_code(&e, &["ExecutionDoesNotExist"]) => Ok(false),
+            Ok(out) => Ok(Some(out.status().as_str().to_string())),
+            Err(e) if has_code(&e, &["ExecutionDoesNotExist"]) => Ok(None),
             Err(e) => Err(aws_error("DescribeExecution", &e)),
         }
     }

@@ -166,8 +166,8 @@ impl Store {
         self.update_if(pk, sk, fields, None).await.map(|_| ())
     }
 
-    /// `update`, only while the item's `when.0` is `when.1` (if given):
-    /// whether it was updated.
+    /// `update`, only while the item's `when.0` is `when.1` (if given; a
+    /// null `when.1`: only while the item has `when.0`): whether it was updated.
     async fn update_if(
         &self,
         pk: &str,
@@ -197,6 +197,10 @@ impl Store {
         }
         let condition = when.map(|(name, value)| {
             names.insert("#when".into(), name.to_string());
+            if value.is_null() {
+                // Only an item that exists (an update never creates a partial one).
+                return "attribute_exists(#when)";
+            }
             values.insert(":when".into(), to_attr(&value));
             "#when = :when"
         });
@@ -337,8 +341,18 @@ impl Store {
         id: &str,
         fields: &[(&str, Value)],
     ) -> Result<(), StepError> {
-        self.update(&env_pk(app, environment), &deploy_sk(id), fields)
-            .await
+        let updated = self
+            .update_if(
+                &env_pk(app, environment),
+                &deploy_sk(id),
+                fields,
+                Some(("pk", Value::Null)),
+            )
+            .await?;
+        if !updated {
+            tracing::warn!(deployment_id = %id, "no ledger record for this deployment: nothing updated");
+        }
+        Ok(())
     }
 
     /// Set `fields` on a deployment still in `status` (a later writer, e.g.

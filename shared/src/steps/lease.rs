@@ -98,10 +98,13 @@ pub async fn claim(
     for _ in 0..3 {
         let lease = store.get_lease(app, environment).await?;
         let mut verdict = decide(lease.as_ref(), me, None);
+        let mut ended = None;
         if let Verdict::AskHolder { arn } = &verdict {
-            let running = sfn.is_running(arn).await?;
+            let status = sfn.status(arn).await?;
+            let running = status.as_deref() == Some("RUNNING");
             if !running {
-                tracing::warn!(holder = %arn, "the lease's holder is no longer running: taking the lease over");
+                tracing::warn!(holder = %arn, status = ?status, "the lease's holder is no longer running: taking the lease over");
+                ended = Some(status.unwrap_or_else(|| "GONE".into()));
             }
             verdict = decide(lease.as_ref(), me, Some(running));
         }
@@ -113,6 +116,9 @@ pub async fn claim(
                     .await?
                 {
                     tracing::info!(seq = me.seq, "lease taken");
+                    if let (Some(previous), Some(status)) = (lease.as_ref(), ended) {
+                        close_ended_holder(store, app, environment, previous, &status, me).await?;
+                    }
                     return Ok(Verdict::Held);
                 }
                 // Someone else wrote first: read it again.
@@ -123,6 +129,47 @@ pub async fn claim(
     Ok(Verdict::Wait {
         holder: "another execution (the lease changed hands while this one asked)".into(),
     })
+}
+
+/// A deployment whose execution ended (aborted, timed out) while it held
+/// the environment never closed its record: close it, `FAILED`, saying so.
+#[cfg(feature = "sfn")]
+async fn close_ended_holder(
+    store: &Store,
+    app: &str,
+    environment: &str,
+    previous: &LeaseRecord,
+    status: &str,
+    me: &Claimant,
+) -> Result<(), StepError> {
+    use crate::deploy::{now_epoch, rfc3339};
+    use crate::ledger::Status;
+    let (Some(holder), Some("deploy")) = (previous.holder.as_deref(), previous.kind.as_deref())
+    else {
+        return Ok(());
+    };
+    let fields = [
+        ("status", serde_json::json!(Status::Failed)),
+        ("error", serde_json::json!("ExecutionEnded")),
+        (
+            "cause",
+            serde_json::json!(format!(
+                "its execution ended {status} while it held {app}/{environment}; {} took the environment over. Push again, or start a new execution, to deploy this commit",
+                me.id
+            )),
+        ),
+        ("waiting_for", serde_json::Value::Null),
+        ("updated_at", serde_json::json!(rfc3339(now_epoch()))),
+    ];
+    for open in [Status::InProgress, Status::Queued] {
+        if store
+            .update_deployment_in(app, environment, holder, open, &fields)
+            .await?
+        {
+            tracing::warn!(deployment = %holder, status, "closed the record of a deployment whose execution ended");
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
