@@ -143,14 +143,29 @@ pub struct StepReport {
     pub waiting_for: Option<String>,
 }
 
+/// How many changes a step's output lists: the state a Standard workflow
+/// carries is capped at 256 KiB (`States.DataLimitExceeded`, which no
+/// Catch sees), so a step that keeps changing something (another actor
+/// fighting it) must not grow it without bound. `mutations` still counts all.
+pub const MAX_LISTED_CHANGES: usize = 50;
+
 impl StepReport {
     /// Polls of one deployment add up: what earlier polls of a step changed
-    /// stays in its output, so the deployment's summary lists every change once.
+    /// stays in its output, so the deployment's summary lists every change
+    /// once (the first [`MAX_LISTED_CHANGES`], then how many more).
     pub fn after(mut self, previous: Option<&StepReport>) -> StepReport {
         if let Some(p) = previous {
             self.created.splice(0..0, p.created.iter().cloned());
             self.mutations += p.mutations;
             self.waiting_since = p.waiting_since;
+        }
+        if self.created.len() > MAX_LISTED_CHANGES {
+            self.created.truncate(MAX_LISTED_CHANGES - 1);
+            let listed = self.created.len() as u32;
+            self.created.push(format!(
+                "... and {} more changes (see the step's logs)",
+                self.mutations.saturating_sub(listed)
+            ));
         }
         self
     }
@@ -255,6 +270,27 @@ pub fn summary(items: &[PlanItem]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_step_that_keeps_changing_lists_a_bounded_number_of_changes() {
+        let mut report: Option<StepReport> = None;
+        for poll in 0..200 {
+            let this = StepReport {
+                created: vec![format!("registered revision {poll}")],
+                mutations: 1,
+                ..StepReport::default()
+            };
+            report = Some(this.after(report.as_ref()));
+        }
+        let r = report.unwrap();
+        assert_eq!(r.mutations, 200);
+        assert_eq!(r.created.len(), MAX_LISTED_CHANGES);
+        assert_eq!(r.created[0], "registered revision 0");
+        assert_eq!(
+            r.created.last().unwrap(),
+            "... and 151 more changes (see the step's logs)"
+        );
+    }
 
     #[test]
     fn calls_and_words() {
