@@ -4,6 +4,7 @@ second while ECS rollouts take longer than that (as on AWS)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 
@@ -36,6 +37,22 @@ def slow(tmp_path_factory) -> Local:
         yield local
     finally:
         stack.down()
+
+
+@contextlib.contextmanager
+def rolling_out(local: Local, app: str, seconds: int):
+    """A deployment of a new commit holding the environment while its rollout
+    takes `seconds`: its push's reply."""
+    local.arm_faults({"kind": "rollout_seconds", "value": seconds})
+    try:
+        commit = new_commit()
+        local.put_image(app, commit)
+        status, reply = local.push(commit, repository=f"acme/{app}")
+        assert status == 202, reply
+        local.wait_state(reply["execution_arn"], "Wait For Service", timeout=120)
+        yield reply
+    finally:
+        local.arm_faults({"kind": "rollout_seconds", "value": ROLLOUT_SECONDS})
 
 
 def preview_app(local: Local, name: str, cidr: str) -> str:
@@ -218,14 +235,7 @@ def test_older_pushes_delivered_late_are_superseded_without_touching_aws(slow):
 def test_a_teardown_stops_a_running_deployment_refuses_pushes_meanwhile_and_a_later_push_recreates(slow):
     app = new_app(slow, "during", "10.193.0.0/16")
     deploy(slow, app)
-    slow.arm_faults({"kind": "rollout_seconds", "value": 30})
-    try:
-        commit = new_commit()
-        slow.put_image(app, commit)
-        status, running = slow.push(commit, repository=f"acme/{app}")
-        assert status == 202, running
-        slow.wait_state(running["execution_arn"], "Wait For Service", timeout=120)
-
+    with rolling_out(slow, app, 30) as running:
         teardown_arn = slow.c("stepfunctions").start_execution(
             stateMachineArn=slow.env["STEPDEPLOY_TEARDOWN_STATE_MACHINE_ARN"], name=f"teardown-{app}",
             input=json.dumps({"app": app, "environment": "production", "confirm": "production"}))["executionArn"]
@@ -248,19 +258,13 @@ def test_a_teardown_stops_a_running_deployment_refuses_pushes_meanwhile_and_a_la
         # The teardown changed nothing while the deployment was still in a changing state.
         assert_never_two_at_once(intervals(slow, running["execution_arn"], MUTATING)
                                  + intervals(slow, teardown_arn, TEARDOWN_MUTATING))
-    finally:
-        slow.arm_faults({"kind": "rollout_seconds", "value": ROLLOUT_SECONDS})
     left = {k: n for k, n in counts(inventory(slow, app)).items() if n}
     assert left == {"log group": 1}, left
 
     # A new push after the teardown recreates the environment.
-    again = new_commit()
-    slow.put_image(app, again)
-    status, reply = slow.push(again, repository=f"acme/{app}")
-    assert status == 202, reply
-    desc = slow.follow(reply["execution_arn"], timeout=300)
+    _, desc = deploy(slow, app)
     assert desc["status"] == "SUCCEEDED" and output(desc)["status"] == "SUCCEEDED", desc.get("cause")
-    assert slow.item(f"ENV#{app}#production", "ENV")["commit"] == again
+    assert slow.item(f"ENV#{app}#production", "ENV")["commit"] == output(desc)["commit"]
 
 
 def test_a_parked_preview_is_cancelled_by_its_branch_deletion_and_its_late_image_builds_nothing(slow):
@@ -300,25 +304,13 @@ def test_a_parked_preview_is_cancelled_by_its_branch_deletion_and_its_late_image
 def test_an_execution_aborted_while_holding_the_environment_does_not_block_the_next_push(slow):
     app = new_app(slow, "abort", "10.195.0.0/16")
     deploy(slow, app)
-    slow.arm_faults({"kind": "rollout_seconds", "value": 600})
-    try:
-        commit = new_commit()
-        slow.put_image(app, commit)
-        status, held = slow.push(commit, repository=f"acme/{app}")
-        assert status == 202, held
-        slow.wait_state(held["execution_arn"], "Wait For Service", timeout=120)
+    with rolling_out(slow, app, 600) as held:
         assert slow.item(f"ENV#{app}#production", "LOCK")["holder"] == held["deployment_id"]
         slow.c("stepfunctions").stop_execution(executionArn=held["execution_arn"], error="Aborted", cause="by hand")
-    finally:
-        slow.arm_faults({"kind": "rollout_seconds", "value": ROLLOUT_SECONDS})
 
-    nxt = new_commit()
-    slow.put_image(app, nxt)
-    status, reply = slow.push(nxt, repository=f"acme/{app}")
-    assert status == 202, reply
-    desc = slow.follow(reply["execution_arn"], timeout=300)
+    _, desc = deploy(slow, app)
     assert desc["status"] == "SUCCEEDED" and output(desc)["status"] == "SUCCEEDED", desc.get("cause")
-    assert slow.item(f"ENV#{app}#production", "ENV")["commit"] == nxt
+    assert slow.item(f"ENV#{app}#production", "ENV")["commit"] == output(desc)["commit"]
     # The aborted one's record is closed too, saying what happened.
     record = slow.deployment(app, "production", held["deployment_id"])
     assert record["status"] == "FAILED" and "ABORTED" in record["cause"], record
