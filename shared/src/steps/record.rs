@@ -463,8 +463,19 @@ async fn close(
         .find(|(k, _)| *k == "url")
         .and_then(|(_, v)| v.as_str().map(String::from));
     let previous = store.get_environment(&d.app, &d.environment).await?;
-    let record = environment_record(d, status, url, previous, &at);
-    store.put_environment(&record).await?;
+    // A deployment that failed before it took the environment (its image
+    // never came) changed nothing there: a newer one may run fine.
+    let changed_it = status != Status::Failed
+        || previous.is_none()
+        || store
+            .get_lease(&d.app, &d.environment)
+            .await?
+            .and_then(|l| l.holder_arn)
+            .is_some_and(|arn| arn == d.execution_arn);
+    if changed_it {
+        let record = environment_record(d, status, url, previous, &at);
+        store.put_environment(&record).await?;
+    }
     store
         .release_lease(&d.app, &d.environment, &d.execution_arn)
         .await
@@ -569,6 +580,84 @@ async fn failed(store: &Store, state: &DeployState) -> Result<Value, StepError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn deployment(id: &str, commit: &str) -> crate::deploy::Deployment {
+        let mut event: Value = serde_json::from_str(include_str!(
+            "../../../events/record-deployment.failed.json"
+        ))
+        .unwrap();
+        event["state"]["deployment"]["id"] = json!(id);
+        event["state"]["deployment"]["commit"] = json!(commit);
+        serde_json::from_value(event["state"]["deployment"].clone()).unwrap()
+    }
+
+    fn env(status: Status, last: &str, commit: Option<&str>) -> EnvironmentRecord {
+        EnvironmentRecord {
+            pk: env_pk("bank", "production"),
+            sk: ENV_SK.into(),
+            app: "bank".into(),
+            environment: "production".into(),
+            status,
+            last_deployment: last.into(),
+            commit: commit.map(String::from),
+            url: commit.map(|_| "http://lb".into()),
+            failed_deployment: None,
+            updated_at: "t0".into(),
+        }
+    }
+
+    type EnvCase<'a> = (
+        &'a str,
+        Status,
+        Option<EnvironmentRecord>,
+        (&'a str, Option<&'a str>, Option<&'a str>),
+    );
+
+    #[test]
+    fn the_environment_record_names_what_runs() {
+        let d = deployment("d2", "c2");
+        let running = env(Status::Succeeded, "d1", Some("c1"));
+        // (case, status, previous, (last deployment, commit, failed one))
+        let cases: Vec<EnvCase> = vec![
+            (
+                "a success runs it",
+                Status::Succeeded,
+                Some(running.clone()),
+                ("d2", Some("c2"), None),
+            ),
+            (
+                "a failure keeps what ran",
+                Status::Failed,
+                Some(running.clone()),
+                ("d1", Some("c1"), Some("d2")),
+            ),
+            (
+                "a first deploy that failed runs nothing",
+                Status::Failed,
+                None,
+                ("", None, Some("d2")),
+            ),
+            (
+                "nothing runs after a teardown",
+                Status::Failed,
+                Some(env(Status::Destroyed, "d1", Some("c1"))),
+                ("", None, Some("d2")),
+            ),
+        ];
+        for (case, status, previous, want) in cases {
+            let r = environment_record(&d, status, Some("http://new".into()), previous, "t1");
+            assert_eq!(
+                (
+                    r.last_deployment.as_str(),
+                    r.commit.as_deref(),
+                    r.failed_deployment.as_deref()
+                ),
+                want,
+                "{case}"
+            );
+            assert_eq!(r.status, status, "{case}");
+        }
+    }
 
     #[test]
     fn poll_seconds_from_text_or_number() {
