@@ -42,15 +42,20 @@ def parked(local, commit, **push):
 
 
 def test_a_deployment_parks_until_its_image_is_pushed(local):
+    # An app of its own that waits minutes, not the quick app's 4 s: on a
+    # loaded machine parking alone can take longer than that.
+    stk.register_spec(local.c("dynamodb"), {"name": "patient", "repository": "acme/patient",
+                                            "network": {"cidr": "10.41.0.0/16"}})
+    local.c("ecr").create_repository(repositoryName="patient")
     commit = new_commit()
-    deployment_id, arn = parked(local, commit, repository="acme/quick", branch="develop")
+    deployment_id, arn = parked(local, commit, repository="acme/patient")
     time.sleep(1)
     assert local.c("stepfunctions").describe_execution(executionArn=arn)["status"] == "RUNNING"
     assert "Provision Network" not in local.states(arn)
 
-    digest = local.put_image("quick", commit)
+    digest = local.put_image("patient", commit)
     started = time.time()
-    status, out = local.invoke("image-ready", ecr_event(commit, digest))
+    status, out = local.invoke("image-ready", ecr_event(commit, digest, repository="patient"))
     assert status == 200, out
     assert out["resumed"] == [deployment_id]
     local.wait_state(arn, "Provision Network")
@@ -60,7 +65,7 @@ def test_a_deployment_parks_until_its_image_is_pushed(local):
     image = task_definition_image(local, arn)
     assert image["waited"] is True
     assert image["digest"] == digest
-    assert image["uri"].endswith(f"/quick@{digest}")
+    assert image["uri"].endswith(f"/patient@{digest}")
     print(f"image event -> execution left Wait For Image in {resumed_after:.2f}s")
 
 
