@@ -98,13 +98,11 @@ pub async fn claim(
     for _ in 0..3 {
         let lease = store.get_lease(app, environment).await?;
         let mut verdict = decide(lease.as_ref(), me, None);
-        let mut ended = None;
         if let Verdict::AskHolder { arn } = &verdict {
             let status = sfn.status(arn).await?;
             let running = status.as_deref() == Some("RUNNING");
             if !running {
                 tracing::warn!(holder = %arn, status = ?status, "the lease's holder is no longer running: taking the lease over");
-                ended = Some(status.unwrap_or_else(|| "GONE".into()));
             }
             verdict = decide(lease.as_ref(), me, Some(running));
         }
@@ -116,9 +114,7 @@ pub async fn claim(
                     .await?
                 {
                     tracing::info!(seq = me.seq, "lease taken");
-                    if let (Some(previous), Some(status)) = (lease.as_ref(), ended) {
-                        close_ended_holder(store, app, environment, previous, &status, me).await?;
-                    }
+                    close_ended(store, sfn, app, environment, me).await?;
                     return Ok(Verdict::Held);
                 }
                 // Someone else wrote first: read it again.
@@ -131,42 +127,53 @@ pub async fn claim(
     })
 }
 
-/// A deployment whose execution ended (aborted, timed out) while it held
-/// the environment never closed its record: close it, `FAILED`, saying so.
+/// Deployments pushed before `me` whose execution ended without closing
+/// their record (aborted, or timed out, e.g. while holding the environment
+/// or waiting for it) would stay open in the ledger and in `make status`'s
+/// queue: once `me` holds the environment, close them `FAILED`, saying so.
+/// Only a record still in the status read is closed: one that ended on its
+/// own (it records before its execution ends) is left as it is.
 #[cfg(feature = "sfn")]
-async fn close_ended_holder(
+async fn close_ended(
     store: &Store,
+    sfn: &crate::aws::sfn::StepFunctions,
     app: &str,
     environment: &str,
-    previous: &LeaseRecord,
-    status: &str,
     me: &Claimant,
 ) -> Result<(), StepError> {
     use crate::deploy::{now_epoch, rfc3339};
     use crate::ledger::Status;
-    let (Some(holder), Some("deploy")) = (previous.holder.as_deref(), previous.kind.as_deref())
-    else {
-        return Ok(());
-    };
-    let fields = [
-        ("status", serde_json::json!(Status::Failed)),
-        ("error", serde_json::json!("ExecutionEnded")),
-        (
-            "cause",
-            serde_json::json!(format!(
-                "its execution ended {status} while it held {app}/{environment}; {} took the environment over. Push again, or start a new execution, to deploy this commit",
-                me.id
-            )),
-        ),
-        ("waiting_for", serde_json::Value::Null),
-        ("updated_at", serde_json::json!(rfc3339(now_epoch()))),
-    ];
-    for open in [Status::InProgress, Status::Queued] {
+    for d in store.deployments(app, environment).await? {
+        let older = d.seq.is_some_and(|s| s < me.seq);
+        let Some(arn) = d.execution_arn.as_deref().filter(|_| older) else {
+            continue;
+        };
+        if d.status.is_terminal() || d.deployment_id == me.id {
+            continue;
+        }
+        let status = sfn.status(arn).await?;
+        if status.as_deref() == Some("RUNNING") {
+            continue;
+        }
+        let status = status.unwrap_or_else(|| "GONE".into());
+        let fields = [
+            ("status", serde_json::json!(Status::Failed)),
+            ("error", serde_json::json!("ExecutionEnded")),
+            (
+                "cause",
+                serde_json::json!(format!(
+                    "its execution ended {status} before it recorded an end; {} took {app}/{environment} over. Push again, or start a new execution, to deploy this commit",
+                    me.id
+                )),
+            ),
+            ("waiting_for", serde_json::Value::Null),
+            ("updated_at", serde_json::json!(rfc3339(now_epoch()))),
+        ];
         if store
-            .update_deployment_in(app, environment, holder, open, &fields)
+            .update_deployment_in(app, environment, &d.deployment_id, d.status, &fields)
             .await?
         {
-            tracing::warn!(deployment = %holder, status, "closed the record of a deployment whose execution ended");
+            tracing::warn!(deployment = %d.deployment_id, status, "closed the record of a deployment whose execution ended");
         }
     }
     Ok(())
