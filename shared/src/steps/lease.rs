@@ -2,7 +2,7 @@
 //! claim it, check it at a step boundary, and say why a deployment stops.
 
 use crate::aws::store::Store;
-use crate::deploy::Deployment;
+use crate::deploy::{DeployRequest, Deployment};
 use crate::error::{ErrorKind, StepError};
 use crate::lease::{decide, Claimant, Kind, LeaseRecord, Verdict};
 
@@ -15,6 +15,31 @@ pub fn claimant(d: &Deployment) -> Option<Claimant> {
         seq: d.seq.filter(|_| !d.dry_run)?,
         kind: Kind::Deploy,
     })
+}
+
+/// A push's place in its environment's order: the number its ledger record
+/// already has (a redelivery, a retried `Begin Deployment`), else the next
+/// one. `maybe_recorded`: whether a record can exist yet (a new delivery's
+/// cannot, so it is not read).
+pub async fn push_seq(
+    store: &Store,
+    request: &DeployRequest,
+    id: &str,
+    maybe_recorded: bool,
+) -> Result<u64, StepError> {
+    let (app, env) = (&request.app, &request.environment);
+    if maybe_recorded {
+        if let Some(seq) = store
+            .get_deployment(app, env, id)
+            .await?
+            .and_then(|r| r.seq)
+        {
+            return Ok(seq);
+        }
+    }
+    store
+        .next_seq(app, env, id, Kind::Deploy, request.preview_branch())
+        .await
 }
 
 /// The error a deployment stops with for `verdict`, if it must stop: its

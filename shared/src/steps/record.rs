@@ -15,11 +15,11 @@ use crate::deploy::{
     DeployState, Deployment,
 };
 use crate::error::{ErrorKind, StepError};
-use crate::lease::{decide, Kind, Verdict};
+use crate::lease::{decide, Verdict};
 use crate::ledger::{deploy_sk, env_pk, DeploymentRecord, EnvironmentRecord, Status, ENV_SK};
 use crate::plan::{calls, summary};
 use crate::runtime::parse_input;
-use crate::steps::lease::{claim, claimant, stop};
+use crate::steps::lease::{claim, claimant, push_seq, stop};
 
 #[derive(Debug, Deserialize)]
 #[serde(tag = "phase", rename_all = "lowercase")]
@@ -230,17 +230,7 @@ async fn begin(
         // The push order: the webhook gave a push its number; a console
         // execution (or a re-run of one) takes the next one here, once.
         let (app, env) = (&deployment.app, &deployment.environment);
-        let seq = match store
-            .get_deployment(app, env, id)
-            .await?
-            .and_then(|r| r.seq)
-        {
-            Some(seq) => seq,
-            None => {
-                let branch = request.preview_branch();
-                store.next_seq(app, env, id, Kind::Deploy, branch).await?
-            }
-        };
+        let seq = push_seq(store, &request, id, true).await?;
         deployment.seq = Some(seq);
         let me = claimant(&deployment).expect("a deployment with a sequence number");
         let lease = store.get_lease(app, env).await?;

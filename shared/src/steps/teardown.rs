@@ -22,7 +22,7 @@ use crate::lease::{Claimant, Kind, Verdict, TEARDOWN_DONE, TEARDOWN_FAILED};
 use crate::ledger::{env_pk, teardown_sk, EnvironmentRecord, Status, TeardownRecord, ENV_SK};
 use crate::naming::Names;
 use crate::runtime::parse_input;
-use crate::steps::lease::claim;
+use crate::steps::lease::{claim, stop};
 use crate::steps::{database, load_balancer, network, service};
 use crate::teardown::{
     check_request, is_preview, phase_deadline_seconds, TeardownRequest, TeardownState,
@@ -213,10 +213,12 @@ impl Teardown {
     /// that arrives later deploys nothing. Those waiting for the lease see
     /// the teardown's number themselves.
     async fn cancel_parked(&self, t: &TeardownState) -> Result<(), StepError> {
-        let cause = format!(
-            "cancelled: {}/{} is torn down by {}, which came after this push; push again (or start a new execution) to recreate it",
-            t.app, t.environment, t.teardown_id
-        );
+        let verdict = Verdict::Cancelled {
+            teardown: t.teardown_id.clone(),
+        };
+        let cause = stop(&t.app, &t.environment, &verdict)
+            .map(|e| e.message)
+            .unwrap_or_default();
         for d in self.store.deployments(&t.app, &t.environment).await? {
             let older = d.seq.is_some_and(|s| s < t.seq);
             if d.status.is_terminal() || !older {

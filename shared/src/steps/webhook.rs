@@ -15,7 +15,6 @@ use crate::aws::sfn::StepFunctions;
 use crate::aws::store::Store;
 use crate::deploy::{now_epoch, rfc3339, DeployRequest};
 use crate::error::StepError;
-use crate::lease::Kind;
 use crate::ledger::{
     delivery_pk, deploy_sk, env_pk, DeliveryRecord, DeploymentRecord, Status, DELIVERY_SK,
     DELIVERY_TTL_SECONDS,
@@ -122,28 +121,7 @@ impl Webhook {
         let at = rfc3339(now);
         // The push's place in the environment's order, given as it arrives
         // (once: a redelivery keeps the number its record has).
-        let recorded = match duplicate {
-            true => self
-                .store
-                .get_deployment(&request.app, &request.environment, &id)
-                .await?
-                .and_then(|r| r.seq),
-            false => None,
-        };
-        let seq = match recorded {
-            Some(seq) => seq,
-            None => {
-                self.store
-                    .next_seq(
-                        &request.app,
-                        &request.environment,
-                        &id,
-                        Kind::Deploy,
-                        request.preview_branch(),
-                    )
-                    .await?
-            }
-        };
+        let seq = crate::steps::lease::push_seq(&self.store, &request, &id, duplicate).await?;
         self.store
             .create_deployment(&DeploymentRecord {
                 pk: env_pk(&request.app, &request.environment),
