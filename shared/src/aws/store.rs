@@ -82,6 +82,15 @@ fn key(pk: &str, sk: &str) -> Item {
     ])
 }
 
+/// When a conditional update applies.
+enum When<'a> {
+    Always,
+    /// Only to an item that exists: an update never creates a partial one.
+    Exists,
+    /// Only while the item's attribute has this value.
+    Is(&'a str, Value),
+}
+
 /// The ledger table.
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -163,17 +172,18 @@ impl Store {
 
     /// `SET a = :a, b = :b` on an existing item; fields whose value is null are removed.
     async fn update(&self, pk: &str, sk: &str, fields: &[(&str, Value)]) -> Result<(), StepError> {
-        self.update_if(pk, sk, fields, None).await.map(|_| ())
+        self.update_if(pk, sk, fields, When::Always)
+            .await
+            .map(|_| ())
     }
 
-    /// `update`, only while the item's `when.0` is `when.1` (if given; a
-    /// null `when.1`: only while the item has `when.0`): whether it was updated.
+    /// `update`, only `when` the item is so: whether it was updated.
     async fn update_if(
         &self,
         pk: &str,
         sk: &str,
         fields: &[(&str, Value)],
-        when: Option<(&str, Value)>,
+        when: When<'_>,
     ) -> Result<bool, StepError> {
         let mut sets = Vec::new();
         let mut removes = Vec::new();
@@ -195,15 +205,15 @@ impl Store {
         if !removes.is_empty() {
             expr.push_str(&format!(" REMOVE {}", removes.join(", ")));
         }
-        let condition = when.map(|(name, value)| {
-            names.insert("#when".into(), name.to_string());
-            if value.is_null() {
-                // Only an item that exists (an update never creates a partial one).
-                return "attribute_exists(#when)";
+        let condition = match when {
+            When::Always => None,
+            When::Exists => Some("attribute_exists(pk)"),
+            When::Is(name, value) => {
+                names.insert("#when".into(), name.to_string());
+                values.insert(":when".into(), to_attr(&value));
+                Some("#when = :when")
             }
-            values.insert(":when".into(), to_attr(&value));
-            "#when = :when"
-        });
+        };
         let res = self
             .client
             .update_item()
@@ -346,7 +356,7 @@ impl Store {
                 &env_pk(app, environment),
                 &deploy_sk(id),
                 fields,
-                Some(("pk", Value::Null)),
+                When::Exists,
             )
             .await?;
         if !updated {
@@ -365,14 +375,9 @@ impl Store {
         status: Status,
         fields: &[(&str, Value)],
     ) -> Result<bool, StepError> {
-        let when = ("status", serde_json::json!(status));
-        self.update_if(
-            &env_pk(app, environment),
-            &deploy_sk(id),
-            fields,
-            Some(when),
-        )
-        .await
+        let when = When::Is("status", serde_json::json!(status));
+        self.update_if(&env_pk(app, environment), &deploy_sk(id), fields, when)
+            .await
     }
 
     pub async fn put_environment(&self, record: &EnvironmentRecord) -> Result<(), StepError> {
@@ -534,7 +539,7 @@ impl Store {
             &env_pk(app, environment),
             LOCK_SK,
             &fields,
-            Some(("teardown_id", teardown_id.into())),
+            When::Is("teardown_id", teardown_id.into()),
         )
         .await
         .map(|_| ())
