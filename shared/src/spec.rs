@@ -141,6 +141,10 @@ pub struct ServiceSpec {
     pub healthy_threshold: i32,
     /// Consecutive failures before a task is taken out (2-10).
     pub unhealthy_threshold: i32,
+    /// Seconds the load balancer keeps sending a stopping task the requests
+    /// it already has (the target group's deregistration delay, 0-3600).
+    /// Every rollout waits this long for the old tasks; AWS's own default is 300.
+    pub drain_seconds: i32,
     /// Plain environment variables for the container (never secrets).
     pub environment: BTreeMap<String, String>,
 }
@@ -157,6 +161,7 @@ impl Default for ServiceSpec {
             health_check_interval_seconds: 15,
             healthy_threshold: 2,
             unhealthy_threshold: 3,
+            drain_seconds: 30,
             environment: BTreeMap::new(),
         }
     }
@@ -347,6 +352,12 @@ impl AppSpec {
             if !(2..=10).contains(&v) {
                 problems.push(format!("service.{name} {v} must be 2 to 10"));
             }
+        }
+        if !(0..=3600).contains(&s.drain_seconds) {
+            problems.push(format!(
+                "service.drain_seconds {} must be 0 to 3600",
+                s.drain_seconds
+            ));
         }
         let db = &self.database;
         if !(20..=65536).contains(&db.allocated_storage) {
@@ -632,7 +643,7 @@ mod tests {
     #[test]
     fn health_check_and_nat_layout_are_checked() {
         let e = AppSpec::from_json(
-            r#"{"name":"bank","repository":"a/b","service":{"health_check_interval_seconds":1,"unhealthy_threshold":11}}"#,
+            r#"{"name":"bank","repository":"a/b","service":{"health_check_interval_seconds":1,"unhealthy_threshold":11,"drain_seconds":3601}}"#,
         )
         .unwrap_err();
         assert!(
@@ -642,7 +653,8 @@ mod tests {
             e.message
         );
         assert!(
-            e.message.contains("unhealthy_threshold 11 must be 2 to 10"),
+            e.message.contains("unhealthy_threshold 11 must be 2 to 10")
+                && e.message.contains("drain_seconds 3601 must be 0 to 3600"),
             "{}",
             e.message
         );

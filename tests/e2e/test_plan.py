@@ -64,7 +64,7 @@ def test_dry_run_plans_the_first_deploy_exactly_and_changes_nothing(local):
     desc = local.follow(reply["execution_arn"])
     assert desc["status"] == "SUCCEEDED", desc.get("cause")
     deployed = json.loads(desc["output"])
-    assert deployed["mutations"] == planned["calls"] == 34, (deployed["changes"], planned["plan"])
+    assert deployed["mutations"] == planned["calls"] == 35, (deployed["changes"], planned["plan"])
 
     # Converged: nothing to change, and no call that would change anything.
     before = call_count(local)

@@ -4,7 +4,7 @@
 
 use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, Listener, LoadBalancer, LoadBalancerSchemeEnum, LoadBalancerTypeEnum,
-    Matcher, ProtocolEnum, Tag, TargetGroup, TargetTypeEnum,
+    Matcher, ProtocolEnum, Tag, TargetGroup, TargetGroupAttribute, TargetTypeEnum,
 };
 use aws_sdk_elasticloadbalancingv2::Client;
 
@@ -52,6 +52,8 @@ fn target_group(t: &TargetGroup) -> target_group::Observed {
                 .unwrap_or_default()
                 .into(),
         },
+        // Read with its attributes (`Elb::target_group_attribute`).
+        drain_seconds: target_group::AWS_DEFAULT_DRAIN_SECONDS,
         tags: Tags::new(),
     }
 }
@@ -187,6 +189,47 @@ impl Elb {
             .send()
             .await
             .map_err(|e| aws_error("ELB ModifyTargetGroup", &e))?;
+        Ok(())
+    }
+
+    /// One attribute of a target group (`None` when ELB lists no such key).
+    pub async fn target_group_attribute(
+        &self,
+        arn: &str,
+        key: &str,
+    ) -> Result<Option<String>, StepError> {
+        let out = self
+            .client
+            .describe_target_group_attributes()
+            .target_group_arn(arn)
+            .send()
+            .await
+            .map_err(|e| aws_error("ELB DescribeTargetGroupAttributes", &e))?;
+        Ok(out
+            .attributes()
+            .iter()
+            .find(|a| a.key() == Some(key))
+            .and_then(|a| a.value().map(String::from)))
+    }
+
+    pub async fn set_target_group_attribute(
+        &self,
+        arn: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<(), StepError> {
+        self.client
+            .modify_target_group_attributes()
+            .target_group_arn(arn)
+            .attributes(
+                TargetGroupAttribute::builder()
+                    .key(key)
+                    .value(value)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| aws_error("ELB ModifyTargetGroupAttributes", &e))?;
         Ok(())
     }
 

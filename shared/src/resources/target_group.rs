@@ -1,6 +1,8 @@
 //! The target group the load balancer forwards to: ip targets on the
-//! container port in the environment's VPC, health-checked as the spec says;
-//! one per environment, found by name.
+//! container port in the environment's VPC, health-checked as the spec says,
+//! draining a stopping task for the spec's `drain_seconds` (AWS's default of
+//! 300 s would hold every rollout five minutes); one per environment, found
+//! by name.
 
 use crate::naming::Names;
 use crate::owner::{Owner, Tags};
@@ -74,6 +76,8 @@ pub struct Wanted {
     /// The container port.
     pub port: i32,
     pub health_check: HealthCheck,
+    /// The deregistration delay, in seconds.
+    pub drain_seconds: i32,
 }
 
 impl Wanted {
@@ -83,6 +87,7 @@ impl Wanted {
             vpc_id: vpc_id.into(),
             port: i32::from(service.port),
             health_check: HealthCheck::new(service),
+            drain_seconds: service.drain_seconds,
         }
     }
 }
@@ -95,7 +100,23 @@ pub struct Observed {
     pub vpc_id: String,
     pub target_type: String,
     pub health_check: HealthCheck,
+    /// The deregistration delay (`deregistration_delay.timeout_seconds`).
+    pub drain_seconds: i32,
     pub tags: Tags,
+}
+
+/// The deregistration delay of a target group nobody set one on.
+pub const AWS_DEFAULT_DRAIN_SECONDS: i32 = 300;
+
+/// The attribute that holds the deregistration delay.
+pub const DRAIN_ATTRIBUTE: &str = "deregistration_delay.timeout_seconds";
+
+/// What an update sets: the health check (one `ModifyTargetGroup`) and the
+/// drain (one `ModifyTargetGroupAttributes`), each only when it differs.
+fn updates(tg: &Observed, wanted: &Wanted) -> (Vec<String>, bool) {
+    let health = tg.health_check.differences(&wanted.health_check);
+    let drain = tg.drain_seconds != wanted.drain_seconds;
+    (health, drain)
 }
 
 pub fn plan(owner: &Owner, observed: Option<&Observed>, wanted: &Wanted) -> Change {
@@ -112,13 +133,31 @@ pub fn plan(owner: &Owner, observed: Option<&Observed>, wanted: &Wanted) -> Chan
             tg.port, tg.target_type, tg.vpc_id, wanted.port, wanted.vpc_id
         ));
     }
-    let differences = tg.health_check.differences(&wanted.health_check);
-    if differences.is_empty() {
-        Change::Nothing
-    } else {
+    let (health, drain) = updates(tg, wanted);
+    let mut what = Vec::new();
+    if !health.is_empty() {
         // One ModifyTargetGroup sets the whole health check.
-        Change::update(format!("health check: {}", differences.join(", ")))
+        what.push(format!("health check: {}", health.join(", ")));
     }
+    if drain {
+        what.push(format!(
+            "drain {} s -> {} s",
+            tg.drain_seconds, wanted.drain_seconds
+        ));
+    }
+    Change::updates(what)
+}
+
+/// What a just-created target group needs besides: its drain, unless the
+/// spec asks for AWS's default.
+pub fn new_group_drain(wanted: &Wanted) -> Change {
+    if wanted.drain_seconds == AWS_DEFAULT_DRAIN_SECONDS {
+        return Change::Nothing;
+    }
+    Change::update(format!(
+        "drain {AWS_DEFAULT_DRAIN_SECONDS} s -> {} s",
+        wanted.drain_seconds
+    ))
 }
 
 /// Teardown's side: delete it only if it is this environment's.
@@ -141,6 +180,11 @@ mod apply {
             return Ok(None);
         };
         tg.tags = elb.tags_of(&tg.arn).await?;
+        tg.drain_seconds = elb
+            .target_group_attribute(&tg.arn, DRAIN_ATTRIBUTE)
+            .await?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(AWS_DEFAULT_DRAIN_SECONDS);
         Ok(Some(tg))
     }
 
@@ -155,17 +199,36 @@ mod apply {
         let change = plan(&ctx.owner, observed.as_ref(), wanted);
         let (name, hc) = (&wanted.name, &wanted.health_check);
         let arn = match (ctx.decide(RESOURCE, name, &change)?, &change, observed) {
-            (Go::Apply, Change::Create, _) => {
-                let arn = elb.create_target_group(wanted, &ctx.tags()).await?;
-                ctx.changed(format!(
-                    "created {RESOURCE} {name} ({TARGET_TYPE} targets, port {}, health check {})",
-                    wanted.port, hc.path
-                ));
+            (go, Change::Create, _) => {
+                let arn = match go {
+                    Go::Apply => {
+                        let arn = elb.create_target_group(wanted, &ctx.tags()).await?;
+                        ctx.changed(format!(
+                            "created {RESOURCE} {name} ({TARGET_TYPE} targets, port {}, health check {})",
+                            wanted.port, hc.path
+                        ));
+                        arn
+                    }
+                    _ => planned("target group"),
+                };
+                // CreateTargetGroup takes no attributes: the drain is a second
+                // call (and a second plan entry). A crash between the two
+                // leaves AWS's default, which the next run plans as an update.
+                let drain = new_group_drain(wanted);
+                if drain != Change::Nothing && ctx.decide(RESOURCE, name, &drain)? == Go::Apply {
+                    set_drain(elb, ctx, &arn, wanted).await?;
+                }
                 arn
             }
             (Go::Apply, Change::Update { .. }, Some(tg)) => {
-                elb.modify_health_check(&tg.arn, hc).await?;
-                ctx.changed(format!("set the health check of {name} to {}", hc.path));
+                let (health, drain) = updates(&tg, wanted);
+                if !health.is_empty() {
+                    elb.modify_health_check(&tg.arn, hc).await?;
+                    ctx.changed(format!("set the health check of {name} to {}", hc.path));
+                }
+                if drain {
+                    set_drain(elb, ctx, &tg.arn, wanted).await?;
+                }
                 tg.arn
             }
             (_, _, Some(tg)) => tg.arn,
@@ -173,6 +236,21 @@ mod apply {
         };
         ctx.remember(LedgerKind::TargetGroup, &arn).await?;
         Ok(arn)
+    }
+
+    async fn set_drain(
+        elb: &Elb,
+        ctx: &mut Ctx<'_>,
+        arn: &str,
+        wanted: &Wanted,
+    ) -> Result<(), StepError> {
+        elb.set_target_group_attribute(arn, DRAIN_ATTRIBUTE, &wanted.drain_seconds.to_string())
+            .await?;
+        ctx.changed(format!(
+            "set the drain of {RESOURCE} {} to {} s",
+            wanted.name, wanted.drain_seconds
+        ));
+        Ok(())
     }
 
     /// Delete the target group if it is this environment's; not done while
@@ -220,6 +298,7 @@ mod tests {
             vpc_id: w.vpc_id,
             target_type: "ip".into(),
             health_check: w.health_check,
+            drain_seconds: w.drain_seconds,
             tags: Owner::new(app, "production").as_tags(),
         };
         edit(&mut tg);
@@ -250,6 +329,11 @@ mod tests {
                 "update",
             ),
             (
+                "AWS's default drain: update",
+                Some(group("bank", |t| t.drain_seconds = 300)),
+                "update",
+            ),
+            (
                 "someone else's: conflict",
                 Some(group("shop", |_| {})),
                 "conflict",
@@ -276,6 +360,25 @@ mod tests {
             // Whatever differs in the health check, it is one call.
             assert!(change.calls() <= 1, "{case}");
         }
+        // The health check and the drain are two calls.
+        let both = group("bank", |t| {
+            t.health_check.path = "/old".into();
+            t.drain_seconds = 300;
+        });
+        let change = plan(&owner, Some(&both), &wanted());
+        assert_eq!(change.calls(), 2);
+        assert_eq!(
+            change.detail(),
+            format!(
+                "health check: path /old -> {}; drain 300 s -> 30 s",
+                wanted().health_check.path
+            )
+        );
+        // A new group is created with AWS's drain; a second call sets the spec's.
+        assert_eq!(new_group_drain(&wanted()).detail(), "drain 300 s -> 30 s");
+        let mut default = wanted();
+        default.drain_seconds = 300;
+        assert_eq!(new_group_drain(&default), Change::Nothing);
         // A target group exists as soon as CreateTargetGroup answers and has no
         // state of its own: there is no still-creating and no failed case.
     }
