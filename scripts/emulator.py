@@ -7,10 +7,13 @@
 - ECS runs no tasks in moto. Here a service's rollout (after CreateService or an
   UpdateService that changes its task definition) starts IN_PROGRESS with no
   tasks running and completes after --rollout-seconds with every task running,
-  as on AWS. An image whose reference contains "broken" never starts: the
-  rollout fails and the deployment circuit breaker rolls back to the previous
-  task definition (or fails the first rollout), with a service event that says
-  why, as ECS does.
+  as on AWS, as real tasks (`emulated_tasks`: ListTasks/DescribeTasks, target
+  health, log streams). A task that cannot run (an image whose reference
+  contains "broken", "exits-on-start", "out-of-memory" or "unhealthy", or a
+  secret Secrets Manager cannot return) stops with ECS's reason; the rollout
+  fails and the deployment circuit breaker rolls back to the previous task
+  definition (or fails the first rollout), with a service event that says why,
+  as ECS does.
 - Docker Hub is not AWS, but deployments of Docker Hub images read digests
   from its registry: --docker-hub-port serves the part of the OCI
   distribution API that Docker Hub's registry answers (a Bearer challenge, a
@@ -52,6 +55,8 @@ import threading
 import urllib.error
 import urllib.request
 from urllib.parse import parse_qs
+
+import emulated_tasks as tasks
 
 
 def function_name(name_or_arn: str) -> str:
@@ -175,6 +180,8 @@ def simulate_ecs_rollouts(rollout_seconds: float) -> None:
     SETTINGS["attribute_calls"] = STARTUP_SETTINGS["attribute_calls"] = False
     original_create = EC2ContainerServiceBackend.create_service
     original_update = EC2ContainerServiceBackend.update_service
+    original_delete = EC2ContainerServiceBackend.delete_service
+    tasks.fix_moto()
 
     def deployment(service, task_definition, state, running, reason):
         now = datetime.datetime.now(datetime.timezone.utc)
@@ -195,28 +202,30 @@ def simulate_ecs_rollouts(rollout_seconds: float) -> None:
         target = service.task_definition
         service.running_count, service.pending_count = 0, service.desired_count
         service.deployments = [deployment(service, target, "IN_PROGRESS", 0, "ECS deployment in progress.")]
-        image = backend.describe_task_definition(target).container_definitions[0].get("image", "")
+        rollout = service.deployments[0]["id"]
+        service._rollout_id = rollout
 
         def finish():
             if service.task_definition != target:
                 return  # a newer rollout took over
+            definition = backend.describe_task_definition(target)
             if FAULTS.stuck_rollout(service.name):
                 # Tasks start, fail the load balancer's health checks, are
                 # stopped and replaced; ECS keeps trying (the circuit
                 # breaker counts slowly); the rollout stays IN_PROGRESS.
-                task = _uuid.uuid4().hex
-                groups = [lb.get("targetGroupArn", "") for lb in getattr(service, "load_balancers", []) or []]
-                group = groups[0] if groups else "the service's target group"
-                event(service, f"(task {task}) failed ELB health checks in (target-group {group})")
+                event(service, tasks.fail(backend, service, definition, "unhealthy", 1))
+                task = service.events[0]["message"].split("(task ")[-1].split(")")[0]
                 event(service, f"has stopped 1 running tasks: (task {task}).")
                 service.running_count, service.pending_count = 0, service.desired_count
                 again = threading.Timer(SETTINGS["rollout_seconds"], finish)
                 again.daemon = True
                 again.start()
                 return
-            if "broken" in image:
+            kind = tasks.outcome(backend.account_id, service.region_name, definition)
+            if kind != "ok":
+                # The circuit breaker trips after enough tasks failed.
                 reason = "ECS deployment circuit breaker: tasks failed to start."
-                event(service, f"task stopped: CannotPullContainerError: pull image manifest has been retried 5 time(s): {image}: not found")
+                event(service, tasks.fail(backend, service, definition, kind, min(max(service.desired_count, 1), 3)))
                 if previous:
                     service.task_definition = previous
                     service.deployments = [deployment(service, previous, "COMPLETED", service.desired_count, reason)]
@@ -225,6 +234,7 @@ def simulate_ecs_rollouts(rollout_seconds: float) -> None:
                 else:
                     service.deployments = [deployment(service, target, "FAILED", 0, reason)]
                 return
+            tasks.replace(backend, service, definition, rollout)
             service.deployments = [deployment(service, target, "COMPLETED", service.desired_count, "ECS deployment completed.")]
             service.running_count, service.pending_count = service.desired_count, 0
             event(service, "has reached a steady state.")
@@ -243,12 +253,20 @@ def simulate_ecs_rollouts(rollout_seconds: float) -> None:
         name = service_properties.get("service", "").split("/")[-1]
         before = self._get_service(cluster, name).task_definition
         service = original_update(self, service_properties)
-        if service.task_definition != before or service_properties.get("force_new_deployment"):
+        if service.desired_count == 0:
+            tasks.stop_all(self, service, "Scaling activity initiated by (service scaled to 0)")
+        elif service.task_definition != before or service_properties.get("force_new_deployment"):
             roll(self, service, before)
+        return service
+
+    def delete_service(self, cluster_name, service_name, force):
+        service = original_delete(self, cluster_name, service_name, force)
+        tasks.stop_all(self, service, "Service deleted")
         return service
 
     EC2ContainerServiceBackend.create_service = create_service
     EC2ContainerServiceBackend.update_service = update_service
+    EC2ContainerServiceBackend.delete_service = delete_service
 
 
 def serve_docker_hub(port: int):
