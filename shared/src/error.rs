@@ -27,6 +27,18 @@ pub enum ErrorKind {
     /// A teardown of the environment came after the push: the deployment
     /// stops without further change (not a failure).
     Cancelled,
+    /// The rollout failed: ECS could not pull the image.
+    ImagePullFailed,
+    /// The rollout failed: ECS could not read the task's secrets.
+    SecretsUnreadable,
+    /// The rollout failed: the container ran out of memory.
+    OutOfMemory,
+    /// The rollout failed: the tasks failed the load balancer's health check.
+    HealthCheckFailed,
+    /// The rollout failed: the container exited.
+    ContainerExited,
+    /// The rollout failed for a reason none of the above names.
+    RolloutFailed,
     /// Anything else: fail the deployment and report the cause.
     Fatal,
 }
@@ -34,7 +46,7 @@ pub enum ErrorKind {
 impl ErrorKind {
     /// Every error name the code can raise: the ASL files may name only these
     /// (plus `States.*` and `Lambda.*`).
-    pub const ALL: [ErrorKind; 10] = [
+    pub const ALL: [ErrorKind; 16] = [
         ErrorKind::InvalidInput,
         ErrorKind::NotReady,
         ErrorKind::Retryable,
@@ -44,6 +56,12 @@ impl ErrorKind {
         ErrorKind::StepTimedOut,
         ErrorKind::Superseded,
         ErrorKind::Cancelled,
+        ErrorKind::ImagePullFailed,
+        ErrorKind::SecretsUnreadable,
+        ErrorKind::OutOfMemory,
+        ErrorKind::HealthCheckFailed,
+        ErrorKind::ContainerExited,
+        ErrorKind::RolloutFailed,
         ErrorKind::Fatal,
     ];
 
@@ -58,6 +76,12 @@ impl ErrorKind {
             ErrorKind::StepTimedOut => "StepTimedOut",
             ErrorKind::Superseded => "Superseded",
             ErrorKind::Cancelled => "Cancelled",
+            ErrorKind::ImagePullFailed => "ImagePullFailed",
+            ErrorKind::SecretsUnreadable => "SecretsUnreadable",
+            ErrorKind::OutOfMemory => "OutOfMemory",
+            ErrorKind::HealthCheckFailed => "HealthCheckFailed",
+            ErrorKind::ContainerExited => "ContainerExited",
+            ErrorKind::RolloutFailed => "RolloutFailed",
             ErrorKind::Fatal => "Fatal",
         }
     }

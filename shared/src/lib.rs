@@ -12,6 +12,7 @@
 //! | [`network`] | address ranges of the VPC and subnets | pure |
 //! | [`webhook`] | GitHub's and Docker Hub's webhooks: HTTP plumbing, authentication, routing | pure |
 //! | [`image`], [`registry`] | image references, registry events, Docker Hub digests | pure (the registry client behind `registry`) |
+//! | [`diagnosis`] | why a rollout failed: the facts, the named cause, one message | pure |
 //! | [`ledger`] | the DynamoDB record model | pure |
 //! | [`error`] | [`StepError`] and the stable error names Step Functions match | pure |
 //! | [`aws`] | thin SDK wrappers, one module per service, each behind a cargo feature | AWS |
@@ -23,6 +24,7 @@
 pub mod apigw;
 pub mod aws;
 pub mod deploy;
+pub mod diagnosis;
 pub mod error;
 pub mod image;
 pub mod lease;

@@ -221,3 +221,23 @@ fn the_readme_spec_example_is_valid() {
         stepdeploy::spec::AppSpec::from_json(include_str!("../../apps/bank.json")).unwrap();
     assert_eq!(sample.service.port, spec.service.port);
 }
+
+/// The README's troubleshooting table has a row for every cause a failed
+/// rollout is diagnosed with, under its error name, with the cause's fix.
+#[test]
+fn the_troubleshooting_table_names_every_rollout_cause_and_its_fix() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    for cause in stepdeploy::diagnosis::Cause::ALL {
+        let row = format!("| execution fails `{}` ", cause.error().name());
+        let line = readme
+            .lines()
+            .find(|l| l.starts_with(&row))
+            .unwrap_or_else(|| panic!("no troubleshooting row {row}"));
+        assert!(
+            line.contains(&format!("To fix: {} |", cause.fix())),
+            "{:?}: the row does not give the fix the message gives: {line}",
+            cause
+        );
+    }
+}

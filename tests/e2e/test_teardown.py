@@ -102,8 +102,8 @@ def test_teardown_of_a_half_deployed_environment_after_a_crash(local):
                               name="broken-rollout", input=json.dumps(broken))["executionArn"]
     desc = local.follow(arn)
     assert desc["status"] == "FAILED"
-    assert desc["error"] == "Fatal"
-    assert "tasks failed to start" in desc["cause"] and "CannotPullContainerError" in desc["cause"]
+    assert desc["error"] == "ImagePullFailed"
+    assert "ECS could not pull the image" in desc["cause"] and "CannotPullContainerError" in desc["cause"]
     assert tagged(local, "quick", "qa")
 
     # The first teardown "crashes" after removing the service and the load balancer.

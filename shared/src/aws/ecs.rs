@@ -10,10 +10,41 @@ use aws_sdk_ecs::types::{
 use aws_sdk_ecs::Client;
 
 use super::{aws_error, or_gone};
+use crate::diagnosis::{ContainerStop, StoppedTask};
 use crate::error::StepError;
 use crate::owner::Tags;
 use crate::resources::task_definition::TaskSpec;
 use crate::resources::{cluster, service, task_definition};
+
+fn stopped_task(t: &aws_sdk_ecs::types::Task) -> StoppedTask {
+    let ip = t
+        .attachments()
+        .iter()
+        .flat_map(|a| a.details())
+        .find(|d| d.name() == Some("privateIPv4Address"))
+        .and_then(|d| d.value())
+        .unwrap_or_default();
+    StoppedTask {
+        id: t
+            .task_arn()
+            .and_then(|a| a.rsplit('/').next())
+            .unwrap_or_default()
+            .into(),
+        task_definition: t.task_definition_arn().unwrap_or_default().into(),
+        stopped_reason: t.stopped_reason().unwrap_or_default().into(),
+        stop_code: t.stop_code().map(|c| c.as_str()).unwrap_or_default().into(),
+        containers: t
+            .containers()
+            .iter()
+            .map(|c| ContainerStop {
+                name: c.name().unwrap_or_default().into(),
+                exit_code: c.exit_code(),
+                reason: c.reason().unwrap_or_default().into(),
+            })
+            .collect(),
+        ip: ip.into(),
+    }
+}
 
 /// ECS's answer when a cluster does not exist.
 const NO_CLUSTER: &[&str] = &["ClusterNotFoundException"];
@@ -293,6 +324,47 @@ impl Ecs {
             .iter()
             .find(|s| s.status() != Some("INACTIVE"))
             .map(service_of))
+    }
+
+    /// The service's stopped tasks of `task_definition`, newest first, at
+    /// most `limit` (ECS keeps stopped tasks for about an hour).
+    pub async fn stopped_tasks(
+        &self,
+        cluster: &str,
+        service: &str,
+        task_definition: &str,
+        limit: usize,
+    ) -> Result<Vec<StoppedTask>, StepError> {
+        let arns = self
+            .client
+            .list_tasks()
+            .cluster(cluster)
+            .service_name(service)
+            .desired_status(aws_sdk_ecs::types::DesiredStatus::Stopped)
+            .send()
+            .await
+            .map_err(|e| aws_error("ECS ListTasks", &e))?
+            .task_arns()
+            .to_vec();
+        if arns.is_empty() {
+            return Ok(Vec::new());
+        }
+        // DescribeTasks takes up to 100 tasks.
+        let out = self
+            .client
+            .describe_tasks()
+            .cluster(cluster)
+            .set_tasks(Some(arns.into_iter().take(100).collect()))
+            .send()
+            .await
+            .map_err(|e| aws_error("ECS DescribeTasks", &e))?;
+        let mut tasks: Vec<_> = out
+            .tasks()
+            .iter()
+            .filter(|t| t.task_definition_arn() == Some(task_definition))
+            .collect();
+        tasks.sort_by_key(|t| std::cmp::Reverse(t.stopped_at().map(|d| d.as_nanos())));
+        Ok(tasks.into_iter().take(limit).map(stopped_task).collect())
     }
 
     pub async fn create_service(

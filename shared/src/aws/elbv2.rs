@@ -192,6 +192,41 @@ impl Elb {
         Ok(())
     }
 
+    /// What the target group's health checks say about each registered target.
+    pub async fn target_health(
+        &self,
+        arn: &str,
+    ) -> Result<Vec<crate::diagnosis::TargetVerdict>, StepError> {
+        let out = self
+            .client
+            .describe_target_health()
+            .target_group_arn(arn)
+            .send()
+            .await
+            .map_err(|e| aws_error("ELB DescribeTargetHealth", &e))?;
+        Ok(out
+            .target_health_descriptions()
+            .iter()
+            .map(|d| {
+                let h = d.target_health();
+                crate::diagnosis::TargetVerdict {
+                    ip: d.target().and_then(|t| t.id()).unwrap_or_default().into(),
+                    state: h
+                        .and_then(|h| h.state())
+                        .map(|s| s.as_str())
+                        .unwrap_or_default()
+                        .into(),
+                    reason: h
+                        .and_then(|h| h.reason())
+                        .map(|r| r.as_str())
+                        .unwrap_or_default()
+                        .into(),
+                    description: h.and_then(|h| h.description()).unwrap_or_default().into(),
+                }
+            })
+            .collect())
+    }
+
     /// One attribute of a target group (`None` when ELB lists no such key).
     pub async fn target_group_attribute(
         &self,

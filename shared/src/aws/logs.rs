@@ -40,6 +40,34 @@ impl Logs {
         }
     }
 
+    /// The last `n` lines of a log stream, oldest first (none when the
+    /// stream does not exist: the task never wrote).
+    pub async fn last_lines(
+        &self,
+        group: &str,
+        stream: &str,
+        n: i32,
+    ) -> Result<Vec<String>, StepError> {
+        let result = self
+            .client
+            .get_log_events()
+            .log_group_name(group)
+            .log_stream_name(stream)
+            .limit(n)
+            .start_from_head(false)
+            .send()
+            .await;
+        let Some(out) = or_gone("Logs GetLogEvents", result, &["ResourceNotFoundException"])?
+        else {
+            return Ok(Vec::new());
+        };
+        Ok(out
+            .events()
+            .iter()
+            .filter_map(|e| e.message().map(String::from))
+            .collect())
+    }
+
     /// The group named exactly `name`, with its retention and tags. The
     /// prefix also matches every longer name, and DescribeLogGroups pages
     /// (50 groups a page), so pages are read until the group turns up. AWS

@@ -194,6 +194,8 @@ mod tests {
         assert!(msg.contains("ECR repository \"bank\""), "{msg}");
         let msg = failure_message(&state, &caught("Fatal"));
         assert!(msg.contains("failed: Fatal: boom"), "{msg}");
+        // A diagnosed rollout failure is its own message (within its 1 KiB).
+        assert_eq!(failure_message(&state, &caught("ContainerExited")), "boom");
         let mut hub = state.clone();
         hub.deployment.image = ImageRef::parse(&format!("acme/bank:{SHA}")).unwrap();
         let msg = failure_message(&hub, &caught("States.Timeout"));

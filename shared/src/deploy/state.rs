@@ -196,6 +196,13 @@ pub fn failure_name(state: &DeployState, caught: &CaughtError) -> String {
     }
 }
 
+/// Whether `error` names a cause [`crate::diagnosis`] found.
+fn is_diagnosed(error: &str) -> bool {
+    crate::diagnosis::Cause::ALL
+        .iter()
+        .any(|c| c.error().name() == error)
+}
+
 /// A failure as a person reads it: what failed, why, and what to do.
 pub fn failure_message(state: &DeployState, caught: &CaughtError) -> String {
     let d = &state.deployment;
@@ -217,6 +224,9 @@ pub fn failure_message(state: &DeployState, caught: &CaughtError) -> String {
             }
         ),
         "ImageFailed" => format!("the image {} could not be used: {cause}", d.image),
+        // A diagnosed rollout failure already says what happened and what to
+        // do, within its 1 KiB: it is the message.
+        error if is_diagnosed(error) && !cause.is_empty() => cause.to_string(),
         error => {
             let what = if cause.is_empty() { error.to_string() } else { format!("{error}: {cause}") };
             let what = what.trim_end_matches('.');

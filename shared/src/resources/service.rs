@@ -312,7 +312,7 @@ pub fn located(names: &Names) -> (String, String) {
 mod apply {
     use super::*;
     use crate::aws::ecs::Ecs;
-    use crate::error::StepError;
+    use crate::error::{ErrorKind, StepError};
     use crate::owner::LedgerKind;
     use crate::plan::is_planned;
     use crate::steps::{Ctx, Go};
@@ -341,6 +341,10 @@ mod apply {
             ctx.remember(LedgerKind::Service, &s.arn).await?;
         }
         let change = plan(&ctx.owner, observed.as_ref(), wanted, before);
+        if let (Change::Failed { why }, false) = (&change, ctx.dry_run) {
+            // The step gathers why (`crate::diagnosis`) and names the cause.
+            return Err(StepError::new(ErrorKind::RolloutFailed, why.clone()));
+        }
         match (ctx.decide(RESOURCE, &wanted.name, &change)?, &change) {
             (Go::Apply, Change::Create) => {
                 let arn = ecs.create_service(wanted, &ctx.tags()).await?;

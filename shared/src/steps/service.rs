@@ -7,10 +7,12 @@
 use serde_json::Value;
 
 use crate::aws::ecs::Ecs;
+use crate::aws::elbv2::Elb;
 use crate::aws::logs::Logs;
 use crate::aws::store::Store;
 use crate::deploy::{arn_account_region, DeployState, ServiceOutput};
-use crate::error::StepError;
+use crate::diagnosis::{self, Facts};
+use crate::error::{ErrorKind, StepError};
 use crate::naming::Names;
 use crate::owner::Owner;
 use crate::resources::{cluster, log_group, service, task_definition};
@@ -23,9 +25,16 @@ pub struct ServiceConfig {
     pub execution_role_arn: String,
 }
 
+/// The AWS clients the step uses.
+pub struct Clients<'a> {
+    pub ecs: &'a Ecs,
+    pub logs: &'a Logs,
+    /// Only read: the target group's verdict on failed tasks.
+    pub elb: &'a Elb,
+}
+
 pub async fn converge(
-    ecs: &Ecs,
-    logs: &Logs,
+    aws: &Clients<'_>,
     ctx: &mut Ctx<'_>,
     state: &DeployState,
     config: &ServiceConfig,
@@ -38,6 +47,7 @@ pub async fn converge(
         .load_balancer
         .as_ref()
         .ok_or_else(|| missing("load balancer"))?;
+    let (ecs, logs) = (aws.ecs, aws.logs);
     let (_, region) = arn_account_region(&state.deployment.execution_arn).ok_or_else(|| {
         StepError::invalid_input("the deployment's execution ARN names no region")
     })?;
@@ -71,8 +81,108 @@ pub async fn converge(
         restart: state.deployment.restart.clone(),
     };
     let before = before(state.service.as_ref(), &wanted);
-    let current = service::converge(ecs, ctx, &wanted, before).await?;
+    let current = match service::converge(ecs, ctx, &wanted, before).await {
+        Err(e) if e.kind == ErrorKind::RolloutFailed => {
+            let about = diagnosis::Service {
+                image: task.image.clone(),
+                container_port: wanted.container_port,
+                health_check_path: wanted.health_check_path.clone(),
+                memory_mib: svc.memory,
+                log_group: wanted.log_group.clone(),
+            };
+            return Err(diagnose(aws, ctx, &wanted, &task.log_prefix, &about, e).await);
+        }
+        other => other?,
+    };
     Ok(output(wanted, before, current.as_ref()))
+}
+
+/// How many stopped tasks a diagnosis reads.
+const TASKS_READ: usize = 5;
+
+/// The failed rollout's facts, its named cause and message: the facts go to
+/// the deployment's ledger item, the message is the error's. Gathering is
+/// best effort: a read that fails leaves its part out, it never hides the
+/// failure.
+async fn diagnose(
+    aws: &Clients<'_>,
+    ctx: &Ctx<'_>,
+    wanted: &service::Wanted,
+    log_prefix: &str,
+    about: &diagnosis::Service,
+    failed: StepError,
+) -> StepError {
+    let best_effort = |what: &str, e: &StepError| {
+        tracing::warn!(error = %e, "could not read {what} for the diagnosis");
+    };
+    let mut facts = Facts {
+        rollout_reason: failed.message.clone(),
+        ..Facts::default()
+    };
+    match aws
+        .ecs
+        .stopped_tasks(
+            &wanted.cluster,
+            &wanted.name,
+            &wanted.task_definition,
+            TASKS_READ,
+        )
+        .await
+    {
+        Ok(tasks) => facts.tasks = tasks,
+        Err(e) => best_effort("the stopped tasks", &e),
+    }
+    match aws.elb.target_health(&wanted.target_group).await {
+        Ok(targets) => {
+            let ips: Vec<&str> = facts.tasks.iter().map(|t| t.ip.as_str()).collect();
+            facts.targets = targets
+                .into_iter()
+                .filter(|t| ips.contains(&t.ip.as_str()) || t.state == "unhealthy")
+                .collect();
+        }
+        Err(e) => best_effort("the target health", &e),
+    }
+    // The newest task whose container ran (an exit code) wrote the lines.
+    if let Some((task, container)) = facts.tasks.iter().find_map(|t| {
+        t.containers
+            .iter()
+            .find(|c| c.exit_code.is_some())
+            .map(|c| (t.id.clone(), c.name.clone()))
+    }) {
+        let stream = format!("{log_prefix}/{container}/{task}");
+        match aws
+            .logs
+            .last_lines(&wanted.log_group, &stream, diagnosis::LOG_LINES as i32)
+            .await
+        {
+            Ok(lines) => {
+                facts.log_lines = lines.iter().map(|l| diagnosis::mask(l)).collect();
+                facts.log_stream = stream;
+            }
+            Err(e) => best_effort("the task's log", &e),
+        }
+    }
+    match aws.ecs.service(&wanted.cluster, &wanted.name).await {
+        Ok(Some(s)) => facts.events = s.events.into_iter().take(10).collect(),
+        Ok(None) => {}
+        Err(e) => best_effort("the service events", &e),
+    }
+    let found = diagnosis::diagnose(&facts, about);
+    tracing::error!(cause = found.cause.name(), message = %found.message, "the rollout failed");
+    let record = serde_json::json!({ "cause": found.cause, "facts": facts });
+    if let Err(e) = ctx
+        .store
+        .update_deployment(
+            ctx.names.app(),
+            ctx.names.environment(),
+            &ctx.deployment_id,
+            &[("diagnosis", record)],
+        )
+        .await
+    {
+        best_effort("(recording) the ledger", &e);
+    }
+    StepError::new(found.cause.error(), found.message)
 }
 
 /// What earlier polls of this deployment did to the service, from the
@@ -108,13 +218,12 @@ fn output(
 
 pub async fn handle(
     store: &Store,
-    ecs: &Ecs,
-    logs: &Logs,
+    aws: &Clients<'_>,
     config: &ServiceConfig,
     input: Value,
 ) -> Result<Value, StepError> {
     run_step(store, "provision-service", input, async |ctx, state| {
-        converge(ecs, logs, ctx, state, config).await
+        converge(aws, ctx, state, config).await
     })
     .await
 }
