@@ -190,20 +190,17 @@ def write_logs(account: str, region: str, task, container: dict, lines: list[str
     group.put_log_events(stream, [{"timestamp": ms + i, "message": line} for i, line in enumerate(lines)])
 
 
+def attachment_detail(task, name: str) -> str | None:
+    """One detail of the task's network interface (`privateIPv4Address`, `networkInterfaceId`)."""
+    for attachment in task.attachments:
+        for detail in attachment.get("details", []):
+            if detail["name"] == name:
+                return detail["value"]
+    return None
+
+
 def task_ip(task) -> str | None:
-    for attachment in task.attachments:
-        for detail in attachment.get("details", []):
-            if detail["name"] == "privateIPv4Address":
-                return detail["value"]
-    return None
-
-
-def task_eni(task) -> str | None:
-    for attachment in task.attachments:
-        for detail in attachment.get("details", []):
-            if detail["name"] == "networkInterfaceId":
-                return detail["value"]
-    return None
+    return attachment_detail(task, "privateIPv4Address")
 
 
 def launch(backend, service, task_definition, started_by: str):
@@ -261,7 +258,7 @@ def stop(account: str, region: str, service, task, reason: str, stop_code: str, 
         c.exit_code = c.exitCode = exit_code
         if container_reason:
             c.reason = container_reason
-    ip, eni = task_ip(task), task_eni(task)
+    ip, eni = task_ip(task), attachment_detail(task, "networkInterfaceId")
     if service is not None and ip and not keep_target:
         for arn, port in target_groups(service):
             try:
