@@ -174,11 +174,17 @@ fn words(t: &StoppedTask) -> String {
     all.join(" ")
 }
 
-fn is_oom(t: &StoppedTask) -> bool {
-    t.containers.iter().any(|c| {
+/// The container killed for its memory: `OutOfMemoryError`, or exit 137 of
+/// an essential container (the kernel's SIGKILL).
+fn oom_container(t: &StoppedTask) -> Option<&ContainerStop> {
+    t.containers.iter().find(|c| {
         contains(&c.reason, "OutOfMemory")
             || c.exit_code == Some(137) && t.stop_code == "EssentialContainerExited"
     })
+}
+
+fn is_oom(t: &StoppedTask) -> bool {
+    oom_container(t).is_some()
 }
 
 fn health_failed(t: &StoppedTask) -> bool {
@@ -274,11 +280,7 @@ pub fn diagnose(facts: &Facts, service: &Service) -> Diagnosis {
         }
         Cause::OutOfMemory => {
             let t = first(&is_oom);
-            let c = t.and_then(|t| {
-                t.containers
-                    .iter()
-                    .find(|c| c.exit_code == Some(137) || contains(&c.reason, "OutOfMemory"))
-            });
+            let c = t.and_then(oom_container);
             format!(
                 "The container {} was killed for using more than the task's {} MiB{} (exit code {}{}).{}",
                 c.map(|c| c.name.as_str()).unwrap_or("?"),

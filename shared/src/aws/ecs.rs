@@ -46,6 +46,9 @@ fn stopped_task(t: &aws_sdk_ecs::types::Task) -> StoppedTask {
     }
 }
 
+/// The most stopped tasks a diagnosis lists (ten pages).
+const STOPPED_READ: usize = 1000;
+
 /// ECS's answer when a cluster does not exist.
 const NO_CLUSTER: &[&str] = &["ClusterNotFoundException"];
 /// ECS's answer when a service is gone (or its cluster is).
@@ -327,7 +330,10 @@ impl Ecs {
     }
 
     /// The service's stopped tasks of `task_definition`, newest first, at
-    /// most `limit` (ECS keeps stopped tasks for about an hour).
+    /// most `limit`. ECS keeps stopped tasks for about an hour and lists them
+    /// in no stated order, so every page is read (up to [`STOPPED_READ`]
+    /// tasks: a service that crash-looped for that hour) and described in
+    /// batches of 100, DescribeTasks' limit.
     pub async fn stopped_tasks(
         &self,
         cluster: &str,
@@ -335,36 +341,45 @@ impl Ecs {
         task_definition: &str,
         limit: usize,
     ) -> Result<Vec<StoppedTask>, StepError> {
-        let arns = self
+        let mut pages = self
             .client
             .list_tasks()
             .cluster(cluster)
             .service_name(service)
             .desired_status(aws_sdk_ecs::types::DesiredStatus::Stopped)
-            .send()
-            .await
-            .map_err(|e| aws_error("ECS ListTasks", &e))?
-            .task_arns()
-            .to_vec();
-        if arns.is_empty() {
-            return Ok(Vec::new());
+            .into_paginator()
+            .items()
+            .send();
+        let mut arns = Vec::new();
+        while arns.len() < STOPPED_READ {
+            match pages
+                .try_next()
+                .await
+                .map_err(|e| aws_error("ECS ListTasks", &e))?
+            {
+                Some(arn) => arns.push(arn),
+                None => break,
+            }
         }
-        // DescribeTasks takes up to 100 tasks.
-        let out = self
-            .client
-            .describe_tasks()
-            .cluster(cluster)
-            .set_tasks(Some(arns.into_iter().take(100).collect()))
-            .send()
-            .await
-            .map_err(|e| aws_error("ECS DescribeTasks", &e))?;
-        let mut tasks: Vec<_> = out
-            .tasks()
-            .iter()
-            .filter(|t| t.task_definition_arn() == Some(task_definition))
-            .collect();
+        let mut tasks = Vec::new();
+        for batch in arns.chunks(100) {
+            let out = self
+                .client
+                .describe_tasks()
+                .cluster(cluster)
+                .set_tasks(Some(batch.to_vec()))
+                .send()
+                .await
+                .map_err(|e| aws_error("ECS DescribeTasks", &e))?;
+            tasks.extend(
+                out.tasks()
+                    .iter()
+                    .filter(|t| t.task_definition_arn() == Some(task_definition))
+                    .cloned(),
+            );
+        }
         tasks.sort_by_key(|t| std::cmp::Reverse(t.stopped_at().map(|d| d.as_nanos())));
-        Ok(tasks.into_iter().take(limit).map(stopped_task).collect())
+        Ok(tasks.iter().take(limit).map(stopped_task).collect())
     }
 
     pub async fn create_service(

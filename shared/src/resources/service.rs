@@ -312,7 +312,7 @@ pub fn located(names: &Names) -> (String, String) {
 mod apply {
     use super::*;
     use crate::aws::ecs::Ecs;
-    use crate::error::{ErrorKind, StepError};
+    use crate::error::StepError;
     use crate::owner::LedgerKind;
     use crate::plan::is_planned;
     use crate::steps::{Ctx, Go};
@@ -327,23 +327,36 @@ mod apply {
         ecs.service(&wanted.cluster, &wanted.name).await
     }
 
-    /// Converge the service; `Some(observed)` when it already ran and nothing
-    /// was applied (the caller reads the rollout from it), `None` after a
-    /// create or an update (the rollout has just begun).
+    /// What converging found or did.
+    #[derive(Debug)]
+    pub enum Converged {
+        /// A create or an update: the rollout has just begun.
+        Applied,
+        /// Nothing applied: the rollout is read from the service as observed.
+        Seen(Observed),
+        /// The rollout failed (ECS failed or rolled it back), with why and the
+        /// service as observed: the step finds out the cause
+        /// ([`crate::diagnosis`]). Only outside a dry run, which plans it.
+        Failed { why: String, seen: Observed },
+    }
+
+    /// Converge the service.
     pub async fn converge(
         ecs: &Ecs,
         ctx: &mut Ctx<'_>,
         wanted: &Wanted,
         before: Before,
-    ) -> Result<Option<Observed>, StepError> {
+    ) -> Result<Converged, StepError> {
         let observed = observe(ecs, wanted).await?;
         if let Some(s) = observed.as_ref().filter(|s| ctx.owner.owns(&s.tags)) {
             ctx.remember(LedgerKind::Service, &s.arn).await?;
         }
         let change = plan(&ctx.owner, observed.as_ref(), wanted, before);
-        if let (Change::Failed { why }, false) = (&change, ctx.dry_run) {
-            // The step gathers why (`crate::diagnosis`) and names the cause.
-            return Err(StepError::new(ErrorKind::RolloutFailed, why.clone()));
+        if let (Change::Failed { why }, Some(seen), false) = (&change, &observed, ctx.dry_run) {
+            return Ok(Converged::Failed {
+                why: why.clone(),
+                seen: seen.clone(),
+            });
         }
         match (ctx.decide(RESOURCE, &wanted.name, &change)?, &change) {
             (Go::Apply, Change::Create) => {
@@ -353,7 +366,7 @@ mod apply {
                     wanted.name, wanted.desired
                 ));
                 ctx.remember(LedgerKind::Service, &arn).await?;
-                Ok(None)
+                Ok(Converged::Applied)
             }
             (Go::Apply, _) => {
                 let force = restart_pending(wanted, before);
@@ -380,10 +393,12 @@ mod apply {
                         wanted.name, wanted.task_definition, wanted.desired
                     ),
                 });
-                Ok(None)
+                Ok(Converged::Applied)
             }
-            (Go::Pretend, _) => Ok(None),
-            (Go::Skip, _) => Ok(observed),
+            (Go::Pretend, _) => Ok(Converged::Applied),
+            // Skip follows an observed service (nothing, wait); as before, none
+            // reads as a rollout just begun.
+            (Go::Skip, _) => Ok(observed.map_or(Converged::Applied, Converged::Seen)),
         }
     }
 
@@ -416,7 +431,7 @@ mod apply {
     }
 }
 #[cfg(feature = "ecs")]
-pub use apply::{converge, observe, remove};
+pub use apply::{converge, observe, remove, Converged};
 
 #[cfg(test)]
 mod tests {

@@ -12,7 +12,7 @@ use crate::aws::logs::Logs;
 use crate::aws::store::Store;
 use crate::deploy::{arn_account_region, DeployState, ServiceOutput};
 use crate::diagnosis::{self, Facts};
-use crate::error::{ErrorKind, StepError};
+use crate::error::StepError;
 use crate::naming::Names;
 use crate::owner::Owner;
 use crate::resources::{cluster, log_group, service, task_definition};
@@ -81,8 +81,10 @@ pub async fn converge(
         restart: state.deployment.restart.clone(),
     };
     let before = before(state.service.as_ref(), &wanted);
-    let current = match service::converge(ecs, ctx, &wanted, before).await {
-        Err(e) if e.kind == ErrorKind::RolloutFailed => {
+    let current = match service::converge(ecs, ctx, &wanted, before).await? {
+        service::Converged::Applied => None,
+        service::Converged::Seen(s) => Some(s),
+        service::Converged::Failed { why, seen } => {
             let about = diagnosis::Service {
                 image: task.image.clone(),
                 container_port: wanted.container_port,
@@ -90,9 +92,13 @@ pub async fn converge(
                 memory_mib: svc.memory,
                 log_group: wanted.log_group.clone(),
             };
-            return Err(diagnose(aws, ctx, &wanted, &task.log_prefix, &about, e).await);
+            let facts = Facts {
+                rollout_reason: why,
+                events: seen.events.into_iter().take(10).collect(),
+                ..Facts::default()
+            };
+            return Err(diagnose(aws, ctx, &wanted, &task.log_prefix, &about, facts).await);
         }
-        other => other?,
     };
     Ok(output(wanted, before, current.as_ref()))
 }
@@ -100,24 +106,20 @@ pub async fn converge(
 /// How many stopped tasks a diagnosis reads.
 const TASKS_READ: usize = 5;
 
-/// The failed rollout's facts, its named cause and message: the facts go to
-/// the deployment's ledger item, the message is the error's. Gathering is
-/// best effort: a read that fails leaves its part out, it never hides the
-/// failure.
+/// The failed rollout's facts (`facts` has its reason and the service's
+/// events, as observed), its named cause and message: the facts go to the
+/// deployment's ledger item, the message is the error's. Gathering is best
+/// effort: a read that fails leaves its part out, it never hides the failure.
 async fn diagnose(
     aws: &Clients<'_>,
     ctx: &Ctx<'_>,
     wanted: &service::Wanted,
     log_prefix: &str,
     about: &diagnosis::Service,
-    failed: StepError,
+    mut facts: Facts,
 ) -> StepError {
     let best_effort = |what: &str, e: &StepError| {
         tracing::warn!(error = %e, "could not read {what} for the diagnosis");
-    };
-    let mut facts = Facts {
-        rollout_reason: failed.message.clone(),
-        ..Facts::default()
     };
     match aws
         .ecs
@@ -161,11 +163,6 @@ async fn diagnose(
             }
             Err(e) => best_effort("the task's log", &e),
         }
-    }
-    match aws.ecs.service(&wanted.cluster, &wanted.name).await {
-        Ok(Some(s)) => facts.events = s.events.into_iter().take(10).collect(),
-        Ok(None) => {}
-        Err(e) => best_effort("the service events", &e),
     }
     let found = diagnosis::diagnose(&facts, about);
     tracing::error!(cause = found.cause.name(), message = %found.message, "the rollout failed");
