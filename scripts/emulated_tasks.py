@@ -26,6 +26,9 @@ repositories after it) or, for its secrets, from Secrets Manager:
   the load balancer marks it unhealthy (`Target.ResponseCodeMismatch`) and ECS
   stops it (`Task failed ELB health checks in (target-group …)`);
 - anything else starts, passes its health checks and runs.
+
+A one-off task (RunTask, e.g. a release command) runs for the rollout time
+and exits 0, or 1 when its command contains `fail`.
 """
 
 import datetime
@@ -205,12 +208,18 @@ def task_ip(task) -> str | None:
 
 def launch(backend, service, task_definition, started_by: str):
     """A task of the service, RUNNING, with its network interface."""
+    network = getattr(service, "network_configuration", None) or None
+    return start(backend, service.cluster_name, f"service:{service.name}", network, task_definition, started_by)
+
+
+def start(backend, cluster_name: str, group: str, network, task_definition, started_by: str, overrides=None):
+    """A Fargate task, RUNNING, with its network interface (moto's own
+    RunTask fails on a task definition that sets memory only at task level)."""
     from moto.ecs.models import Task
 
-    cluster = backend._get_cluster(service.cluster_name)
-    network = getattr(service, "network_configuration", None) or None
-    task = Task(cluster, task_definition, None, None, backend, f"service:{service.name}", launch_type="FARGATE",
-                started_by=started_by, networking_configuration=network)
+    cluster = backend._get_cluster(cluster_name)
+    task = Task(cluster, task_definition, None, None, backend, group, launch_type="FARGATE",
+                started_by=started_by, networking_configuration=network, overrides=overrides or {})
     task.started_at = task.created_at = now()
     task.desired_status = "RUNNING"
     for c in task.containers:
@@ -350,6 +359,38 @@ def replace(backend, service, task_definition, deployment_id: str) -> None:
         task = launch(backend, service, task_definition, started_by=deployment_id)
         write_logs(account, region, task, container, log_lines("ok", container))
         register(account, region, service, task, ("healthy", None, None))
+
+
+# A one-off task whose command contains this word exits 1 (a failing migration).
+COMMAND_FAILS = "fail"
+
+
+def run_task(backend, cluster_name: str, task_definition, started_by: str, network, overrides,
+             seconds: float) -> object:
+    """RunTask: a one-off task that runs its command for `seconds`, writes
+    its log and stops with exit code 0 (1 when the command contains
+    `COMMAND_FAILS`)."""
+    task = start(backend, cluster_name, f"family:{task_definition.family}", network, task_definition, started_by,
+                 overrides)
+    container = task_definition.container_definitions[0]
+    command = next((o.get("command") for o in (overrides or {}).get("containerOverrides", [])
+                    if o.get("name") == container.get("name")), None) or container.get("command") or []
+    fails = any(COMMAND_FAILS in part for part in command)
+    account, region = backend.account_id, task.region_name
+    lines = [f"$ {' '.join(command)}", "Connecting to the database", "Running migrations"]
+    lines += (["Traceback (most recent call last):",
+               "sqlalchemy.exc.OperationalError: (1050, \"Table 'accounts' already exists\")"] if fails
+              else ["Created tables: accounts, transactions", "Done"])
+
+    def finish():
+        write_logs(account, region, task, container, lines)
+        stop(account, region, None, task, "Essential container in task exited", "EssentialContainerExited",
+             1 if fails else 0)
+
+    timer = threading.Timer(seconds, finish)
+    timer.daemon = True
+    timer.start()
+    return task
 
 
 def stop_all(backend, service, why: str) -> None:

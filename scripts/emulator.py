@@ -13,7 +13,8 @@
   secret Secrets Manager cannot return) stops with ECS's reason; the rollout
   fails and the deployment circuit breaker rolls back to the previous task
   definition (or fails the first rollout), with a service event that says why,
-  as ECS does.
+  as ECS does. RunTask runs a one-off Fargate task (a release command) for
+  --rollout-seconds; it exits 0, or 1 when its command contains "fail".
 - Docker Hub is not AWS, but deployments of Docker Hub images read digests
   from its registry: --docker-hub-port serves the part of the OCI
   distribution API that Docker Hub's registry answers (a Bearer challenge, a
@@ -181,6 +182,7 @@ def simulate_ecs_rollouts(rollout_seconds: float) -> None:
     original_create = EC2ContainerServiceBackend.create_service
     original_update = EC2ContainerServiceBackend.update_service
     original_delete = EC2ContainerServiceBackend.delete_service
+    original_run_task = EC2ContainerServiceBackend.run_task
     tasks.fix_moto()
 
     def deployment(service, task_definition, state, running, reason):
@@ -259,6 +261,17 @@ def simulate_ecs_rollouts(rollout_seconds: float) -> None:
             roll(self, service, before)
         return service
 
+    def run_task(self, cluster_str, task_definition_str, count, overrides, started_by, tags, launch_type,
+                 networking_configuration=None, group=None, platform_version=None, capacity_provider_strategy=None):
+        if launch_type != "FARGATE":
+            return original_run_task(self, cluster_str, task_definition_str, count, overrides, started_by, tags,
+                                     launch_type, networking_configuration, group, platform_version,
+                                     capacity_provider_strategy)
+        definition = self.describe_task_definition(task_definition_str)
+        cluster = self._get_cluster(cluster_str)
+        return [tasks.run_task(self, cluster.name, definition, started_by or "", networking_configuration, overrides,
+                               SETTINGS["rollout_seconds"]) for _ in range(count)]
+
     def delete_service(self, cluster_name, service_name, force):
         service = original_delete(self, cluster_name, service_name, force)
         tasks.stop_all(self, service, "Service deleted")
@@ -267,6 +280,7 @@ def simulate_ecs_rollouts(rollout_seconds: float) -> None:
     EC2ContainerServiceBackend.create_service = create_service
     EC2ContainerServiceBackend.update_service = update_service
     EC2ContainerServiceBackend.delete_service = delete_service
+    EC2ContainerServiceBackend.run_task = run_task
 
 
 def serve_docker_hub(port: int):

@@ -353,6 +353,21 @@ pub fn diagnose(facts: &Facts, service: &Service) -> Diagnosis {
     }
 }
 
+/// What a person does about a release command that failed.
+pub const RELEASE_FIX: &str = "make the release command succeed against the environment's database (its log shows why; it runs with the service's environment and secrets), or change release.command; then push again";
+
+/// The message of a failed release task (`why`: the command, its exit code
+/// and task), with its last log lines, in at most [`MAX_MESSAGE`] bytes.
+pub fn release_failure(why: &str, log_lines: &[String], log_group: &str) -> String {
+    let logs = if log_lines.is_empty() {
+        format!(" Its log (group {log_group}) has no lines.")
+    } else {
+        format!(" Its last log lines: {}", log_lines.join(" | "))
+    };
+    let what = format!("{why}; the service keeps running what it ran.{logs}");
+    fit(&what, &format!(" To fix: {RELEASE_FIX}."))
+}
+
 /// `what` shortened (on a character boundary, marked with …) so that
 /// `what` + `fix` fit in [`MAX_MESSAGE`] bytes: the fix is always kept.
 fn fit(what: &str, fix: &str) -> String {

@@ -39,6 +39,8 @@ pub enum ErrorKind {
     ContainerExited,
     /// The rollout failed for a reason none of the above names.
     RolloutFailed,
+    /// The release command (the spec's `release`) did not exit 0.
+    ReleaseFailed,
     /// Anything else: fail the deployment and report the cause.
     Fatal,
 }
@@ -46,7 +48,7 @@ pub enum ErrorKind {
 impl ErrorKind {
     /// Every error name the code can raise: the ASL files may name only these
     /// (plus `States.*` and `Lambda.*`).
-    pub const ALL: [ErrorKind; 16] = [
+    pub const ALL: [ErrorKind; 17] = [
         ErrorKind::InvalidInput,
         ErrorKind::NotReady,
         ErrorKind::Retryable,
@@ -62,6 +64,7 @@ impl ErrorKind {
         ErrorKind::HealthCheckFailed,
         ErrorKind::ContainerExited,
         ErrorKind::RolloutFailed,
+        ErrorKind::ReleaseFailed,
         ErrorKind::Fatal,
     ];
 
@@ -82,6 +85,7 @@ impl ErrorKind {
             ErrorKind::HealthCheckFailed => "HealthCheckFailed",
             ErrorKind::ContainerExited => "ContainerExited",
             ErrorKind::RolloutFailed => "RolloutFailed",
+            ErrorKind::ReleaseFailed => "ReleaseFailed",
             ErrorKind::Fatal => "Fatal",
         }
     }

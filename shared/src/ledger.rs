@@ -7,6 +7,7 @@
 //! | deployment | `ENV#<app>#<env>` | `DEPLOY#<deployment id>` (sorts by time) |
 //! | owned resource | `ENV#<app>#<env>` | `RES#<kind>` |
 //! | teardown | `ENV#<app>#<env>` | `TEARDOWN#<teardown id>` |
+//! | release that succeeded | `ENV#<app>#<env>` | `RELEASE#<commit>` |
 //! | lease | `ENV#<app>#<env>` | `LOCK` (push order, who may change the environment, the last teardown: [`crate::lease`]) |
 //! | webhook delivery | `DELIVERY#<delivery id>` | `DELIVERY` (expires) |
 //! | image waiter | `IMAGE#<registry/repo:tag>` | `WAIT#<deployment id>` (expires) |
@@ -47,6 +48,9 @@ pub fn delivery_pk(delivery: &str) -> String {
 }
 pub fn image_pk(wait_key: &str) -> String {
     format!("IMAGE#{wait_key}")
+}
+pub fn release_sk(commit: &str) -> String {
+    format!("RELEASE#{commit}")
 }
 pub fn waiter_sk(deployment_id: &str) -> String {
     format!("{WAIT_PREFIX}{deployment_id}")
@@ -174,6 +178,20 @@ pub struct ResourceRecord {
     pub id: String,
     pub created_by: String,
     pub recorded_at: String,
+}
+
+/// A commit's release command that exited 0, and on which database (its
+/// managed secret's ARN, new with every DB instance): a re-run of the commit
+/// against that database does not run it again; a recreated database does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseRecord {
+    pub pk: String,
+    pub sk: String,
+    pub commit: String,
+    pub database: String,
+    pub deployment_id: String,
+    pub task_arn: String,
+    pub released_at: String,
 }
 
 /// What a teardown removed and skipped (`sk` = `TEARDOWN#<teardown id>`).

@@ -31,6 +31,31 @@ pub struct AppSpec {
     pub database: DatabaseSpec,
     #[serde(default)]
     pub deadlines: DeadlineSpec,
+    /// A one-off command (migrations) run before the service moves to a new
+    /// commit; none by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<ReleaseSpec>,
+}
+
+/// The release task: the app's command, run once per commit as a Fargate
+/// task of the new task definition (same network and secrets as the
+/// service), after the task definition is registered and before the service
+/// is updated. Anything but exit code 0 fails the deployment
+/// (`ReleaseFailed`) and the service keeps what it runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseSpec {
+    /// The container's command, exec form: `["python", "database.py"]`.
+    pub command: Vec<String>,
+    /// How long it may run (30-3600 s) before it is stopped and the deployment fails.
+    #[serde(default = "ReleaseSpec::default_timeout")]
+    pub timeout_seconds: u64,
+}
+
+impl ReleaseSpec {
+    fn default_timeout() -> u64 {
+        600
+    }
 }
 
 /// How long each provisioning step may keep polling before the deployment
@@ -353,6 +378,25 @@ impl AppSpec {
                 problems.push(format!("service.{name} {v} must be 2 to 10"));
             }
         }
+        if let Some(r) = &self.release {
+            if r.command.is_empty() || r.command.iter().any(|a| a.is_empty()) {
+                problems.push(
+                    "release.command must be a non-empty list of non-empty strings, e.g. [\"python\", \"database.py\"]".into(),
+                );
+            }
+            if !(30..=3600).contains(&r.timeout_seconds) {
+                problems.push(format!(
+                    "release.timeout_seconds {} must be 30 to 3600",
+                    r.timeout_seconds
+                ));
+            }
+            if r.timeout_seconds > self.deadlines.service_minutes * 60 {
+                problems.push(format!(
+                    "release.timeout_seconds {} must fit in deadlines.service_minutes ({} min): the release runs inside that step",
+                    r.timeout_seconds, self.deadlines.service_minutes
+                ));
+            }
+        }
         if !(0..=3600).contains(&s.drain_seconds) {
             problems.push(format!(
                 "service.drain_seconds {} must be 0 to 3600",
@@ -643,7 +687,7 @@ mod tests {
     #[test]
     fn health_check_and_nat_layout_are_checked() {
         let e = AppSpec::from_json(
-            r#"{"name":"bank","repository":"a/b","service":{"health_check_interval_seconds":1,"unhealthy_threshold":11,"drain_seconds":3601}}"#,
+            r#"{"name":"bank","repository":"a/b","service":{"health_check_interval_seconds":1,"unhealthy_threshold":11,"drain_seconds":3601},"release":{"command":[],"timeout_seconds":5}}"#,
         )
         .unwrap_err();
         assert!(
@@ -654,7 +698,11 @@ mod tests {
         );
         assert!(
             e.message.contains("unhealthy_threshold 11 must be 2 to 10")
-                && e.message.contains("drain_seconds 3601 must be 0 to 3600"),
+                && e.message.contains("drain_seconds 3601 must be 0 to 3600")
+                && e.message
+                    .contains("release.command must be a non-empty list")
+                && e.message
+                    .contains("release.timeout_seconds 5 must be 30 to 3600"),
             "{}",
             e.message
         );

@@ -240,4 +240,9 @@ fn the_troubleshooting_table_names_every_rollout_cause_and_its_fix() {
             cause
         );
     }
+    let release = readme
+        .lines()
+        .find(|l| l.starts_with("| execution fails `ReleaseFailed` "))
+        .expect("a troubleshooting row for ReleaseFailed");
+    assert!(release.contains(&format!("To fix: {} |", stepdeploy::diagnosis::RELEASE_FIX)));
 }

@@ -14,7 +14,7 @@ use crate::diagnosis::{ContainerStop, StoppedTask};
 use crate::error::StepError;
 use crate::owner::Tags;
 use crate::resources::task_definition::TaskSpec;
-use crate::resources::{cluster, service, task_definition};
+use crate::resources::{cluster, release_task, service, task_definition};
 
 fn stopped_task(t: &aws_sdk_ecs::types::Task) -> StoppedTask {
     let ip = t
@@ -380,6 +380,128 @@ impl Ecs {
         }
         tasks.sort_by_key(|t| std::cmp::Reverse(t.stopped_at().map(|d| d.as_nanos())));
         Ok(tasks.iter().take(limit).map(stopped_task).collect())
+    }
+
+    /// The deployment's release task (by `startedBy`): the running one, else
+    /// the newest stopped one, else none.
+    pub async fn release_task(
+        &self,
+        cluster: &str,
+        started_by: &str,
+    ) -> Result<Option<release_task::Observed>, StepError> {
+        use aws_sdk_ecs::types::DesiredStatus;
+        let mut arns = Vec::new();
+        for status in [DesiredStatus::Running, DesiredStatus::Stopped] {
+            let res = self
+                .client
+                .list_tasks()
+                .cluster(cluster)
+                .started_by(started_by)
+                .desired_status(status)
+                .send()
+                .await;
+            let Some(out) = or_gone("ECS ListTasks", res, NO_CLUSTER)? else {
+                return Ok(None);
+            };
+            arns.extend(out.task_arns().iter().cloned());
+            if !arns.is_empty() {
+                break;
+            }
+        }
+        if arns.is_empty() {
+            return Ok(None);
+        }
+        let out = self
+            .client
+            .describe_tasks()
+            .cluster(cluster)
+            .set_tasks(Some(arns.into_iter().take(100).collect()))
+            .send()
+            .await
+            .map_err(|e| aws_error("ECS DescribeTasks", &e))?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        Ok(out
+            .tasks()
+            .iter()
+            .max_by_key(|t| t.created_at().map(|d| d.as_nanos()))
+            .map(|t| release_task::Observed {
+                arn: t.task_arn().unwrap_or_default().into(),
+                last_status: t.last_status().unwrap_or_default().into(),
+                exit_code: t.containers().first().and_then(|c| c.exit_code()),
+                stopped_reason: t.stopped_reason().unwrap_or_default().into(),
+                age_seconds: t.created_at().map_or(0, |c| (now - c.secs()).max(0) as u64),
+            }))
+    }
+
+    /// Run the release command once as a Fargate task of the task
+    /// definition, in the service's network; answer the task's ARN.
+    pub async fn run_release_task(
+        &self,
+        wanted: &release_task::Wanted,
+    ) -> Result<String, StepError> {
+        let network = NetworkConfiguration::builder()
+            .awsvpc_configuration(
+                AwsVpcConfiguration::builder()
+                    .set_subnets(Some(wanted.subnets.clone()))
+                    .security_groups(&wanted.security_group)
+                    .assign_public_ip(AssignPublicIp::Disabled)
+                    .build()
+                    .map_err(|e| StepError::fatal(format!("network configuration: {e}")))?,
+            )
+            .build();
+        let overrides = aws_sdk_ecs::types::TaskOverride::builder()
+            .container_overrides(
+                aws_sdk_ecs::types::ContainerOverride::builder()
+                    .name(&wanted.container_name)
+                    .set_command(Some(wanted.command.clone()))
+                    .build(),
+            )
+            .build();
+        let out = self
+            .client
+            .run_task()
+            .cluster(&wanted.cluster)
+            .task_definition(&wanted.task_definition)
+            .launch_type(LaunchType::Fargate)
+            .count(1)
+            .network_configuration(network)
+            .overrides(overrides)
+            .started_by(&wanted.started_by)
+            .client_token(&wanted.client_token)
+            .send()
+            .await
+            .map_err(|e| aws_error("ECS RunTask", &e))?;
+        if let Some(f) = out.failures().first() {
+            return Err(StepError::retryable(format!(
+                "ECS RunTask could not place the release task: {} {}",
+                f.reason().unwrap_or_default(),
+                f.detail().unwrap_or_default()
+            )));
+        }
+        out.tasks()
+            .first()
+            .and_then(|t| t.task_arn())
+            .map(String::from)
+            .ok_or_else(|| StepError::retryable("ECS RunTask answered without a task"))
+    }
+
+    pub async fn stop_task(
+        &self,
+        cluster: &str,
+        task: &str,
+        reason: &str,
+    ) -> Result<(), StepError> {
+        self.client
+            .stop_task()
+            .cluster(cluster)
+            .task(task)
+            .reason(reason)
+            .send()
+            .await
+            .map_err(|e| aws_error("ECS StopTask", &e))?;
+        Ok(())
     }
 
     pub async fn create_service(

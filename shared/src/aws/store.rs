@@ -561,6 +561,20 @@ impl Store {
             .await
     }
 
+    pub async fn get_release(
+        &self,
+        app: &str,
+        environment: &str,
+        commit: &str,
+    ) -> Result<Option<ReleaseRecord>, StepError> {
+        self.get(&env_pk(app, environment), &release_sk(commit))
+            .await
+    }
+
+    pub async fn put_release(&self, record: &ReleaseRecord) -> Result<(), StepError> {
+        self.put(record).await
+    }
+
     pub async fn put_resource(&self, record: &ResourceRecord) -> Result<(), StepError> {
         self.put(record).await
     }

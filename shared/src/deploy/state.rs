@@ -196,11 +196,13 @@ pub fn failure_name(state: &DeployState, caught: &CaughtError) -> String {
     }
 }
 
-/// Whether `error` names a cause [`crate::diagnosis`] found.
+/// Whether `error` names a cause [`crate::diagnosis`] found (a failed
+/// rollout or release task).
 fn is_diagnosed(error: &str) -> bool {
-    crate::diagnosis::Cause::ALL
-        .iter()
-        .any(|c| c.error().name() == error)
+    error == crate::error::ErrorKind::ReleaseFailed.name()
+        || crate::diagnosis::Cause::ALL
+            .iter()
+            .any(|c| c.error().name() == error)
 }
 
 /// A failure as a person reads it: what failed, why, and what to do.

@@ -30,5 +30,6 @@ pub mod target_group;
 // Service (provision-service).
 pub mod cluster;
 pub mod log_group;
+pub mod release_task;
 pub mod service;
 pub mod task_definition;

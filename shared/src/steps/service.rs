@@ -10,12 +10,16 @@ use crate::aws::ecs::Ecs;
 use crate::aws::elbv2::Elb;
 use crate::aws::logs::Logs;
 use crate::aws::store::Store;
-use crate::deploy::{arn_account_region, DeployState, ServiceOutput};
+use crate::deploy::{
+    arn_account_region, now_epoch, rfc3339, DatabaseOutput, DeployState, ServiceOutput,
+};
 use crate::diagnosis::{self, Facts};
-use crate::error::StepError;
+use crate::error::{ErrorKind, StepError};
+use crate::ledger::{env_pk, release_sk, ReleaseRecord};
 use crate::naming::Names;
 use crate::owner::Owner;
-use crate::resources::{cluster, log_group, service, task_definition};
+use crate::resources::{cluster, log_group, release_task, service, task_definition};
+use crate::spec::ReleaseSpec;
 use crate::steps::{run_step, Ctx};
 use crate::teardown::TeardownState;
 
@@ -81,6 +85,17 @@ pub async fn converge(
         restart: state.deployment.restart.clone(),
     };
     let before = before(state.service.as_ref(), &wanted);
+    if let Some(spec) = &state.spec.release {
+        let released = release(aws, ctx, state, database, &wanted, &task.log_prefix, spec).await?;
+        // A dry run plans the service as if the release had passed.
+        if !released && !ctx.dry_run {
+            return Ok(ServiceOutput {
+                rollout: "RELEASE".into(),
+                started_rollout: before.rolled_out,
+                ..output(wanted, before, Some(&service::Observed::default()))
+            });
+        }
+    }
     let current = match service::converge(ecs, ctx, &wanted, before).await? {
         service::Converged::Applied => None,
         service::Converged::Seen(s) => Some(s),
@@ -101,6 +116,85 @@ pub async fn converge(
         }
     };
     Ok(output(wanted, before, current.as_ref()))
+}
+
+/// The release task, before the service moves to the new task definition:
+/// whether it has succeeded for this commit on this database (now, or in an
+/// earlier run: the ledger). Fails `ReleaseFailed` with the command's exit
+/// code and last log lines.
+async fn release(
+    aws: &Clients<'_>,
+    ctx: &mut Ctx<'_>,
+    state: &DeployState,
+    database: &DatabaseOutput,
+    wanted: &service::Wanted,
+    log_prefix: &str,
+    spec: &ReleaseSpec,
+) -> Result<bool, StepError> {
+    let d = &state.deployment;
+    let (app, env) = (
+        ctx.names.app().to_string(),
+        ctx.names.environment().to_string(),
+    );
+    // The managed secret is new with every DB instance: a recreated database
+    // runs the release again.
+    let db = database
+        .secret_arn
+        .clone()
+        .unwrap_or_else(|| database.identifier.clone());
+    let released = ctx
+        .store
+        .get_release(&app, &env, &d.commit)
+        .await?
+        .is_some_and(|r| r.database == db);
+    let (started_by, client_token) = release_task::Wanted::tokens(&d.id);
+    let want = release_task::Wanted {
+        cluster: wanted.cluster.clone(),
+        task_definition: wanted.task_definition.clone(),
+        container_name: wanted.container_name.clone(),
+        command: spec.command.clone(),
+        subnets: wanted.subnets.clone(),
+        security_group: wanted.security_group.clone(),
+        timeout_seconds: spec.timeout_seconds,
+        started_by,
+        client_token,
+    };
+    match release_task::converge(aws.ecs, ctx, &want, released).await? {
+        release_task::Converged::Running => Ok(false),
+        release_task::Converged::Succeeded(Some(task)) if !ctx.dry_run => {
+            ctx.store
+                .put_release(&ReleaseRecord {
+                    pk: env_pk(&app, &env),
+                    sk: release_sk(&d.commit),
+                    commit: d.commit.clone(),
+                    database: db,
+                    deployment_id: ctx.deployment_id.clone(),
+                    task_arn: task.arn.clone(),
+                    released_at: rfc3339(now_epoch()),
+                })
+                .await?;
+            tracing::info!(task = %task.arn, "the release command succeeded");
+            Ok(true)
+        }
+        release_task::Converged::Succeeded(_) => Ok(true),
+        release_task::Converged::Failed { why, task } => {
+            let stream = format!("{log_prefix}/{}/{}", wanted.container_name, task.id());
+            let lines = match aws
+                .logs
+                .last_lines(&wanted.log_group, &stream, diagnosis::LOG_LINES as i32)
+                .await
+            {
+                Ok(lines) => lines.iter().map(|l| diagnosis::mask(l)).collect(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not read the release task's log");
+                    Vec::new()
+                }
+            };
+            let message = diagnosis::release_failure(&why, &lines, &wanted.log_group);
+            tracing::error!(message = %message, "the release command failed");
+            Err(StepError::new(ErrorKind::ReleaseFailed, message))
+        }
+    }
 }
 
 /// How many stopped tasks a diagnosis reads.
