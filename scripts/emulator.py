@@ -34,7 +34,9 @@
   throttling or internal error, in its protocol; `not_found_after_create`
   lets a matching EC2 create succeed, then answers the next N calls that name
   the new id with EC2's not-found code for it; `rollout_seconds` (`value`)
-  sets how long a simulated ECS rollout takes; `stuck` keeps a resource short
+  sets how long a simulated ECS rollout takes; `elastic_ip_limit` (`value`)
+  sets the Elastic IP limit EC2 reports (1000 by default: moto enforces none,
+  and the test stacks hold many); `stuck` keeps a resource short
   of ready (rds, elasticloadbalancing, ec2 NAT gateways, ecs rollouts);
   `crash_after` lets the
   `count`th matching mutating call made by a Lambda invocation succeed, then
@@ -169,6 +171,29 @@ def fix_automated_backups() -> None:
 # DELETE /_stepdeploy/faults puts back the values the launcher started with.
 SETTINGS: dict[str, float] = {}
 STARTUP_SETTINGS: dict[str, float] = {}
+
+
+# moto reports the default Elastic IP limit (5) but enforces none, and the
+# test stacks create dozens of environments' NAT gateway addresses: the local
+# account reports a raised limit, which the faults endpoint can lower
+# (`elastic_ip_limit`, `value`) to show a refusal.
+LOCAL_ELASTIC_IP_LIMIT = 1000
+
+
+def report_elastic_ip_limit() -> None:
+    from moto.ec2.responses.account_attributes import AccountAttributes
+
+    original = AccountAttributes.describe_account_attributes
+    SETTINGS["elastic_ip_limit"] = STARTUP_SETTINGS["elastic_ip_limit"] = LOCAL_ELASTIC_IP_LIMIT
+
+    def describe_account_attributes(self):
+        result = original(self)
+        for attribute in result.result["AccountAttributes"]:
+            if attribute["AttributeName"] in ("vpc-max-elastic-ips", "max-elastic-ips"):
+                attribute["AttributeValues"] = [{"AttributeValue": str(SETTINGS["elastic_ip_limit"])}]
+        return result
+
+    AccountAttributes.describe_account_attributes = describe_account_attributes
 
 
 def simulate_ecs_rollouts(rollout_seconds: float) -> None:
@@ -881,6 +906,11 @@ class Faults:
                 if not isinstance(spec.get("value"), bool):
                     raise ValueError(f"attribute_calls: value must be true or false, not {spec.get('value')!r}")
                 settings["attribute_calls"] = spec["value"]
+            elif kind == "elastic_ip_limit":
+                value = spec.get("value")
+                if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                    raise ValueError(f"elastic_ip_limit: value must be a whole number, not {value!r}")
+                settings["elastic_ip_limit"] = value
             elif kind == "rollout_seconds":
                 value = spec.get("value")
                 if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
@@ -1078,6 +1108,7 @@ def main() -> None:
     fix_send_task_failure()
     fix_automated_backups()
     simulate_ecs_rollouts(args.rollout_seconds)
+    report_elastic_ip_limit()
     record_calls()
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)

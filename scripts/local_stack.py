@@ -45,6 +45,7 @@ DEFAULT_LAMBDA_PORT = 9000
 FUNCTIONS = {
     "RecordDeploymentFunctionArn": "record-deployment",
     "ImageReadyFunctionArn": "image-ready",
+    "PreflightFunctionArn": "preflight",
     "ProvisionNetworkFunctionArn": "provision-network",
     "ProvisionDatabaseFunctionArn": "provision-database",
     "ProvisionLoadBalancerFunctionArn": "provision-load-balancer",

@@ -13,6 +13,7 @@
 //! | [`webhook`] | GitHub's and Docker Hub's webhooks: HTTP plumbing, authentication, routing | pure |
 //! | [`image`], [`registry`] | image references, registry events, Docker Hub digests | pure (the registry client behind `registry`) |
 //! | [`diagnosis`] | why a rollout failed: the facts, the named cause, one message | pure |
+//! | [`preflight`] | what the account says about a deployment before its first change | pure |
 //! | [`ledger`] | the DynamoDB record model | pure |
 //! | [`error`] | [`StepError`] and the stable error names Step Functions match | pure |
 //! | [`aws`] | thin SDK wrappers, one module per service, each behind a cargo feature | AWS |
@@ -33,6 +34,7 @@ pub mod naming;
 pub mod network;
 pub mod owner;
 pub mod plan;
+pub mod preflight;
 pub mod registry;
 pub mod resources;
 pub mod runtime;

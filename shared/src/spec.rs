@@ -334,10 +334,13 @@ impl AppSpec {
                 s.cpu, s.memory
             ));
         }
-        if !s.health_check_path.starts_with('/') {
+        let path = &s.health_check_path;
+        if !path.starts_with('/')
+            || path.len() > 1024
+            || !path.chars().all(|c| c.is_ascii_graphic())
+        {
             problems.push(format!(
-                "service.health_check_path {:?} must start with /",
-                s.health_check_path
+                "service.health_check_path {path:?} must be a path the load balancer can ask: start with /, at most 1024 characters, no spaces or non-ASCII (e.g. \"/health\")"
             ));
         }
         if s.container_name.is_empty()
@@ -682,6 +685,30 @@ mod tests {
         assert!(e.message.contains("owner/name"), "{}", e.message);
         assert!(e.message.contains("not a Fargate size"), "{}", e.message);
         assert!(e.message.contains("Bank!"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_health_check_path_the_load_balancer_cannot_ask_is_refused() {
+        for path in [
+            "health",
+            "/he alth",
+            "/héalth",
+            &format!("/{}", "a".repeat(1024)),
+        ] {
+            let spec = format!(
+                r#"{{"name":"bank","repository":"a/b","service":{{"health_check_path":{path:?}}}}}"#
+            );
+            let e = AppSpec::from_json(&spec).unwrap_err();
+            assert!(
+                e.message.contains("service.health_check_path"),
+                "{path}: {}",
+                e.message
+            );
+        }
+        assert!(AppSpec::from_json(
+            r#"{"name":"bank","repository":"a/b","service":{"health_check_path":"/api/health?deep=1"}}"#
+        )
+        .is_ok());
     }
 
     #[test]

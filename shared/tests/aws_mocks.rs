@@ -225,6 +225,7 @@ async fn the_task_definition_pins_the_image_and_keeps_credentials_secret() {
             digest: DIGEST.into(),
             waited: false,
         }),
+        preflight: None,
         network: None,
         database: None,
         load_balancer: None,

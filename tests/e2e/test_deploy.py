@@ -29,7 +29,7 @@ def path_of(states):
 
 
 HAPPY_PATH = ["Begin Deployment", "Stopped Before Start?", "Dry Run?", "Wait For Image",
-              "Acquire Lease", "Lease Acquired?", "Provision Network", "Network Ready?",
+              "Preflight", "Plan Only?", "Acquire Lease", "Lease Acquired?", "Provision Network", "Network Ready?",
               "Provision Database And Load Balancer", BRANCHES, "Gather Outputs",
               "Provision Service", "Service Ready?", "Record Result"]
 

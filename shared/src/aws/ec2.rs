@@ -230,6 +230,97 @@ impl Ec2 {
         Ok(out.and_then(|o| o.vpcs().iter().find(|v| v.vpc_id() == Some(id)).map(vpc_of)))
     }
 
+    /// Every VPC of the region, whoever owns it (preflight's view).
+    pub async fn all_vpcs(&self) -> Result<Vec<vpc::Observed>, StepError> {
+        let found: Vec<ec2::Vpc> = self
+            .client
+            .describe_vpcs()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| aws_error("EC2 DescribeVpcs", &e))?;
+        Ok(found.iter().map(vpc_of).collect())
+    }
+
+    /// How many Elastic IPs the account holds in the region.
+    pub async fn elastic_ip_count(&self) -> Result<usize, StepError> {
+        let out = self
+            .client
+            .describe_addresses()
+            .send()
+            .await
+            .map_err(|e| aws_error("EC2 DescribeAddresses", &e))?;
+        Ok(out.addresses().len())
+    }
+
+    /// The account's Elastic IP limit, as EC2 reports it (`vpc-max-elastic-ips`).
+    pub async fn elastic_ip_limit(&self) -> Result<Option<usize>, StepError> {
+        let out = self
+            .client
+            .describe_account_attributes()
+            .attribute_names(aws_sdk_ec2::types::AccountAttributeName::from(
+                "vpc-max-elastic-ips",
+            ))
+            .send()
+            .await
+            .map_err(|e| aws_error("EC2 DescribeAccountAttributes", &e))?;
+        Ok(out
+            .account_attributes()
+            .iter()
+            .filter(|a| a.attribute_name() == Some("vpc-max-elastic-ips"))
+            .flat_map(|a| a.attribute_values())
+            .find_map(|v| v.attribute_value().and_then(|v| v.parse().ok())))
+    }
+
+    /// NAT gateways pending or available, counted per availability zone.
+    pub async fn nat_gateways_per_zone(&self) -> Result<Vec<(String, usize)>, StepError> {
+        let gateways: Vec<ec2::NatGateway> = self
+            .client
+            .describe_nat_gateways()
+            .filter(
+                Filter::builder()
+                    .name("state")
+                    .values("pending")
+                    .values("available")
+                    .build(),
+            )
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| aws_error("EC2 DescribeNatGateways", &e))?;
+        let subnets: Vec<String> = gateways
+            .iter()
+            .filter_map(|g| g.subnet_id().map(String::from))
+            .collect();
+        if subnets.is_empty() {
+            return Ok(Vec::new());
+        }
+        let zones: Vec<ec2::Subnet> = self
+            .client
+            .describe_subnets()
+            .set_subnet_ids(Some(subnets.clone()))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| aws_error("EC2 DescribeSubnets", &e))?;
+        let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
+        for subnet in &subnets {
+            let zone = zones
+                .iter()
+                .find(|z| z.subnet_id() == Some(subnet))
+                .and_then(|z| z.availability_zone())
+                .unwrap_or("an unknown zone");
+            *counts.entry(zone.to_string()).or_default() += 1;
+        }
+        Ok(counts.into_iter().collect())
+    }
+
     /// Every VPC carrying the owner's tags.
     pub async fn vpcs(&self, owner: &Owner) -> Result<Vec<vpc::Observed>, StepError> {
         let found: Vec<ec2::Vpc> = self

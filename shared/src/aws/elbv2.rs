@@ -192,6 +192,23 @@ impl Elb {
         Ok(())
     }
 
+    /// How many Application Load Balancers the region has.
+    pub async fn application_load_balancer_count(&self) -> Result<usize, StepError> {
+        let all: Vec<LoadBalancer> = self
+            .client
+            .describe_load_balancers()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| aws_error("ELB DescribeLoadBalancers", &e))?;
+        Ok(all
+            .iter()
+            .filter(|l| l.r#type() == Some(&LoadBalancerTypeEnum::Application))
+            .count())
+    }
+
     /// What the target group's health checks say about each registered target.
     pub async fn target_health(
         &self,

@@ -167,6 +167,7 @@ mod tests {
             deployment: resolve(&req, &spec, "id1", ARN, 5, 0).unwrap(),
             spec,
             image: None,
+            preflight: None,
             network: None,
             database: None,
             load_balancer: None,

@@ -131,6 +131,9 @@ pub struct DeployState {
     pub spec: AppSpec,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<ResolvedImage>,
+    /// What `Preflight` found (warnings; in a dry run, refusals too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preflight: Option<crate::preflight::PreflightOutput>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<NetworkOutput>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -176,6 +179,7 @@ impl DeployState {
             },
         };
         std::iter::once(image)
+            .chain(self.preflight.iter().flat_map(|p| p.plan()))
             .chain(
                 self.reports()
                     .into_iter()

@@ -384,6 +384,7 @@ mod tests {
                 digest: "sha256:1".into(),
                 waited: false,
             }),
+            preflight: None,
             network: None,
             database: None,
             load_balancer: None,

@@ -22,11 +22,18 @@ pub mod lease;
 pub mod load_balancer;
 #[cfg(all(feature = "dynamodb", feature = "ec2"))]
 pub mod network;
+#[cfg(all(feature = "ec2", feature = "elbv2"))]
+pub mod preflight;
 #[cfg(all(feature = "dynamodb", feature = "sfn"))]
 pub mod record;
 #[cfg(all(feature = "dynamodb", feature = "sfn", feature = "rds"))]
 pub mod rotation;
-#[cfg(all(feature = "dynamodb", feature = "ecs", feature = "logs"))]
+#[cfg(all(
+    feature = "dynamodb",
+    feature = "ecs",
+    feature = "logs",
+    feature = "elbv2"
+))]
 pub mod service;
 #[cfg(all(
     feature = "dynamodb",

@@ -171,6 +171,7 @@ mod tests {
             deployment: resolve(&request, &spec, "d1", execution, 15, 0).unwrap(),
             spec,
             image: None,
+            preflight: None,
             network: None,
             database: None,
             load_balancer: None,

@@ -280,6 +280,7 @@ async fn begin(
         deployment,
         spec,
         image: None,
+        preflight: None,
         network: None,
         database: None,
         load_balancer: None,
@@ -514,6 +515,15 @@ async fn succeeded(store: &Store, state: &DeployState) -> Result<Value, StepErro
     }
     let image = state.image.as_ref().map(|i| i.uri.clone());
     let url = state.load_balancer.as_ref().map(|lb| lb.url.clone());
+    let warnings: Vec<String> = state
+        .preflight
+        .iter()
+        .flat_map(|p| {
+            p.checks
+                .iter()
+                .map(|c| format!("{}: {}", c.about, c.detail))
+        })
+        .collect();
     close(
         store,
         state,
@@ -521,6 +531,7 @@ async fn succeeded(store: &Store, state: &DeployState) -> Result<Value, StepErro
         vec![
             ("image", json!(image)),
             ("url", json!(url)),
+            ("warnings", json!(warnings)),
             ("error", Value::Null),
             ("cause", Value::Null),
         ],
@@ -546,6 +557,7 @@ async fn succeeded(store: &Store, state: &DeployState) -> Result<Value, StepErro
         "database": state.database.as_ref().and_then(|db| db.endpoint.clone()),
         "changes": created,
         "mutations": mutations,
+        "warnings": warnings,
     }))
 }
 
