@@ -28,7 +28,8 @@ repositories after it) or, for its secrets, from Secrets Manager:
 - anything else starts, passes its health checks and runs.
 
 A one-off task (RunTask, e.g. a release command) runs for the rollout time
-and exits 0, or 1 when its command contains `fail`.
+and exits 0, or 1 when its command contains `fail`; one whose command
+contains `hang` runs until StopTask stops it (`UserInitiated`, exit 137).
 """
 
 import datetime
@@ -361,15 +362,17 @@ def replace(backend, service, task_definition, deployment_id: str) -> None:
         register(account, region, service, task, ("healthy", None, None))
 
 
-# A one-off task whose command contains this word exits 1 (a failing migration).
+# A one-off task whose command contains this word exits 1 (a failing
+# migration); one whose command contains the other never ends by itself.
 COMMAND_FAILS = "fail"
+COMMAND_HANGS = "hang"
 
 
 def run_task(backend, cluster_name: str, task_definition, started_by: str, network, overrides,
              seconds: float) -> object:
     """RunTask: a one-off task that runs its command for `seconds`, writes
     its log and stops with exit code 0 (1 when the command contains
-    `COMMAND_FAILS`)."""
+    `COMMAND_FAILS`; never, when it contains `COMMAND_HANGS`)."""
     task = start(backend, cluster_name, f"family:{task_definition.family}", network, task_definition, started_by,
                  overrides)
     container = task_definition.container_definitions[0]
@@ -383,14 +386,23 @@ def run_task(backend, cluster_name: str, task_definition, started_by: str, netwo
               else ["Created tables: accounts, transactions", "Done"])
 
     def finish():
+        if task.desired_status == "STOPPED":
+            return  # StopTask came first
         write_logs(account, region, task, container, lines)
         stop(account, region, None, task, "Essential container in task exited", "EssentialContainerExited",
              1 if fails else 0)
 
+    if any(COMMAND_HANGS in part for part in command):
+        return task
     timer = threading.Timer(seconds, finish)
     timer.daemon = True
     timer.start()
     return task
+
+
+def stop_task(backend, task, reason: str) -> None:
+    """StopTask, as ECS does it: SIGTERM, then SIGKILL; `UserInitiated`."""
+    stop(backend.account_id, task.region_name, None, task, reason or "Task stopped by user", "UserInitiated", 137)
 
 
 def stop_all(backend, service, why: str) -> None:

@@ -14,7 +14,8 @@
   fails and the deployment circuit breaker rolls back to the previous task
   definition (or fails the first rollout), with a service event that says why,
   as ECS does. RunTask runs a one-off Fargate task (a release command) for
-  --rollout-seconds; it exits 0, or 1 when its command contains "fail".
+  --rollout-seconds; it exits 0, or 1 when its command contains "fail", or
+  runs until StopTask when it contains "hang".
 - Docker Hub is not AWS, but deployments of Docker Hub images read digests
   from its registry: --docker-hub-port serves the part of the OCI
   distribution API that Docker Hub's registry answers (a Bearer challenge, a
@@ -208,6 +209,7 @@ def simulate_ecs_rollouts(rollout_seconds: float) -> None:
     original_update = EC2ContainerServiceBackend.update_service
     original_delete = EC2ContainerServiceBackend.delete_service
     original_run_task = EC2ContainerServiceBackend.run_task
+    original_stop_task = EC2ContainerServiceBackend.stop_task
     tasks.fix_moto()
 
     def deployment(service, task_definition, state, running, reason):
@@ -297,6 +299,11 @@ def simulate_ecs_rollouts(rollout_seconds: float) -> None:
         return [tasks.run_task(self, cluster.name, definition, started_by or "", networking_configuration, overrides,
                                SETTINGS["rollout_seconds"]) for _ in range(count)]
 
+    def stop_task(self, cluster_str, task_str, reason):
+        task = original_stop_task(self, cluster_str, task_str, reason)
+        tasks.stop_task(self, task, reason)
+        return task
+
     def delete_service(self, cluster_name, service_name, force):
         service = original_delete(self, cluster_name, service_name, force)
         tasks.stop_all(self, service, "Service deleted")
@@ -306,6 +313,7 @@ def simulate_ecs_rollouts(rollout_seconds: float) -> None:
     EC2ContainerServiceBackend.update_service = update_service
     EC2ContainerServiceBackend.delete_service = delete_service
     EC2ContainerServiceBackend.run_task = run_task
+    EC2ContainerServiceBackend.stop_task = stop_task
 
 
 def serve_docker_hub(port: int):

@@ -8,13 +8,14 @@ from conftest import assert_crashed_once, call_count, calls_since, new_commit, s
 REGISTRY = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 
 
-def spec(command: list[str]) -> dict:
+def spec(command: list[str], timeout: int = 60) -> dict:
     return {
         "name": "rel",
         "repository": "acme/rel",
-        "environments": [{"name": "production", "branch": "main"}, {"name": "staging", "branch": "develop"}],
+        "environments": [{"name": "production", "branch": "main"}, {"name": "staging", "branch": "develop"},
+                         {"name": "uat", "branch": "uat"}],
         "network": {"cidr": "10.92.0.0/16"},
-        "release": {"command": command, "timeout_seconds": 60},
+        "release": {"command": command, "timeout_seconds": timeout},
     }
 
 
@@ -99,3 +100,17 @@ def test_a_crash_right_after_run_task_finds_the_release_again_and_runs_it_once(f
     assert_crashed_once(faults, arn, ("ecs", "RunTask", "provision-service"))
     assert actions(faults, since).count("RunTask") == 1
     assert faults.item("ENV#rel#production", f"RELEASE#{commit}")["deployment_id"] == "rel-crash"
+
+
+def test_a_release_past_its_timeout_is_stopped_and_fails_the_deployment(local):
+    """The command never ends: past release.timeout_seconds it is stopped
+    (StopTask), and the deployment fails; the service is never created."""
+    stk.register_spec(local.c("dynamodb"), spec(["python", "hang_forever.py"], timeout=30))
+    since = call_count(local)
+    desc = run(local, "uat", new_commit(), "rel-uat-hangs")
+    assert desc["status"] == "FAILED" and desc["error"] == "ReleaseFailed", desc
+    assert "was stopped before it finished" in desc["cause"], desc["cause"]
+    assert "release.timeout_seconds passed" in desc["cause"]
+    ecs = actions(local, since)
+    assert ecs.count("RunTask") == 1 and ecs.count("StopTask") == 1, ecs
+    assert "CreateService" not in ecs

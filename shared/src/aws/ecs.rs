@@ -431,6 +431,7 @@ impl Ecs {
                 last_status: t.last_status().unwrap_or_default().into(),
                 exit_code: t.containers().first().and_then(|c| c.exit_code()),
                 stopped_reason: t.stopped_reason().unwrap_or_default().into(),
+                stop_code: t.stop_code().map(|c| c.as_str()).unwrap_or_default().into(),
                 age_seconds: t.created_at().map_or(0, |c| (now - c.secs()).max(0) as u64),
             }))
     }

@@ -63,6 +63,8 @@ pub struct Observed {
     /// The release container's exit code, once it stopped (none if it never ran).
     pub exit_code: Option<i32>,
     pub stopped_reason: String,
+    /// `EssentialContainerExited`, `TaskFailedToStart`, `UserInitiated` (StopTask), …
+    pub stop_code: String,
     /// Seconds since it was created.
     pub age_seconds: u64,
 }
@@ -97,6 +99,16 @@ pub fn plan(released: bool, observed: Option<&Observed>, wanted: &Wanted) -> Cha
             wanted.command_line(),
             t.last_status,
             t.age_seconds
+        ));
+    }
+    // Stopped by StopTask (its timeout, or a person): whatever it exited
+    // with, it did not finish.
+    if t.stop_code == "UserInitiated" {
+        return Change::failed(format!(
+            "the release command `{}` was stopped before it finished (task {}): {}",
+            wanted.command_line(),
+            t.id(),
+            t.stopped_reason
         ));
     }
     match t.exit_code {
@@ -202,6 +214,11 @@ mod tests {
             last_status: status.into(),
             exit_code: exit,
             stopped_reason: "Essential container in task exited".into(),
+            stop_code: if status == "STOPPED" {
+                "EssentialContainerExited".into()
+            } else {
+                String::new()
+            },
             age_seconds: age,
         }
     }

@@ -179,20 +179,27 @@ async fn release(
         release_task::Converged::Succeeded(_) => Ok(true),
         release_task::Converged::Failed { why, task } => {
             let stream = format!("{log_prefix}/{}/{}", wanted.container_name, task.id());
-            let lines = match aws
-                .logs
-                .last_lines(&wanted.log_group, &stream, diagnosis::LOG_LINES as i32)
+            let lines = log_tail(aws.logs, &wanted.log_group, &stream)
                 .await
-            {
-                Ok(lines) => lines.iter().map(|l| diagnosis::mask(l)).collect(),
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not read the release task's log");
-                    Vec::new()
-                }
-            };
+                .unwrap_or_default();
             let message = diagnosis::release_failure(&why, &lines, &wanted.log_group);
             tracing::error!(message = %message, "the release command failed");
             Err(StepError::new(ErrorKind::ReleaseFailed, message))
+        }
+    }
+}
+
+/// A task's last log lines, credentials masked; `None` (logged) when they
+/// cannot be read: a diagnosis is best effort.
+async fn log_tail(logs: &Logs, group: &str, stream: &str) -> Option<Vec<String>> {
+    match logs
+        .last_lines(group, stream, diagnosis::LOG_LINES as i32)
+        .await
+    {
+        Ok(lines) => Some(lines.iter().map(|l| diagnosis::mask(l)).collect()),
+        Err(e) => {
+            tracing::warn!(error = %e, stream, "could not read the task's log");
+            None
         }
     }
 }
@@ -246,16 +253,9 @@ async fn diagnose(
             .map(|c| (t.id.clone(), c.name.clone()))
     }) {
         let stream = format!("{log_prefix}/{container}/{task}");
-        match aws
-            .logs
-            .last_lines(&wanted.log_group, &stream, diagnosis::LOG_LINES as i32)
-            .await
-        {
-            Ok(lines) => {
-                facts.log_lines = lines.iter().map(|l| diagnosis::mask(l)).collect();
-                facts.log_stream = stream;
-            }
-            Err(e) => best_effort("the task's log", &e),
+        if let Some(lines) = log_tail(aws.logs, &wanted.log_group, &stream).await {
+            facts.log_lines = lines;
+            facts.log_stream = stream;
         }
     }
     let found = diagnosis::diagnose(&facts, about);
