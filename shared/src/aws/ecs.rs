@@ -46,6 +46,22 @@ fn stopped_task(t: &aws_sdk_ecs::types::Task) -> StoppedTask {
     }
 }
 
+/// Tasks in the private subnets, behind their security group, with no public IP.
+fn private_network(
+    subnets: &[String],
+    security_group: &str,
+) -> Result<NetworkConfiguration, StepError> {
+    let vpc = AwsVpcConfiguration::builder()
+        .set_subnets(Some(subnets.to_vec()))
+        .security_groups(security_group)
+        .assign_public_ip(AssignPublicIp::Disabled)
+        .build()
+        .map_err(|e| StepError::fatal(format!("network configuration: {e}")))?;
+    Ok(NetworkConfiguration::builder()
+        .awsvpc_configuration(vpc)
+        .build())
+}
+
 /// The most stopped tasks a diagnosis lists (ten pages).
 const STOPPED_READ: usize = 1000;
 
@@ -442,16 +458,7 @@ impl Ecs {
         &self,
         wanted: &release_task::Wanted,
     ) -> Result<String, StepError> {
-        let network = NetworkConfiguration::builder()
-            .awsvpc_configuration(
-                AwsVpcConfiguration::builder()
-                    .set_subnets(Some(wanted.subnets.clone()))
-                    .security_groups(&wanted.security_group)
-                    .assign_public_ip(AssignPublicIp::Disabled)
-                    .build()
-                    .map_err(|e| StepError::fatal(format!("network configuration: {e}")))?,
-            )
-            .build();
+        let network = private_network(&wanted.subnets, &wanted.security_group)?;
         let overrides = aws_sdk_ecs::types::TaskOverride::builder()
             .container_overrides(
                 aws_sdk_ecs::types::ContainerOverride::builder()
@@ -510,16 +517,7 @@ impl Ecs {
         plan: &service::Wanted,
         tag_list: &[(&str, String)],
     ) -> Result<String, StepError> {
-        let network = NetworkConfiguration::builder()
-            .awsvpc_configuration(
-                AwsVpcConfiguration::builder()
-                    .set_subnets(Some(plan.subnets.clone()))
-                    .security_groups(&plan.security_group)
-                    .assign_public_ip(AssignPublicIp::Disabled)
-                    .build()
-                    .map_err(|e| StepError::fatal(format!("network configuration: {e}")))?,
-            )
-            .build();
+        let network = private_network(&plan.subnets, &plan.security_group)?;
         let out = self
             .client
             .create_service()
