@@ -19,9 +19,17 @@
 - Docker Hub is not AWS, but deployments of Docker Hub images read digests
   from its registry: --docker-hub-port serves the part of the OCI
   distribution API that Docker Hub's registry answers (a Bearer challenge, a
-  token endpoint, HEAD/GET manifests) plus manifest PUT to push a tag.
-  Repositories whose name contains "private" refuse anonymous pulls, as
-  Docker Hub does for private repositories.
+  token endpoint, HEAD/GET manifests, GET blobs) plus manifest PUT and blob
+  upload to push an image. Repositories whose name contains "private" refuse
+  anonymous pulls, as Docker Hub does for private repositories. A blob GET
+  is redirected to the registries' storage on another origin
+  (`http://localhost:<port>/_storage/<digest>`), which refuses requests that
+  carry an Authorization header, as Docker Hub's CDN and S3 do.
+- ECR keeps the bytes of uploaded layers (moto keeps their sizes only), and
+  GetDownloadUrlForLayer, which moto lacks, answers a presigned-looking URL
+  into the same storage (so with --docker-hub-port only), as ECR answers an
+  S3 URL. A config blob is uploaded as a layer, so preflight can read the
+  ports an image declares from either registry.
 
 - Every AWS call the emulator answers is recorded as (service, action):
   `GET /_stepdeploy/calls?since=N` lists those after the Nth, so tests can
@@ -316,9 +324,58 @@ def simulate_ecs_rollouts(rollout_seconds: float) -> None:
     EC2ContainerServiceBackend.stop_task = stop_task
 
 
+# The registries' blob storage: digest -> bytes (content-addressed, so ECR's
+# layers and Docker Hub's blobs share it). Served by serve_docker_hub's server.
+BLOBS: dict[str, bytes] = {}
+BLOBS_LOCK = threading.Lock()
+STORAGE: dict[str, str] = {}  # "url": where the storage is served
+
+
+def keep_ecr_layers() -> None:
+    """CompleteLayerUpload keeps the layer's bytes; GetDownloadUrlForLayer
+    answers where to download one, or ECR's LayersNotFoundException."""
+    from moto.core.exceptions import ServiceException
+    from moto.ecr.models import ECRBackend
+    from moto.ecr.responses import ECRResponse
+
+    class LayersNotFoundException(ServiceException):
+        code = "LayersNotFoundException"
+
+    complete = ECRBackend.complete_layer_upload
+
+    def complete_layer_upload(self, repository_name, upload_id, layer_digests, registry_id=None):
+        repository = self._get_repository(repository_name, registry_id)
+        upload = repository.uploads.get(upload_id)
+        data = bytes(upload.layer_parts) if upload is not None else b""
+        result = complete(self, repository_name, upload_id, layer_digests, registry_id=registry_id)
+        with BLOBS_LOCK:
+            BLOBS[result["layerDigest"]] = data
+        return result
+
+    def get_download_url_for_layer(self):
+        from moto.core.responses import ActionResult
+
+        repository_name = self._get_param("repositoryName")
+        registry_id = self._get_param("registryId")
+        digest = self._get_param("layerDigest")
+        repository = self.ecr_backend._get_repository(repository_name, registry_id)
+        with BLOBS_LOCK:
+            known = digest in BLOBS and digest in repository.layers
+        if not known or "url" not in STORAGE:
+            raise LayersNotFoundException(
+                f"The layer with digest '{digest}' could not be found in the repository with name '{repository_name}' in the registry with id '{repository.registry_id}'")
+        return ActionResult({"downloadUrl": f"{STORAGE['url']}/_storage/{digest}?X-Amz-Expires=3600&X-Amz-Signature=local",
+                             "layerDigest": digest})
+
+    ECRBackend.complete_layer_upload = complete_layer_upload
+    ECRResponse.get_download_url_for_layer = get_download_url_for_layer
+
+
 def serve_docker_hub(port: int):
     """A registry with Docker Hub's protocol: anonymous pulls need a Bearer
-    token from /token; manifests are PUT to push a tag."""
+    token from /token; manifests are PUT to push a tag, blobs uploaded with a
+    POST (monolithic, `?digest=`) or a POST then a PUT; a blob GET redirects
+    to the storage, on another origin, which takes no Authorization."""
     import re
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
     from urllib.parse import parse_qs, urlparse
@@ -327,6 +384,10 @@ def serve_docker_hub(port: int):
     lock = threading.Lock()
     realm = f"http://127.0.0.1:{port}/token"
     path_re = re.compile(r"^/v2/(?P<repo>[a-z0-9._/-]+)/manifests/(?P<ref>[A-Za-z0-9._:-]+)$")
+    blob_re = re.compile(r"^/v2/(?P<repo>[a-z0-9._/-]+)/blobs/(?P<digest>sha256:[a-f0-9]{64})$")
+    upload_re = re.compile(r"^/v2/(?P<repo>[a-z0-9._/-]+)/blobs/uploads/(?P<id>[a-f0-9]*)$")
+    STORAGE["url"] = f"http://localhost:{port}"
+    uploads: dict[str, bytes] = {}
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -365,8 +426,66 @@ def serve_docker_hub(port: int):
             digest = "sha256:" + hashlib.sha256(body).hexdigest()
             self.answer(200, body, {"Content-Type": media_type, "Docker-Content-Digest": digest}, head)
 
+        def authorized(self, repo, head):
+            challenge = {"WWW-Authenticate": f'Bearer realm="{realm}",service="registry.docker.io",scope="repository:{repo}:pull"'}
+            if not self.headers.get("Authorization", "").startswith("Bearer local-") or "private" in repo:
+                self.error(401, "UNAUTHORIZED", "authentication required", challenge, head)
+                return False
+            return True
+
+        def blob(self, m, head):
+            if not self.authorized(m["repo"], head):
+                return
+            with BLOBS_LOCK:
+                known = m["digest"] in BLOBS
+            if not known:
+                return self.error(404, "BLOB_UNKNOWN", f"blob unknown to registry: {m['digest']}", head=head)
+            self.answer(307, b"", {"Location": f"{STORAGE['url']}/_storage/{m['digest']}?expires=600"}, head)
+
+        def storage(self, digest, head):
+            if self.headers.get("Authorization"):
+                return self.answer(400, b"<Error><Code>InvalidArgument</Code><Message>Only one auth mechanism allowed</Message></Error>",
+                                   {"Content-Type": "application/xml"}, head)
+            with BLOBS_LOCK:
+                body = BLOBS.get(digest)
+            if body is None:
+                return self.answer(404, b"<Error><Code>NoSuchKey</Code></Error>", {"Content-Type": "application/xml"}, head)
+            self.answer(200, body, {"Content-Type": "application/octet-stream"}, head)
+
+        def get_or_head(self, head):
+            url = urlparse(self.path)
+            if url.path.startswith("/_storage/"):
+                return self.storage(url.path[len("/_storage/"):], head)
+            m = blob_re.match(url.path)
+            if m:
+                return self.blob(m, head)
+            if head:
+                return self.manifest(head=True)
+            return None
+
+        def store_blob(self, repo, digest, body):
+            if "sha256:" + hashlib.sha256(body).hexdigest() != digest:
+                return self.error(400, "DIGEST_INVALID", "provided digest did not match uploaded content")
+            with BLOBS_LOCK:
+                BLOBS[digest] = body
+            self.answer(201, b"", {"Docker-Content-Digest": digest, "Location": f"/v2/{repo}/blobs/{digest}"})
+
+        def do_POST(self):
+            url = urlparse(self.path)
+            m = upload_re.match(url.path)
+            if not m or m["id"]:
+                return self.error(404, "NAME_UNKNOWN", "no such path")
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            digest = parse_qs(url.query).get("digest", [""])[0]
+            if digest:
+                return self.store_blob(m["repo"], digest, body)
+            upload = hashlib.sha256(os.urandom(16)).hexdigest()[:32]
+            with lock:
+                uploads[upload] = body
+            self.answer(202, b"", {"Location": f"/v2/{m['repo']}/blobs/uploads/{upload}", "Docker-Upload-UUID": upload})
+
         def do_HEAD(self):
-            self.manifest(head=True)
+            self.get_or_head(head=True)
 
         def do_GET(self):
             url = urlparse(self.path)
@@ -377,13 +496,23 @@ def serve_docker_hub(port: int):
                 return self.answer(200, body, {"Content-Type": "application/json"})
             if url.path == "/v2/":
                 return self.answer(200, b"{}", {"Content-Type": "application/json"})
+            if url.path.startswith("/_storage/") or blob_re.match(url.path):
+                return self.get_or_head(head=False)
             self.manifest(head=False)
 
         def do_PUT(self):
-            m = path_re.match(urlparse(self.path).path)
+            url = urlparse(self.path)
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            up = upload_re.match(url.path)
+            if up and up["id"]:
+                with lock:
+                    started = uploads.pop(up["id"], None)
+                if started is None:
+                    return self.error(404, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry")
+                return self.store_blob(up["repo"], parse_qs(url.query).get("digest", [""])[0], started + body)
+            m = path_re.match(url.path)
             if not m:
                 return self.error(404, "NAME_UNKNOWN", "no such path")
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             media_type = self.headers.get("Content-Type", "application/vnd.oci.image.manifest.v1+json")
             digest = "sha256:" + hashlib.sha256(body).hexdigest()
             with lock:
@@ -1102,6 +1231,9 @@ def main() -> None:
     parser.add_argument("--lambda-url", required=True)
     parser.add_argument("--rollout-seconds", type=float, default=1.0)
     parser.add_argument("--docker-hub-port", type=int, help="also serve a Docker Hub registry on this port")
+    parser.add_argument("--github-port", type=int, help="also serve a fake GitHub (scripts/fake_github.py) on this port")
+    parser.add_argument("--github-app-id", default="1", help="the GitHub App id the fake GitHub knows")
+    parser.add_argument("--github-app-key", help="the GitHub App's private key (PEM file); the fake checks JWTs with its public key")
     args = parser.parse_args()
 
     # moto's Step Functions interpreter calls back into this server on MOTO_PORT.
@@ -1117,6 +1249,7 @@ def main() -> None:
     fix_automated_backups()
     simulate_ecs_rollouts(args.rollout_seconds)
     report_elastic_ip_limit()
+    keep_ecr_layers()
     record_calls()
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
@@ -1125,6 +1258,15 @@ def main() -> None:
     if args.docker_hub_port:
         serve_docker_hub(args.docker_hub_port)
         print(f"Docker Hub registry listening on http://127.0.0.1:{args.docker_hub_port}", flush=True)
+    if args.github_port:
+        from cryptography.hazmat.primitives import serialization
+
+        import fake_github
+
+        key = serialization.load_pem_private_key(open(args.github_app_key, "rb").read(), password=None)
+        public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        fake_github.serve(args.github_port, args.github_app_id, public)
+        print(f"fake GitHub listening on http://127.0.0.1:{args.github_port}", flush=True)
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -36,6 +36,10 @@ LOCAL_WEBHOOK_SECRET = "stepdeploy-local-webhook-secret"
 # The local stack's Docker Hub hook token: hooks post to .../dockerhub/<token>.
 DOCKER_HUB_TOKEN_NAME = "stepdeploy/docker-hub-hook-token"
 LOCAL_DOCKER_HUB_TOKEN = "stepdeploy-local-docker-hub-token"
+# The local GitHub App: its id, and where its private key is kept (the key
+# itself is made by `up`, in the stack's directory).
+GITHUB_APP_ID = "424242"
+GITHUB_APP_KEY_NAME = "stepdeploy/github-app-key"
 DEFAULT_PORT = 5050
 # cargo lambda's own default: plain `cargo lambda invoke <function>` reaches `make up`'s stack.
 DEFAULT_LAMBDA_PORT = 9000
@@ -46,6 +50,7 @@ FUNCTIONS = {
     "RecordDeploymentFunctionArn": "record-deployment",
     "ImageReadyFunctionArn": "image-ready",
     "PreflightFunctionArn": "preflight",
+    "GitHubFunctionArn": "github",
     "ProvisionNetworkFunctionArn": "provision-network",
     "ProvisionDatabaseFunctionArn": "provision-database",
     "ProvisionLoadBalancerFunctionArn": "provision-load-balancer",
@@ -183,8 +188,9 @@ class Stack:
             subprocess.run(["cargo", "build", "--workspace", "--bins", "--quiet"], cwd=ROOT, check=True)
         port = port or free_port()
         lambda_port = lambda_port or free_port()
-        hub_port = free_port()
+        hub_port, github_port = free_port(), free_port()
         endpoint = f"http://127.0.0.1:{port}"
+        app_key = self.github_app_key()
         base = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         base["PATH"] = f"{VENV_BIN}:{base.get('PATH', '')}"
         aws = {
@@ -196,7 +202,8 @@ class Stack:
         }
         self.spawn("emulator", [sys.executable, str(ROOT / "scripts" / "emulator.py"), "--port", str(port),
                                 "--lambda-url", f"http://127.0.0.1:{lambda_port}",
-                                "--docker-hub-port", str(hub_port)], {**base, **aws})
+                                "--docker-hub-port", str(hub_port), "--github-port", str(github_port),
+                                "--github-app-id", GITHUB_APP_ID, "--github-app-key", str(app_key)], {**base, **aws})
         self.wait_port("emulator", port, 30)
         say(f"emulator up at {endpoint}")
         env = {
@@ -210,6 +217,9 @@ class Stack:
             "STEPDEPLOY_DOCKER_HUB_HOOK_URL": f"http://127.0.0.1:{lambda_port}/lambda-url/image-ready/dockerhub/{LOCAL_DOCKER_HUB_TOKEN}",
             "STEPDEPLOY_DOCKER_HUB_URL": f"http://127.0.0.1:{hub_port}",
             "STEPDEPLOY_TASK_EXECUTION_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/stepdeploy-task-execution",
+            "STEPDEPLOY_GITHUB_API_URL": f"http://127.0.0.1:{github_port}",
+            "STEPDEPLOY_GITHUB_APP_ID": GITHUB_APP_ID,
+            "STEPDEPLOY_GITHUB_APP_KEY": GITHUB_APP_KEY_NAME,
             "RUST_LOG": "info",
         }
         env.update(self.control_plane(env, poll_seconds))
@@ -222,6 +232,20 @@ class Stack:
         say(f"Lambdas served by cargo lambda watch at http://127.0.0.1:{lambda_port}")
         say(f"wrote {self.env_file}")
         return env
+
+    def github_app_key(self) -> Path:
+        """The local GitHub App's private key (PKCS#1 PEM, as GitHub hands
+        out), made once per stack directory."""
+        path = self.dir / "github-app.pem"
+        if not path.exists():
+            from cryptography.hazmat.primitives import serialization
+            from cryptography.hazmat.primitives.asymmetric import rsa
+
+            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                               serialization.NoEncryption()))
+            path.chmod(0o600)
+        return path
 
     def control_plane(self, env: dict[str, str], poll_seconds: int) -> dict[str, str]:
         """Create what template.yaml creates, idempotently."""
@@ -247,6 +271,10 @@ class Stack:
             sm.describe_secret(SecretId=DOCKER_HUB_TOKEN_NAME)
         except sm.exceptions.ResourceNotFoundException:
             sm.create_secret(Name=DOCKER_HUB_TOKEN_NAME, SecretString=LOCAL_DOCKER_HUB_TOKEN)
+        try:
+            sm.describe_secret(SecretId=GITHUB_APP_KEY_NAME)
+        except sm.exceptions.ResourceNotFoundException:
+            sm.create_secret(Name=GITHUB_APP_KEY_NAME, SecretString=self.github_app_key().read_text())
         ecr = boto3.client("ecr", **kw)
         try:
             ecr.create_repository(repositoryName="bank", imageTagMutability="IMMUTABLE")
@@ -296,15 +324,35 @@ def clients(env: dict[str, str]):
     return lambda service: boto3.client(service, **kw)
 
 
-def put_sample_image(env: dict[str, str], repository: str, tag: str) -> str:
-    """Push an image manifest for `tag` into the emulator's ECR; returns its digest.
-    Each tag gets its own layer, so each gets its own digest."""
+def image_config(name: str, exposed: tuple[int, ...] | None) -> bytes:
+    """An image config as `docker build` writes it: a Flask app under
+    gunicorn, declaring `exposed` (EXPOSE; None: no EXPOSE at all). `name`
+    keeps each image's config its own."""
+    config = {"Env": ["PATH=/usr/local/bin:/usr/bin:/bin", "PYTHONUNBUFFERED=1"],
+              "Cmd": ["gunicorn", "--bind", f"0.0.0.0:{(exposed or (8000,))[0]}", "app:app"],
+              "WorkingDir": "/app", "Labels": {"org.opencontainers.image.title": name}}
+    if exposed is not None:
+        config["ExposedPorts"] = {f"{p}/tcp": {} for p in exposed}
+    return json.dumps({"architecture": "amd64", "os": "linux", "config": config,
+                       "rootfs": {"type": "layers", "diff_ids": []}}, sort_keys=True).encode()
+
+
+def put_sample_image(env: dict[str, str], repository: str, tag: str, exposed: tuple[int, ...] | None = (8000,)) -> str:
+    """Push an image into the emulator's ECR as `docker push` does: its config
+    blob (declaring `exposed`) as a layer upload, then its manifest; returns
+    its digest. Each tag gets its own layer, so each gets its own digest."""
     ecr = clients(env)("ecr")
     layer = "sha256:" + hashlib.sha256(f"layer-{tag}".encode()).hexdigest()
+    config = image_config(f"{repository}:{tag}", exposed)
+    upload = ecr.initiate_layer_upload(repositoryName=repository)["uploadId"]
+    ecr.upload_layer_part(repositoryName=repository, uploadId=upload, partFirstByte=0,
+                          partLastByte=len(config) - 1, layerPartBlob=config)
+    config_digest = ecr.complete_layer_upload(repositoryName=repository, uploadId=upload,
+                                              layerDigests=["sha256:" + hashlib.sha256(config).hexdigest()])["layerDigest"]
     manifest = json.dumps({
         "schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 7023,
-                   "digest": "sha256:" + hashlib.sha256(f"config-{tag}".encode()).hexdigest()},
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": len(config),
+                   "digest": config_digest},
         "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 32654, "digest": layer}],
     })
     try:
@@ -315,16 +363,23 @@ def put_sample_image(env: dict[str, str], repository: str, tag: str) -> str:
         return imgs["imageDetails"][0]["imageDigest"]
 
 
-def push_docker_hub_image(env: dict[str, str], repository: str, tag: str) -> str:
-    """`docker push` of `repository:tag` to the local Docker Hub registry (the
-    manifest only; each tag its own); returns its digest."""
+def push_docker_hub_image(env: dict[str, str], repository: str, tag: str, exposed: tuple[int, ...] | None = (8000,)) -> str:
+    """`docker push` of `repository:tag` to the local Docker Hub registry: its
+    config blob (declaring `exposed`), then its manifest (each tag its own);
+    returns its digest."""
+    hub = env["STEPDEPLOY_DOCKER_HUB_URL"]
+    config = image_config(f"{repository}:{tag}", exposed)
+    config_digest = "sha256:" + hashlib.sha256(config).hexdigest()
+    req = urllib.request.Request(f"{hub}/v2/{repository}/blobs/uploads/?digest={config_digest}", data=config,
+                                 method="POST", headers={"content-type": "application/octet-stream"})
+    urllib.request.urlopen(req, timeout=10).close()
     manifest = json.dumps({
         "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": 7023,
-                   "digest": "sha256:" + hashlib.sha256(f"config-{repository}-{tag}".encode()).hexdigest()},
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": len(config),
+                   "digest": config_digest},
         "layers": [],
     }).encode()
-    req = urllib.request.Request(f"{env['STEPDEPLOY_DOCKER_HUB_URL']}/v2/{repository}/manifests/{tag}", data=manifest,
+    req = urllib.request.Request(f"{hub}/v2/{repository}/manifests/{tag}", data=manifest,
                                  method="PUT", headers={"content-type": "application/vnd.oci.image.manifest.v1+json"})
     with urllib.request.urlopen(req, timeout=10) as resp:
         return resp.headers["Docker-Content-Digest"]
@@ -373,6 +428,34 @@ def post_json(url: str, body: bytes, headers: dict[str, str] | None = None, time
         return status, json.loads(raw or b"{}")
     except ValueError:
         return status, {"raw": raw.decode(errors="replace")}
+
+
+def github(env: dict[str, str], method: str, path: str, body: dict | None = None):
+    """Talk to the local stack's fake GitHub (`/_calls`, `/_files`, `/_faults`, ...)."""
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(f"{env['STEPDEPLOY_GITHUB_API_URL']}{path}", data=data, method=method,
+                                 headers={"content-type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        raw = resp.read()
+    return json.loads(raw) if raw else None
+
+
+def github_reports(env: dict[str, str], repository: str, since: int = 0) -> list[tuple[str, str, str]]:
+    """What the fake GitHub was told about `repository` after its `since`th
+    call, in order: ("deployment", environment, ref), ("deployment status",
+    state, description) and ("commit status", state, context)."""
+    out = []
+    for call in github(env, "GET", "/_calls")[since:]:
+        path, body = call["path"].split("?")[0], call["body"] or {}
+        if call["method"] != "POST" or not path.startswith(f"/repos/{repository}/"):
+            continue
+        if path.endswith("/deployments"):
+            out.append(("deployment", body.get("environment", ""), body.get("ref", "")))
+        elif path.endswith("/statuses") and "/deployments/" in path:
+            out.append(("deployment status", body.get("state", ""), body.get("description", "")))
+        elif "/statuses/" in path:
+            out.append(("commit status", body.get("state", ""), body.get("context", "")))
+    return out
 
 
 def get_json(url: str, timeout: float = 30) -> dict:

@@ -17,8 +17,8 @@ import sys
 import time
 from pathlib import Path
 
-from local_stack import (DEFAULT_LAMBDA_PORT, DEFAULT_PORT, ROOT, TABLE, Stack, clients, follow, inventory,
-                         post_webhook, put_sample_image, read_env, sample_push, say)
+from local_stack import (DEFAULT_LAMBDA_PORT, DEFAULT_PORT, ROOT, TABLE, Stack, clients, follow, github, github_reports,
+                         inventory, post_webhook, put_sample_image, read_env, sample_push, say)
 
 
 def demo(stack: Stack, args) -> int:
@@ -33,7 +33,12 @@ def demo(stack: Stack, args) -> int:
         say("the webhook did not start a deployment")
         return 1
     say(f"deployment {reply['deployment_id']}")
+    repository = json.loads(body)["repository"]["full_name"]
+    seen = len(github(env, "GET", "/_calls"))
     desc = follow(env, reply["execution_arn"], timeout=args.timeout)
+    say(f"GitHub ({env['STEPDEPLOY_GITHUB_API_URL']}, the local fake) was told, as the stack's GitHub App:")
+    for what, a, b in github_reports(env, repository, seen):
+        print(f"    {what:<17} {a:<12} {b}")
     if desc["status"] != "SUCCEEDED":
         say(f"deployment {desc['status']}: {desc.get('error', '')}: {desc.get('cause', '')}")
         return 1

@@ -71,8 +71,9 @@ def new_commit() -> str:
 class Local:
     """The running stack, as a test talks to it: over HTTP, like a user."""
 
-    def __init__(self, env: dict[str, str]):
+    def __init__(self, env: dict[str, str], dir: Path | None = None):
         self.env = env
+        self.dir = dir  # the stack's directory (its logs)
         self.client = stk.clients(env)
 
     def c(self, service: str):
@@ -98,11 +99,12 @@ class Local:
         delivery = kw.pop("delivery", None)
         return self.post("push", self.push_payload(commit, **kw), delivery=delivery)
 
-    def put_image(self, repository: str, tag: str) -> str:
-        return stk.put_sample_image(self.env, repository, tag)
+    def put_image(self, repository: str, tag: str, exposed: tuple[int, ...] | None = (8000,)) -> str:
+        """Push an image to the local ECR, declaring `exposed` (None: no EXPOSE)."""
+        return stk.put_sample_image(self.env, repository, tag, exposed)
 
-    def push_docker_hub(self, repository: str, tag: str) -> str:
-        return stk.push_docker_hub_image(self.env, repository, tag)
+    def push_docker_hub(self, repository: str, tag: str, exposed: tuple[int, ...] | None = (8000,)) -> str:
+        return stk.push_docker_hub_image(self.env, repository, tag, exposed)
 
     def docker_hub_hook(self, body: dict | bytes, token: str | None = None) -> tuple[int, dict]:
         """POST a Docker Hub webhook to image-ready's hook URL (or one with another token)."""
@@ -179,7 +181,7 @@ def local(tmp_path_factory) -> Local:
                 stk.clients(env)("ecr").create_repository(repositoryName=repo)
             except Exception:  # noqa: BLE001 - already there
                 pass
-        yield Local(env)
+        yield Local(env, state_dir)
     finally:
         stack.down()
         for name in ("emulator", "lambdas"):

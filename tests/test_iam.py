@@ -434,11 +434,19 @@ def physical(logical: str, attr: str | None = None) -> str:
     return arns.get(kind, name)
 
 
+def parameter(name: str) -> str | None:
+    """A stack parameter's value: its default, or a fake one."""
+    p = TEMPLATE.get("Parameters", {}).get(name)
+    if p is None:
+        return None
+    return str(p.get("Default") or "1")
+
+
 def resolve(v):
     if isinstance(v, dict) and len(v) == 1 and (next(iter(v)) == "Ref" or next(iter(v)).startswith("Fn::")):
         (k, a), = v.items()
         if k == "Ref":
-            return PSEUDO.get(a) or physical(a)
+            return PSEUDO.get(a) or parameter(a) or physical(a)
         if k == "Fn::GetAtt":
             return physical(a[0], a[1])
         if k == "Fn::Sub":
@@ -449,7 +457,7 @@ def resolve(v):
                     return extra[ref]
                 if "." in ref and ref.split(".")[0] in RESOURCES:
                     return physical(*ref.split(".", 1))
-                return PSEUDO.get(ref) or physical(ref)
+                return PSEUDO.get(ref) or parameter(ref) or physical(ref)
             return re.sub(r"\$\{([\w:.]+)\}", sub, text)
         raise AssertionError(f"intrinsic {k} is not modelled")
     if isinstance(v, list):

@@ -121,6 +121,13 @@ pub struct DeploymentRecord {
     pub commit: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub branch: Option<String>,
+    /// The GitHub repository (`owner/name`) the commit is from: where the
+    /// deployment is reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
+    /// A pull request's or branch's preview environment.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub preview: bool,
     pub status: Status,
     /// The deployment's place in its environment's push order (the lease's
     /// counter): a higher number is a newer push. Absent on a dry run.

@@ -12,8 +12,9 @@
 //! | [`network`] | address ranges of the VPC and subnets | pure |
 //! | [`webhook`] | GitHub's and Docker Hub's webhooks: HTTP plumbing, authentication, routing | pure |
 //! | [`image`], [`registry`] | image references, registry events, Docker Hub digests | pure (the registry client behind `registry`) |
+//! | [`github`] | what a deployment reports to GitHub as the stack's App: JWT, statuses, retries | pure (the client behind `github`) |
 //! | [`diagnosis`] | why a rollout failed: the facts, the named cause, one message | pure |
-//! | [`preflight`] | what the account says about a deployment before its first change | pure |
+//! | [`preflight`] | what the account and the image say about a deployment before its first change | pure |
 //! | [`ledger`] | the DynamoDB record model | pure |
 //! | [`error`] | [`StepError`] and the stable error names Step Functions match | pure |
 //! | [`aws`] | thin SDK wrappers, one module per service, each behind a cargo feature | AWS |
@@ -27,6 +28,7 @@ pub mod aws;
 pub mod deploy;
 pub mod diagnosis;
 pub mod error;
+pub mod github;
 pub mod image;
 pub mod lease;
 pub mod ledger;

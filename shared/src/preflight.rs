@@ -4,7 +4,8 @@
 //! turns it and the spec into verdicts: the VPC's range overlapping a VPC
 //! this environment does not own (a warning: peering or a VPN between them
 //! would not route), and what a first deploy creates against the account's
-//! quotas. A refusal fails the deployment with `InvalidInput` and zero
+//! quotas; [`port_check`] compares `service.port` with the ports the image's
+//! config declares, read from its registry. A refusal fails the deployment with `InvalidInput` and zero
 //! mutating calls; a dry run lists the verdicts in its plan instead.
 //!
 //! The spec's own checks (a valid Fargate size, the health check's path and
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::network::Cidr;
 use crate::plan::{Change, PlanItem};
+use crate::registry::DeclaredPorts;
 use crate::spec::{AppSpec, NatMode};
 
 /// AWS's default quotas for what a first deploy creates (per region unless
@@ -50,6 +52,8 @@ pub struct Account {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
+    /// Something preflight could not check, and why.
+    Note,
     Warn,
     Refuse,
 }
@@ -83,10 +87,11 @@ impl PreflightOutput {
                 name: match c.verdict {
                     Verdict::Refuse => c.about.clone(),
                     Verdict::Warn => format!("{}: warning: {}", c.about, c.detail),
+                    Verdict::Note => format!("{}: note: {}", c.about, c.detail),
                 },
                 change: match c.verdict {
                     Verdict::Refuse => Change::failed(c.detail.clone()),
-                    Verdict::Warn => Change::Nothing,
+                    Verdict::Warn | Verdict::Note => Change::Nothing,
                 },
             })
             .collect()
@@ -182,6 +187,50 @@ pub fn checks(spec: &AppSpec, account: &Account) -> Vec<Check> {
         ));
     }
     out
+}
+
+/// `service.port` against the ports the image declares (`EXPOSE`): a port
+/// the image does not declare is refused, since the load balancer would send
+/// traffic and health checks where nothing listens; an image that declares
+/// none, or whose config could not be read, leaves a note.
+pub fn port_check(spec: &AppSpec, image: &str, declared: &DeclaredPorts) -> Option<Check> {
+    let port = spec.service.port;
+    let note = |detail: String| {
+        Some(Check {
+            about: "service.port".into(),
+            verdict: Verdict::Note,
+            detail,
+        })
+    };
+    match declared {
+        DeclaredPorts::Declared(ports)
+            if ports.iter().any(|p| p.port == port && p.protocol == "tcp") =>
+        {
+            None
+        }
+        DeclaredPorts::Declared(ports) => {
+            let list: Vec<String> = ports.iter().map(ToString::to_string).collect();
+            let suggestion = ports
+                .iter()
+                .find(|p| p.protocol == "tcp")
+                .map(|p| format!("set service.port to {} in the app spec, or ", p.port))
+                .unwrap_or_default();
+            Some(Check {
+                about: "service.port".into(),
+                verdict: Verdict::Refuse,
+                detail: format!(
+                    "the image {image} declares {} (EXPOSE in its Dockerfile) but service.port is {port}: the load balancer would send requests and health checks to a port the app does not listen on. To fix: {suggestion}make the app listen on {port} and EXPOSE {port}; then push again",
+                    list.join(", ")
+                ),
+            })
+        }
+        DeclaredPorts::NoneDeclared => note(format!(
+            "the image {image} declares no port (no EXPOSE in its Dockerfile), so service.port {port} was not checked against it"
+        )),
+        DeclaredPorts::Unread(why) => note(format!(
+            "the configuration of the image {image} could not be read ({why}), so service.port {port} was not checked against it"
+        )),
+    }
 }
 
 /// The error a deployment is refused with: every refusal, each naming what
@@ -360,5 +409,56 @@ mod tests {
             .name
             .starts_with("network.cidr: warning: 10.40.0.0/16 overlaps vpc-f"));
         assert_eq!(refusal(&PreflightOutput::default()), None);
+    }
+
+    #[test]
+    fn port_table() {
+        use crate::registry::ExposedPort;
+        let tcp = |port| ExposedPort {
+            port,
+            protocol: "tcp".into(),
+        };
+        let udp = |port| ExposedPort {
+            port,
+            protocol: "udp".into(),
+        };
+        let s = spec("single");
+        let cases: Vec<(DeclaredPorts, Option<Verdict>, &str)> = vec![
+            (DeclaredPorts::Declared(vec![tcp(8000)]), None, ""),
+            (DeclaredPorts::Declared(vec![tcp(80), tcp(8000)]), None, ""),
+            (
+                DeclaredPorts::Declared(vec![tcp(5000)]),
+                Some(Verdict::Refuse),
+                "declares 5000/tcp (EXPOSE in its Dockerfile) but service.port is 8000",
+            ),
+            (
+                DeclaredPorts::Declared(vec![tcp(5000)]),
+                Some(Verdict::Refuse),
+                "set service.port to 5000 in the app spec, or make the app listen on 8000",
+            ),
+            (
+                DeclaredPorts::Declared(vec![udp(8000)]),
+                Some(Verdict::Refuse),
+                "To fix: make the app listen on 8000 and EXPOSE 8000",
+            ),
+            (
+                DeclaredPorts::NoneDeclared,
+                Some(Verdict::Note),
+                "declares no port",
+            ),
+            (
+                DeclaredPorts::Unread("HTTP 500".into()),
+                Some(Verdict::Note),
+                "could not be read (HTTP 500)",
+            ),
+        ];
+        for (declared, verdict, says) in cases {
+            let got = port_check(&s, "acme/bank@sha256:00", &declared);
+            assert_eq!(got.as_ref().map(|c| c.verdict), verdict, "{declared:?}");
+            if let Some(c) = got {
+                assert_eq!(c.about, "service.port");
+                assert!(c.detail.contains(says), "{declared:?}: {}", c.detail);
+            }
+        }
     }
 }

@@ -63,7 +63,7 @@ pub fn parse_challenge(header: &str) -> Option<Challenge> {
 }
 
 /// Percent-encode a query value (RFC 3986 unreserved characters pass).
-fn encode(value: &str) -> String {
+pub(crate) fn encode(value: &str) -> String {
     value
         .bytes()
         .map(|b| match b {
@@ -175,6 +175,166 @@ pub fn token_outcome(image: &ImageRef, status: u16, body: &[u8]) -> Result<Strin
     }
 }
 
+/// The manifest kinds that are one image (a config and its layers).
+pub const IMAGE_MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
+
+/// An image's manifest or index, as far as finding its config goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Manifest {
+    /// A multi-platform index (or Docker manifest list): one manifest per platform.
+    Index(Vec<PlatformManifest>),
+    /// One image: the digest of its config blob.
+    Image { config: String },
+}
+
+/// One entry of an index.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PlatformManifest {
+    pub digest: String,
+    pub os: String,
+    pub architecture: String,
+}
+
+/// Read a manifest or an index (by its shape: the media type header is not
+/// always sent, nor always right).
+pub fn parse_manifest(body: &[u8]) -> Result<Manifest, String> {
+    let v: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| format!("the manifest is not JSON: {e}"))?;
+    if let Some(entries) = v.get("manifests").and_then(|m| m.as_array()) {
+        let text = |e: &serde_json::Value, path: &[&str]| {
+            path.iter()
+                .try_fold(e, |v, k| v.get(*k))
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string()
+        };
+        return Ok(Manifest::Index(
+            entries
+                .iter()
+                .map(|e| PlatformManifest {
+                    digest: text(e, &["digest"]),
+                    os: text(e, &["platform", "os"]),
+                    architecture: text(e, &["platform", "architecture"]),
+                })
+                .collect(),
+        ));
+    }
+    match v.pointer("/config/digest").and_then(|d| d.as_str()) {
+        Some(d) if is_digest(d) => Ok(Manifest::Image { config: d.into() }),
+        _ if v.get("schemaVersion").and_then(|s| s.as_u64()) == Some(1) => {
+            Err("the image has a schema 1 manifest (deprecated), which names no config".into())
+        }
+        _ => Err("the manifest names no sha256 config digest".into()),
+    }
+}
+
+/// The digest of the index's manifest for Linux on `architecture` (`amd64`,
+/// `arm64`), the one ECS pulls.
+pub fn pick_platform<'a>(entries: &'a [PlatformManifest], architecture: &str) -> Option<&'a str> {
+    entries
+        .iter()
+        .find(|e| e.os == "linux" && e.architecture == architecture && is_digest(&e.digest))
+        .map(|e| e.digest.as_str())
+}
+
+/// A port an image declares (`EXPOSE 8000` in its Dockerfile).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ExposedPort {
+    pub port: u16,
+    /// `tcp` unless the image says otherwise.
+    pub protocol: String,
+}
+
+impl std::fmt::Display for ExposedPort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.port, self.protocol)
+    }
+}
+
+/// The ports an image config declares (`config.ExposedPorts`, keys like
+/// `8000/tcp`), sorted; empty when it declares none.
+pub fn exposed_ports(config: &[u8]) -> Result<Vec<ExposedPort>, String> {
+    let v: serde_json::Value =
+        serde_json::from_slice(config).map_err(|e| format!("the image config is not JSON: {e}"))?;
+    let Some(ports) = v
+        .pointer("/config/ExposedPorts")
+        .and_then(|p| p.as_object())
+    else {
+        return Ok(Vec::new());
+    };
+    let mut out = ports
+        .keys()
+        .map(|key| {
+            let (port, protocol) = key.split_once('/').unwrap_or((key, "tcp"));
+            port.parse::<u16>()
+                .map(|port| ExposedPort {
+                    port,
+                    protocol: protocol.to_ascii_lowercase(),
+                })
+                .map_err(|_| format!("the image config exposes {key:?}, which is not a port"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// What preflight learned of the ports an image declares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeclaredPorts {
+    /// The image declares these (never empty).
+    Declared(Vec<ExposedPort>),
+    /// The image declares no port.
+    NoneDeclared,
+    /// Its config could not be read; why.
+    Unread(String),
+}
+
+impl DeclaredPorts {
+    pub fn from_config(config: &[u8]) -> DeclaredPorts {
+        match exposed_ports(config) {
+            Ok(ports) if ports.is_empty() => DeclaredPorts::NoneDeclared,
+            Ok(ports) => DeclaredPorts::Declared(ports),
+            Err(why) => DeclaredPorts::Unread(why),
+        }
+    }
+}
+
+/// `<base>/v2/<repository>/blobs/<digest>`.
+pub fn blob_url(base: &str, repository: &str, digest: &str) -> String {
+    format!(
+        "{}/v2/{repository}/blobs/{digest}",
+        base.trim_end_matches('/')
+    )
+}
+
+/// Where a redirect's `Location` points, from the URL that answered it.
+pub fn resolve_location(from: &str, location: &str) -> Option<String> {
+    if location.starts_with("https://") || location.starts_with("http://") {
+        return Some(location.to_string());
+    }
+    let scheme_end = from.find("://")? + 3;
+    let origin_end = from[scheme_end..]
+        .find('/')
+        .map_or(from.len(), |i| scheme_end + i);
+    location
+        .starts_with('/')
+        .then(|| format!("{}{location}", &from[..origin_end]))
+}
+
+/// The `scheme://host:port` of a URL.
+pub fn origin(url: &str) -> &str {
+    let Some(i) = url.find("://") else { return url };
+    let end = url[i + 3..].find('/').map_or(url.len(), |j| i + 3 + j);
+    &url[..end]
+}
+
+/// Whether `body` is the blob `digest` names.
+pub fn digest_matches(body: &[u8], digest: &str) -> bool {
+    use sha2::Digest;
+    digest.strip_prefix("sha256:") == Some(hex::encode(sha2::Sha256::digest(body)).as_str())
+}
+
 #[cfg(feature = "registry")]
 pub mod client {
     //! The HTTP side: one client, reused across invocations.
@@ -195,6 +355,11 @@ pub mod client {
     const LOOKUP_TIMEOUT: Duration = Duration::from_secs(8);
     /// Token answers and error bodies are small; nothing larger is read.
     const MAX_BODY: usize = 64 * 1024;
+    /// Manifests, indexes and image configs (a long build history makes a
+    /// config tens of KiB).
+    const MAX_DOCUMENT: usize = 1024 * 1024;
+    /// Reading an image's config: up to six requests.
+    const CONFIG_TIMEOUT: Duration = Duration::from_secs(12);
 
     pub struct Registry {
         client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
@@ -205,6 +370,7 @@ pub mod client {
         status: u16,
         digest: Option<String>,
         challenge: Option<Challenge>,
+        location: Option<String>,
         body: Bytes,
     }
 
@@ -239,6 +405,7 @@ pub mod client {
             url: &str,
             accept: &str,
             bearer: Option<&str>,
+            limit: usize,
         ) -> Result<Answer, StepError> {
             let mut req = http::Request::builder()
                 .method(method)
@@ -262,7 +429,8 @@ pub mod client {
             let status = resp.status().as_u16();
             let digest = digest_header(header("docker-content-digest"));
             let challenge = header("www-authenticate").and_then(parse_challenge);
-            let body = Limited::new(resp.into_body(), MAX_BODY).collect();
+            let location = header("location").map(String::from);
+            let body = Limited::new(resp.into_body(), limit).collect();
             let body = tokio::time::timeout(REQUEST_TIMEOUT, body)
                 .await
                 .map_err(|_| unreachable(&"timed out reading the answer"))?
@@ -272,6 +440,7 @@ pub mod client {
                 status,
                 digest,
                 challenge,
+                location,
                 body,
             })
         }
@@ -295,7 +464,7 @@ pub mod client {
                 StepError::invalid_input(format!("image {image} has neither tag nor digest"))
             })?;
             let mut answer = self
-                .send(http::Method::HEAD, &url, MANIFEST_ACCEPT, None)
+                .send(http::Method::HEAD, &url, MANIFEST_ACCEPT, None, MAX_BODY)
                 .await?;
             if answer.status == 401 {
                 let Some(challenge) = answer.challenge.take() else {
@@ -309,15 +478,165 @@ pub mod client {
                         &challenge.token_url(&image.repository),
                         "application/json",
                         None,
+                        MAX_BODY,
                     )
                     .await?;
                 let token = token_outcome(image, t.status, &t.body)?;
                 answer = self
-                    .send(http::Method::HEAD, &url, MANIFEST_ACCEPT, Some(&token))
+                    .send(
+                        http::Method::HEAD,
+                        &url,
+                        MANIFEST_ACCEPT,
+                        Some(&token),
+                        MAX_BODY,
+                    )
                     .await?;
             }
             manifest_outcome(image, answer.status, answer.digest)
         }
+
+        /// The config blob of `image` (pinned by digest) as ECS would run it
+        /// on Linux/`architecture`: its manifest, the platform's manifest
+        /// when that is an index, then the blob, following the registry's
+        /// redirect to its storage (without the pull token, which belongs
+        /// to the registry alone). The error says why it could not be read.
+        pub async fn image_config(
+            &self,
+            image: &ImageRef,
+            architecture: &str,
+        ) -> Result<Bytes, String> {
+            tokio::time::timeout(CONFIG_TIMEOUT, self.read_config(image, architecture))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(format!(
+                        "the registry did not answer within {} s",
+                        CONFIG_TIMEOUT.as_secs()
+                    ))
+                })
+        }
+
+        async fn read_config(&self, image: &ImageRef, architecture: &str) -> Result<Bytes, String> {
+            let base = registry_base(image, &self.docker_hub);
+            let mut token = None;
+            let mut reference = image
+                .digest
+                .clone()
+                .or_else(|| image.tag.clone())
+                .ok_or_else(|| format!("image {image} has neither tag nor digest"))?;
+            let config = loop {
+                let url = format!("{base}/v2/{}/manifests/{reference}", image.repository);
+                let a = self
+                    .authed(&url, MANIFEST_ACCEPT, image, &mut token)
+                    .await?;
+                if a.status != 200 {
+                    return Err(format!("the registry answered HTTP {} for {url}", a.status));
+                }
+                match parse_manifest(&a.body)? {
+                    Manifest::Image { config } => break config,
+                    Manifest::Index(entries) if reference.len() < 100 => {
+                        let Some(d) = pick_platform(&entries, architecture) else {
+                            return Err(format!(
+                                "the image's index has no linux/{architecture} manifest, the platform ECS runs"
+                            ));
+                        };
+                        reference = d.to_string();
+                    }
+                    Manifest::Index(_) => return Err("an index points at another index".into()),
+                }
+            };
+            let mut url = blob_url(&base, &image.repository, &config);
+            let mut a = self.authed(&url, "*/*", image, &mut token).await?;
+            for _ in 0..3 {
+                if !matches!(a.status, 301 | 302 | 303 | 307 | 308) {
+                    break;
+                }
+                let next = a
+                    .location
+                    .as_deref()
+                    .and_then(|l| resolve_location(&url, l))
+                    .ok_or_else(|| {
+                        format!("the registry redirected {url} without a usable Location")
+                    })?;
+                let bearer = if origin(&next) == origin(&url) {
+                    token.as_deref()
+                } else {
+                    None
+                };
+                url = next;
+                a = self
+                    .send(http::Method::GET, &url, "*/*", bearer, MAX_DOCUMENT)
+                    .await
+                    .map_err(|e| e.message)?;
+            }
+            checked_blob(a.status, a.body, &config)
+        }
+
+        /// GET a document, answering a Bearer challenge once with a pull token.
+        async fn authed(
+            &self,
+            url: &str,
+            accept: &str,
+            image: &ImageRef,
+            token: &mut Option<String>,
+        ) -> Result<Answer, String> {
+            let get = |bearer: Option<String>| async move {
+                self.send(
+                    http::Method::GET,
+                    url,
+                    accept,
+                    bearer.as_deref(),
+                    MAX_DOCUMENT,
+                )
+                .await
+                .map_err(|e| e.message)
+            };
+            let mut a = get(token.clone()).await?;
+            if a.status == 401 && token.is_none() {
+                let challenge = a.challenge.take().ok_or_else(|| {
+                    format!("the registry refused {url} without saying how to authenticate")
+                })?;
+                let t = self
+                    .send(
+                        http::Method::GET,
+                        &challenge.token_url(&image.repository),
+                        "application/json",
+                        None,
+                        MAX_BODY,
+                    )
+                    .await
+                    .map_err(|e| e.message)?;
+                *token = Some(token_outcome(image, t.status, &t.body).map_err(|e| e.message)?);
+                a = get(token.clone()).await?;
+            }
+            Ok(a)
+        }
+
+        /// GET a blob from a presigned URL (ECR's `GetDownloadUrlForLayer`),
+        /// checked against its digest.
+        pub async fn download(&self, url: &str, digest: &str) -> Result<Bytes, String> {
+            let a = tokio::time::timeout(
+                CONFIG_TIMEOUT,
+                self.send(http::Method::GET, url, "*/*", None, MAX_DOCUMENT),
+            )
+            .await
+            .map_err(|_| "the download timed out".to_string())?
+            .map_err(|e| e.message)?;
+            checked_blob(a.status, a.body, digest)
+        }
+    }
+
+    fn checked_blob(status: u16, body: Bytes, digest: &str) -> Result<Bytes, String> {
+        if status != 200 {
+            return Err(format!(
+                "the registry answered HTTP {status} for the config blob {digest}"
+            ));
+        }
+        if !digest_matches(&body, digest) {
+            return Err(format!(
+                "the config blob read does not match its digest {digest}"
+            ));
+        }
+        Ok(body)
     }
 }
 
@@ -436,5 +755,97 @@ mod tests {
         assert_eq!(digest_header(Some(&format!(" {d} "))), Some(d));
         assert_eq!(digest_header(Some("sha256:abc")), None);
         assert_eq!(digest_header(None), None);
+    }
+
+    #[test]
+    fn manifests_and_indexes() {
+        let config = format!("sha256:{}", "c0".repeat(32));
+        let amd = format!("sha256:{}", "a1".repeat(32));
+        let arm = format!("sha256:{}", "a2".repeat(32));
+        let image = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"digest":"{config}","size":1}},"layers":[]}}"#
+        );
+        assert_eq!(
+            parse_manifest(image.as_bytes()).unwrap(),
+            Manifest::Image {
+                config: config.clone()
+            }
+        );
+        let index = format!(
+            r#"{{"manifests":[
+                {{"digest":"{arm}","platform":{{"os":"linux","architecture":"arm64","variant":"v8"}}}},
+                {{"digest":"sha256:{}","platform":{{"os":"unknown","architecture":"unknown"}}}},
+                {{"digest":"{amd}","platform":{{"os":"linux","architecture":"amd64"}}}}]}}"#,
+            "ff".repeat(32)
+        );
+        let Manifest::Index(entries) = parse_manifest(index.as_bytes()).unwrap() else {
+            panic!("an index")
+        };
+        assert_eq!(pick_platform(&entries, "amd64"), Some(amd.as_str()));
+        assert_eq!(pick_platform(&entries, "arm64"), Some(arm.as_str()));
+        assert_eq!(pick_platform(&entries, "s390x"), None);
+        for bad in [
+            &b"<html>"[..],
+            br#"{"schemaVersion":1,"fsLayers":[]}"#,
+            br#"{"config":{"digest":"md5:x"}}"#,
+        ] {
+            assert!(
+                parse_manifest(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn exposed_ports_of_configs() {
+        let ports = |c: &str| {
+            exposed_ports(c.as_bytes())
+                .map(|p| p.iter().map(ToString::to_string).collect::<Vec<_>>())
+        };
+        assert_eq!(
+            ports(r#"{"config":{"ExposedPorts":{"8000/tcp":{},"53/UDP":{},"443":{}}}}"#).unwrap(),
+            ["53/udp", "443/tcp", "8000/tcp"]
+        );
+        assert!(ports(r#"{"config":{"Env":["A=1"]}}"#).unwrap().is_empty());
+        assert!(ports(r#"{"config":{"ExposedPorts":null}}"#)
+            .unwrap()
+            .is_empty());
+        assert!(ports(r#"{"config":{"ExposedPorts":{"http/tcp":{}}}}"#).is_err());
+        assert!(ports("not json").is_err());
+        assert_eq!(
+            DeclaredPorts::from_config(br#"{"config":{}}"#),
+            DeclaredPorts::NoneDeclared
+        );
+        assert!(matches!(
+            DeclaredPorts::from_config(b"{"),
+            DeclaredPorts::Unread(_)
+        ));
+    }
+
+    #[test]
+    fn blobs_and_redirects() {
+        assert_eq!(
+            blob_url("https://ghcr.io/", "acme/bank", "sha256:00"),
+            "https://ghcr.io/v2/acme/bank/blobs/sha256:00"
+        );
+        let from = "http://127.0.0.1:5/v2/a/blobs/sha256:00";
+        assert_eq!(
+            resolve_location(from, "/_cdn/x?e=1").as_deref(),
+            Some("http://127.0.0.1:5/_cdn/x?e=1")
+        );
+        assert_eq!(
+            resolve_location(from, "https://cdn.example/x").as_deref(),
+            Some("https://cdn.example/x")
+        );
+        assert_eq!(resolve_location(from, "relative"), None);
+        assert_eq!(origin(from), "http://127.0.0.1:5");
+        assert_eq!(origin("https://cdn.example"), "https://cdn.example");
+        assert_ne!(origin("http://localhost:5/x"), origin(from));
+        let body = b"{}";
+        let digest = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
+        assert!(digest_matches(body, digest));
+        assert!(!digest_matches(b"{ }", digest));
+        assert!(!digest_matches(body, "sha512:44"));
     }
 }

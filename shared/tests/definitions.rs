@@ -195,6 +195,9 @@ fn sample_events_parse_as_their_functions_inputs() {
     let request: stepdeploy::teardown::TeardownRequest =
         serde_json::from_value(begin["request"].clone()).unwrap();
     stepdeploy::teardown::check_request(&request).unwrap();
+    let report: stepdeploy::steps::github::ReportRequest =
+        serde_json::from_value(read("github.report.json")).unwrap();
+    assert_eq!(report.phase, stepdeploy::steps::github::Phase::InProgress);
     let manual: stepdeploy::deploy::DeployRequest =
         serde_json::from_value(read("deploy.manual.json")).unwrap();
     stepdeploy::deploy::check_commit(&manual.commit).unwrap();

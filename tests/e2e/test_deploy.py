@@ -28,10 +28,10 @@ def path_of(states):
     return out
 
 
-HAPPY_PATH = ["Begin Deployment", "Stopped Before Start?", "Dry Run?", "Wait For Image",
-              "Preflight", "Plan Only?", "Acquire Lease", "Lease Acquired?", "Provision Network", "Network Ready?",
-              "Provision Database And Load Balancer", BRANCHES, "Gather Outputs",
-              "Provision Service", "Service Ready?", "Record Result"]
+HAPPY_PATH = ["Begin Deployment", "Stopped Before Start?", "Dry Run?", "Report Queued", "Wait For Image",
+              "Preflight", "Plan Only?", "Acquire Lease", "Lease Acquired?", "Report In Progress",
+              "Provision Network", "Network Ready?", "Provision Database And Load Balancer", BRANCHES,
+              "Gather Outputs", "Provision Service", "Service Ready?", "Record Result", "Report Result"]
 
 
 def owned_vpcs(local, app, environment):

@@ -113,7 +113,7 @@ def test_a_timeout_says_what_was_awaited(local):
     assert f"quick:{commit}" in desc["cause"]
     assert "did not arrive within 4 s" in desc["cause"]
     assert "ECR repository \"quick\"" in desc["cause"]
-    assert local.states(reply["execution_arn"])[-2:] == ["Record Failure", "Deployment Failed"]
+    assert local.states(reply["execution_arn"])[-3:] == ["Record Failure", "Report Failure", "Deployment Failed"]
 
 
 def test_an_unrelated_image_changes_nothing(local):

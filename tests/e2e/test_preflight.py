@@ -5,7 +5,7 @@ dry run lists both in its plan."""
 import json
 import time
 
-from conftest import call_count, deploy, mutating_calls, new_app, new_commit, stk
+from conftest import call_count, calls_since, deploy, mutating_calls, new_app, new_commit, stk
 
 
 def dry_run(local, app: str) -> dict:
@@ -88,3 +88,68 @@ def test_a_size_fargate_does_not_offer_is_refused_before_any_change(local):
     assert "service.cpu 256 with service.memory 4096 is not a Fargate size" in desc["cause"], desc["cause"]
     assert mutating_calls(local, since) == []
     assert local.states(arn) == ["Begin Deployment", "Explain Refusal", "Request Refused"]
+
+
+# --- The container port against the ports the image declares (EXPOSE) ---
+
+def port_findings(out: dict) -> list[tuple[str, str]]:
+    return [(p["name"], p["action"]) for p in out["plan"] if p["resource"] == "preflight" and p["name"].startswith("service.port")]
+
+
+def dry_run_of(local, app: str, commit: str) -> dict:
+    arn = local.c("stepfunctions").start_execution(
+        stateMachineArn=local.env["STEPDEPLOY_DEPLOY_STATE_MACHINE_ARN"], name=f"plan-{app}-{time.time_ns() % 10**9}",
+        input=json.dumps({"app": app, "environment": "production", "commit": commit, "dry_run": True}))["executionArn"]
+    desc = local.follow(arn)
+    assert desc["status"] == "SUCCEEDED", desc.get("cause")
+    return json.loads(desc["output"])
+
+
+def test_an_image_listening_on_another_port_is_refused_before_any_change(local):
+    """The reference app's mistake: the image EXPOSEs 5000, the spec says 8000.
+    Preflight reads the image's config from ECR and refuses, naming both."""
+    app = new_app(local, "pfport", "10.196.0.0/16")
+    commit = new_commit()
+    digest = local.put_image(app, commit, exposed=(5000,))
+    since = call_count(local)
+    status, reply = local.push(commit, repository=f"acme/{app}")
+    assert status == 202, reply
+    desc = local.follow(reply["execution_arn"], timeout=120)
+    assert desc["status"] == "FAILED" and desc["error"] == "InvalidInput", desc
+    cause = desc["cause"]
+    assert f".dkr.ecr.us-east-1.amazonaws.com/{app}@{digest} declares 5000/tcp (EXPOSE in its Dockerfile) but service.port is 8000" in cause, cause
+    assert "To fix: set service.port to 5000 in the app spec, or make the app listen on 8000 and EXPOSE 8000" in cause, cause
+    assert mutating_calls(local, since) == []
+    # Read through ECR's API, as on AWS: the manifest, then the config blob.
+    called = {(c["service"], c["action"]) for c in calls_since(local, since)}
+    assert {("ecr", "BatchGetImage"), ("ecr", "GetDownloadUrlForLayer")} <= called, called
+    assert "Acquire Lease" not in local.states(reply["execution_arn"])
+
+    # The same image's dry run names it as a refusal in the plan.
+    assert port_findings(dry_run_of(local, app, commit)) == [("service.port", "failed")]
+    # An image that declares 8000 (among others) passes; one that declares no
+    # port at all is not checked, and the plan says so.
+    fixed, bare = new_commit(), new_commit()
+    local.put_image(app, fixed, exposed=(8000, 9090))
+    assert port_findings(dry_run_of(local, app, fixed)) == []
+    local.put_image(app, bare, exposed=None)
+    (note,) = port_findings(dry_run_of(local, app, bare))
+    assert note[1] == "nothing" and "declares no port (no EXPOSE in its Dockerfile)" in note[0], note
+
+
+def test_a_docker_hub_image_is_read_through_the_registry_and_its_storage(local):
+    """Docker Hub: a pull token for the manifest, then the config blob, which
+    the registry redirects to storage on another origin that refuses the
+    token (the emulator's storage, like Docker Hub's CDN, answers 400 to an
+    Authorization header): reading it proves the redirect was followed
+    without the token."""
+    stk.register_spec(local.c("dynamodb"), {"name": "pfhub", "repository": "acme/pfhub",
+                                            "network": {"cidr": "10.197.0.0/16"},
+                                            "image": {"repository": "acme/pfhub"}})
+    commit = new_commit()
+    local.push_docker_hub("acme/pfhub", commit, exposed=(5000,))
+    (refused,) = port_findings(dry_run_of(local, "pfhub", commit))
+    assert refused == ("service.port", "failed"), refused
+    fixed = new_commit()
+    local.push_docker_hub("acme/pfhub", fixed, exposed=(8000,))
+    assert port_findings(dry_run_of(local, "pfhub", fixed)) == []

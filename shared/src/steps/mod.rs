@@ -7,6 +7,8 @@
 pub mod arrival;
 #[cfg(all(feature = "dynamodb", feature = "rds"))]
 pub mod database;
+#[cfg(all(feature = "dynamodb", feature = "secrets", feature = "github"))]
+pub mod github;
 #[cfg(all(
     feature = "dynamodb",
     feature = "sfn",
@@ -22,7 +24,12 @@ pub mod lease;
 pub mod load_balancer;
 #[cfg(all(feature = "dynamodb", feature = "ec2"))]
 pub mod network;
-#[cfg(all(feature = "ec2", feature = "elbv2"))]
+#[cfg(all(
+    feature = "ec2",
+    feature = "elbv2",
+    feature = "ecr",
+    feature = "registry"
+))]
 pub mod preflight;
 #[cfg(all(feature = "dynamodb", feature = "sfn"))]
 pub mod record;

@@ -100,6 +100,7 @@ pub async fn handle(store: &Store, sfn: &StepFunctions, input: Value) -> Result<
 /// A deployment's ledger record as `Begin Deployment` first writes it.
 fn deployment_record(
     d: &Deployment,
+    repository: &str,
     execution_arn: &str,
     status: Status,
     at: &str,
@@ -112,6 +113,8 @@ fn deployment_record(
         environment: d.environment.clone(),
         commit: d.commit.clone(),
         branch: d.branch.clone(),
+        repository: Some(repository.into()),
+        preview: d.preview,
         status,
         seq: d.seq,
         waiting_for: None,
@@ -165,6 +168,8 @@ async fn refuse(
         environment: request.environment.clone(),
         commit: request.commit.clone(),
         branch: request.branch.clone(),
+        repository: request.trigger.as_ref().and_then(|t| t.repository.clone()),
+        preview: false,
         status: Status::Refused,
         seq: None,
         waiting_for: None,
@@ -258,9 +263,17 @@ async fn begin(
     // Queued by the webhook (or a re-run): move it on.
     record_deployment(
         store,
-        &deployment_record(&deployment, execution_arn, Status::InProgress, &at),
+        &deployment_record(
+            &deployment,
+            &spec.repository,
+            execution_arn,
+            Status::InProgress,
+            &at,
+        ),
         &[
             ("status", json!(Status::InProgress)),
+            ("repository", json!(spec.repository)),
+            ("preview", json!(deployment.preview)),
             ("execution_arn", json!(execution_arn)),
             ("image", json!(deployment.image.to_string())),
             ("seq", json!(deployment.seq)),

@@ -351,6 +351,8 @@ mod tests {
             environment: "production".into(),
             commit: format!("{:0<40}", id.chars().last().unwrap()),
             branch: Some("main".into()),
+            repository: None,
+            preview: false,
             status,
             seq: Some(1),
             waiting_for: None,

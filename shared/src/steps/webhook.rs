@@ -131,6 +131,8 @@ impl Webhook {
                 environment: request.environment.clone(),
                 commit: request.commit.clone(),
                 branch: request.branch.clone(),
+                repository: request.trigger.as_ref().and_then(|t| t.repository.clone()),
+                preview: crate::teardown::is_preview(&request.environment),
                 status: Status::Queued,
                 seq: Some(seq),
                 waiting_for: None,
