@@ -472,16 +472,7 @@ pub mod client {
                         "registry {base} refused {url} without saying how to authenticate"
                     )));
                 };
-                let t = self
-                    .send(
-                        http::Method::GET,
-                        &challenge.token_url(&image.repository),
-                        "application/json",
-                        None,
-                        MAX_BODY,
-                    )
-                    .await?;
-                let token = token_outcome(image, t.status, &t.body)?;
+                let token = self.pull_token(image, &challenge).await?;
                 answer = self
                     .send(
                         http::Method::HEAD,
@@ -493,6 +484,24 @@ pub mod client {
                     .await?;
             }
             manifest_outcome(image, answer.status, answer.digest)
+        }
+
+        /// A pull token for `image` from the challenge's token service.
+        async fn pull_token(
+            &self,
+            image: &ImageRef,
+            challenge: &Challenge,
+        ) -> Result<String, StepError> {
+            let t = self
+                .send(
+                    http::Method::GET,
+                    &challenge.token_url(&image.repository),
+                    "application/json",
+                    None,
+                    MAX_BODY,
+                )
+                .await?;
+            token_outcome(image, t.status, &t.body)
         }
 
         /// The config blob of `image` (pinned by digest) as ECS would run it
@@ -523,6 +532,7 @@ pub mod client {
                 .clone()
                 .or_else(|| image.tag.clone())
                 .ok_or_else(|| format!("image {image} has neither tag nor digest"))?;
+            let mut in_index = false;
             let config = loop {
                 let url = format!("{base}/v2/{}/manifests/{reference}", image.repository);
                 let a = self
@@ -533,13 +543,14 @@ pub mod client {
                 }
                 match parse_manifest(&a.body)? {
                     Manifest::Image { config } => break config,
-                    Manifest::Index(entries) if reference.len() < 100 => {
+                    Manifest::Index(entries) if !in_index => {
                         let Some(d) = pick_platform(&entries, architecture) else {
                             return Err(format!(
                                 "the image's index has no linux/{architecture} manifest, the platform ECS runs"
                             ));
                         };
                         reference = d.to_string();
+                        in_index = true;
                     }
                     Manifest::Index(_) => return Err("an index points at another index".into()),
                 }
@@ -595,17 +606,11 @@ pub mod client {
                 let challenge = a.challenge.take().ok_or_else(|| {
                     format!("the registry refused {url} without saying how to authenticate")
                 })?;
-                let t = self
-                    .send(
-                        http::Method::GET,
-                        &challenge.token_url(&image.repository),
-                        "application/json",
-                        None,
-                        MAX_BODY,
-                    )
-                    .await
-                    .map_err(|e| e.message)?;
-                *token = Some(token_outcome(image, t.status, &t.body).map_err(|e| e.message)?);
+                *token = Some(
+                    self.pull_token(image, &challenge)
+                        .await
+                        .map_err(|e| e.message)?,
+                );
                 a = get(token.clone()).await?;
             }
             Ok(a)

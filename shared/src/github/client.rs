@@ -206,10 +206,19 @@ impl GitHub {
                     )
                     .await?;
                 let id = a.body.get("id").and_then(Value::as_u64).ok_or_else(|| {
-                    format!(
-                        "the GitHub App is not installed on {repository} (HTTP {}): install it on the repository (Settings → GitHub Apps)",
-                        a.status
-                    )
+                    match a.status {
+                        401 => format!(
+                            "GitHub refused the App's JWT (HTTP 401: {}): check that GitHubAppId is the App's id and GitHubAppKeyArn holds a current private key of that App",
+                            message(&a.body)
+                        ),
+                        404 => format!(
+                            "the GitHub App is not installed on {repository} (HTTP 404): install it on the repository (the App's page, Install App)"
+                        ),
+                        status => format!(
+                            "GitHub did not name the App's installation on {repository} (HTTP {status}): {}",
+                            message(&a.body)
+                        ),
+                    }
                 })?;
                 self.installations
                     .lock()
