@@ -1,7 +1,8 @@
 //! `preflight`: reads what the account has ([`crate::preflight::Account`])
 //! and the ports the image declares, and gives the verdicts on the
-//! deployment before its first change. Only reads. A refusal fails the deployment with `InvalidInput` (zero mutating
-//! calls); a dry run carries the verdicts into its plan instead.
+//! deployment before its first change. Only reads. A refusal fails the
+//! deployment with `InvalidInput` (zero mutating calls); a dry run carries
+//! the verdicts into its plan instead.
 
 use std::time::Duration;
 
