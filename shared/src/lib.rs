@@ -19,6 +19,7 @@
 //! | [`error`] | [`StepError`] and the stable error names Step Functions match | pure |
 //! | [`aws`] | thin SDK wrappers, one module per service, each behind a cargo feature | AWS |
 //! | [`steps`] | what each Lambda does: a provisioning step walks its resources in order | AWS |
+//! | `https` | the HTTPS connector of the registries' and GitHub's clients | - |
 //! | [`apigw`] | the front door of the HTTP functions: API Gateway requests in, responses out | - |
 //! | [`runtime`] | the glue every `functions/*/main.rs` uses: logs, error names | - |
 
@@ -29,6 +30,8 @@ pub mod deploy;
 pub mod diagnosis;
 pub mod error;
 pub mod github;
+#[cfg(any(feature = "registry", feature = "github"))]
+pub mod https;
 pub mod image;
 pub mod lease;
 pub mod ledger;

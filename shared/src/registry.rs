@@ -386,13 +386,7 @@ pub mod client {
         }
 
         pub fn new(docker_hub: impl Into<String>) -> Result<Registry, StepError> {
-            let provider = rustls::crypto::aws_lc_rs::default_provider();
-            let https = hyper_rustls::HttpsConnectorBuilder::new()
-                .with_provider_and_native_roots(provider)
-                .map_err(|e| StepError::fatal(format!("no TLS root certificates: {e}")))?
-                .https_or_http()
-                .enable_http1()
-                .build();
+            let https = crate::https::connector().map_err(StepError::fatal)?;
             Ok(Registry {
                 client: Client::builder(TokioExecutor::new()).build(https),
                 docker_hub: docker_hub.into(),

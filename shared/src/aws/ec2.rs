@@ -232,16 +232,23 @@ impl Ec2 {
 
     /// Every VPC of the region, whoever owns it (preflight's view).
     pub async fn all_vpcs(&self) -> Result<Vec<vpc::Observed>, StepError> {
-        let found: Vec<ec2::Vpc> = self
-            .client
+        Ok(self.describe_vpcs(None).await?.iter().map(vpc_of).collect())
+    }
+
+    /// Every page of DescribeVpcs with these filters.
+    async fn describe_vpcs(
+        &self,
+        filters: Option<Vec<Filter>>,
+    ) -> Result<Vec<ec2::Vpc>, StepError> {
+        self.client
             .describe_vpcs()
+            .set_filters(filters)
             .into_paginator()
             .items()
             .send()
             .try_collect()
             .await
-            .map_err(|e| aws_error("EC2 DescribeVpcs", &e))?;
-        Ok(found.iter().map(vpc_of).collect())
+            .map_err(|e| aws_error("EC2 DescribeVpcs", &e))
     }
 
     /// How many Elastic IPs the account holds in the region.
@@ -299,10 +306,12 @@ impl Ec2 {
         if subnets.is_empty() {
             return Ok(Vec::new());
         }
+        // Each subnet once, however many gateways it holds.
+        let distinct: std::collections::BTreeSet<String> = subnets.iter().cloned().collect();
         let zones: Vec<ec2::Subnet> = self
             .client
             .describe_subnets()
-            .set_subnet_ids(Some(subnets.clone()))
+            .set_subnet_ids(Some(distinct.into_iter().collect()))
             .into_paginator()
             .items()
             .send()
@@ -323,16 +332,7 @@ impl Ec2 {
 
     /// Every VPC carrying the owner's tags.
     pub async fn vpcs(&self, owner: &Owner) -> Result<Vec<vpc::Observed>, StepError> {
-        let found: Vec<ec2::Vpc> = self
-            .client
-            .describe_vpcs()
-            .set_filters(filters(owner, None))
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| aws_error("EC2 DescribeVpcs", &e))?;
+        let found = self.describe_vpcs(filters(owner, None)).await?;
         Ok(selected(owner, None, found.iter().map(vpc_of), |x| &x.tags))
     }
 

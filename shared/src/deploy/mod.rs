@@ -195,8 +195,16 @@ mod tests {
         assert!(msg.contains("ECR repository \"bank\""), "{msg}");
         let msg = failure_message(&state, &caught("Fatal"));
         assert!(msg.contains("failed: Fatal: boom"), "{msg}");
-        // A diagnosed rollout failure is its own message (within its 1 KiB).
+        // Its summary is what failed, without the frame.
+        assert_eq!(failure_summary(&msg), "Fatal: boom");
+        // A diagnosed rollout failure is its own message (within its 1 KiB),
+        // and its own summary.
         assert_eq!(failure_message(&state, &caught("ContainerExited")), "boom");
+        assert_eq!(failure_summary("boom"), "boom");
+        let timeout = failure_message(&state, &caught("States.Timeout"));
+        assert_eq!(failure_summary(&timeout), timeout);
+        let odd = "Health checks failed. The deployment x failed: y";
+        assert_eq!(failure_summary(odd), odd);
         let mut hub = state.clone();
         hub.deployment.image = ImageRef::parse(&format!("acme/bank:{SHA}")).unwrap();
         let msg = failure_message(&hub, &caught("States.Timeout"));

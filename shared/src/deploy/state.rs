@@ -237,10 +237,27 @@ pub fn failure_message(state: &DeployState, caught: &CaughtError) -> String {
             let what = if cause.is_empty() { error.to_string() } else { format!("{error}: {cause}") };
             let what = what.trim_end_matches('.');
             format!(
-                "deployment {} of {}/{} failed: {what}. Fix the cause and push again, or start the execution again with the same input; every step is safe to re-run",
+                "deployment {} of {}/{}{FAILED}{what}{RERUN}",
                 d.id, d.app, d.environment
             )
         }
+    }
+}
+
+/// The generic failure message's parts around what failed.
+const FAILED: &str = " failed: ";
+const RERUN: &str = ". Fix the cause and push again, or start the execution again with the same input; every step is safe to re-run";
+
+/// What failed, from a recorded [`failure_message`]: without the generic
+/// message's frame (the deployment named, the advice to re-run), for
+/// places that name the deployment already and have little room (a GitHub
+/// status). Other messages are their own summary.
+pub fn failure_summary(message: &str) -> &str {
+    match message.split_once(FAILED) {
+        Some((head, rest)) if head.starts_with("deployment ") && rest.ends_with(RERUN) => {
+            &rest[..rest.len() - RERUN.len()]
+        }
+        _ => message,
     }
 }
 

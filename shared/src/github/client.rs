@@ -64,13 +64,7 @@ impl GitHub {
             KeyDer::Pkcs8(der) => RsaKeyPair::from_pkcs8(&der),
         }
         .map_err(|_| "the GitHub App private key is not a valid RSA key".to_string())?;
-        let provider = rustls::crypto::aws_lc_rs::default_provider();
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(provider)
-            .map_err(|e| format!("no TLS root certificates: {e}"))?
-            .https_or_http()
-            .enable_http1()
-            .build();
+        let https = crate::https::connector()?;
         Ok(GitHub {
             http: Client::builder(TokioExecutor::new()).build(https),
             api: api.trim_end_matches('/').to_string(),

@@ -115,7 +115,7 @@ pub fn report(status: Status, cause: Option<&str>, commit: &str) -> Option<Repor
             "failure",
             cause.map_or_else(
                 || "The deployment failed".to_string(),
-                |c| essence(c).into(),
+                |c| crate::deploy::failure_summary(c).into(),
             ),
         ),
         // Not a failure of this commit: it was not deployed, for the reason given.
@@ -136,16 +136,6 @@ pub fn report(status: Status, cause: Option<&str>, commit: &str) -> Option<Repor
         commit_state,
         description: shorten(&description, MAX_DESCRIPTION),
     })
-}
-
-/// A recorded cause without the ledger's wrapper (`deployment <id> of
-/// <app>/<env> failed: `): GitHub shows the description next to the
-/// environment already, and has room for 140 characters.
-pub fn essence(cause: &str) -> &str {
-    match cause.split_once(" failed: ") {
-        Some((head, rest)) if head.starts_with("deployment ") && !head.contains(". ") => rest,
-        _ => cause,
-    }
 }
 
 /// `text` cut to `max` characters on a character boundary, with an ellipsis
@@ -300,18 +290,6 @@ mod tests {
         );
         assert_eq!(r(Status::Destroyed, None).unwrap().0, "inactive");
         assert_eq!(r(Status::Planned, None), None);
-    }
-
-    #[test]
-    fn causes_lose_the_ledger_wrapper() {
-        assert_eq!(
-            essence("deployment 2026-x of bank/production failed: InvalidInput: port"),
-            "InvalidInput: port"
-        );
-        let diagnosed = "The container web exited with code 1 (task 80). To fix: fix it";
-        assert_eq!(essence(diagnosed), diagnosed);
-        let odd = "Health checks failed. The deployment x failed: y";
-        assert_eq!(essence(odd), odd);
     }
 
     #[test]
