@@ -220,6 +220,12 @@ class Stack:
             "STEPDEPLOY_GITHUB_API_URL": f"http://127.0.0.1:{github_port}",
             "STEPDEPLOY_GITHUB_APP_ID": GITHUB_APP_ID,
             "STEPDEPLOY_GITHUB_APP_KEY": GITHUB_APP_KEY_NAME,
+            # As template.yaml sets them with a GitHub App and its default limits.
+            "STEPDEPLOY_REPOSITORY_FILES": "true",
+            "STEPDEPLOY_MAX_DESIRED_COUNT": "10",
+            "STEPDEPLOY_MAX_CPU": "4096",
+            "STEPDEPLOY_MAX_MEMORY": "30720",
+            "STEPDEPLOY_DATABASE_INSTANCE_CLASSES": "db.t3.micro,db.t3.small,db.t3.medium,db.t4g.micro,db.t4g.small,db.t4g.medium",
             "RUST_LOG": "info",
         }
         env.update(self.control_plane(env, poll_seconds))
@@ -438,6 +444,12 @@ def github(env: dict[str, str], method: str, path: str, body: dict | None = None
     with urllib.request.urlopen(req, timeout=30) as resp:
         raw = resp.read()
     return json.loads(raw) if raw else None
+
+
+def put_repository_file(env: dict[str, str], repository: str, commit: str, content: str,
+                        path: str = ".stepdeploy.toml") -> None:
+    """Keep `content` as `path` in `repository` at `commit` in the fake GitHub."""
+    github(env, "PUT", "/_files", {"repository": repository, "ref": commit, "path": path, "content": content})
 
 
 def github_reports(env: dict[str, str], repository: str, since: int = 0) -> list[tuple[str, str, str]]:

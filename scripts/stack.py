@@ -18,24 +18,30 @@ import time
 from pathlib import Path
 
 from local_stack import (DEFAULT_LAMBDA_PORT, DEFAULT_PORT, ROOT, TABLE, Stack, clients, follow, github, github_reports,
-                         inventory, post_webhook, put_sample_image, read_env, sample_push, say)
+                         inventory, post_webhook, put_repository_file, put_sample_image, read_env, sample_push, say)
 
 
 def demo(stack: Stack, args) -> int:
     env = stack.up(args.port, args.lambda_port, args.poll_seconds, lambda_address=lambda_address(args))
     headers, body = sample_push()
     commit = json.loads(body)["after"]
+    repository = json.loads(body)["repository"]["full_name"]
+    put_repository_file(env, repository, commit, (ROOT / "apps" / "bank.stepdeploy.toml").read_text())
+    say(f"{repository} has apps/bank.stepdeploy.toml as .stepdeploy.toml at {commit[:7]} (in the local fake GitHub)")
     digest = put_sample_image(env, "bank", commit)
     say(f"sample image bank:{commit[:7]} is in the emulator's ECR ({digest[:19]}...)")
+    seen = len(github(env, "GET", "/_calls"))
     status, reply = post_webhook(env, headers, body)
     say(f"POST {env['STEPDEPLOY_WEBHOOK_URL']} (push to main, {commit[:7]}) -> {status} {json.dumps(reply)}")
     if status not in (200, 202) or "execution_arn" not in reply:
         say("the webhook did not start a deployment")
         return 1
     say(f"deployment {reply['deployment_id']}")
-    repository = json.loads(body)["repository"]["full_name"]
-    seen = len(github(env, "GET", "/_calls"))
     desc = follow(env, reply["execution_arn"], timeout=args.timeout)
+    read = [c for c in github(env, "GET", "/_calls")[seen:]
+            if c["method"] == "GET" and c["path"].startswith(f"/repos/{repository}/contents/")]
+    for c in read:
+        say(f"the deployment read its spec: GET {c['path']}")
     say(f"GitHub ({env['STEPDEPLOY_GITHUB_API_URL']}, the local fake) was told, as the stack's GitHub App:")
     for what, a, b in github_reports(env, repository, seen):
         print(f"    {what:<17} {a:<12} {b}")

@@ -442,6 +442,20 @@ def parameter(name: str) -> str | None:
     return str(p.get("Default") or "1")
 
 
+def condition(name: str) -> bool:
+    """A template condition, with the parameters as `parameter` gives them."""
+    def holds(c) -> bool:
+        (k, a), = c.items()
+        if k == "Fn::Not":
+            return not holds(a[0])
+        if k == "Fn::Equals":
+            return resolve(a[0]) == resolve(a[1])
+        if k == "Condition":
+            return condition(a)
+        raise AssertionError(f"condition function {k} is not modelled")
+    return holds(TEMPLATE["Conditions"][name])
+
+
 def resolve(v):
     if isinstance(v, dict) and len(v) == 1 and (next(iter(v)) == "Ref" or next(iter(v)).startswith("Fn::")):
         (k, a), = v.items()
@@ -459,6 +473,11 @@ def resolve(v):
                     return physical(*ref.split(".", 1))
                 return PSEUDO.get(ref) or parameter(ref) or physical(ref)
             return re.sub(r"\$\{([\w:.]+)\}", sub, text)
+        if k == "Fn::Join":
+            parts = resolve(a[1])
+            return parts if isinstance(parts, str) else a[0].join(parts)  # a list parameter's Ref is its text
+        if k == "Fn::If":
+            return resolve(a[1] if condition(a[0]) else a[2])
         raise AssertionError(f"intrinsic {k} is not modelled")
     if isinstance(v, list):
         return [resolve(x) for x in v]

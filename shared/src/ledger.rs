@@ -34,6 +34,10 @@ pub const ARRIVAL_TTL_SECONDS: u64 = 24 * 3600;
 pub fn app_sk(app: &str) -> String {
     format!("APP#{app}")
 }
+/// An app name taken by a repository's `.stepdeploy.toml`.
+pub fn repo_app_sk(app: &str) -> String {
+    format!("REPO#{app}")
+}
 pub fn env_pk(app: &str, environment: &str) -> String {
     format!("ENV#{app}#{environment}")
 }
@@ -108,6 +112,23 @@ pub struct AppRecord {
     pub app: String,
     /// The spec as JSON text, validated when read.
     pub spec: String,
+    pub updated_at: String,
+}
+
+/// An app whose spec is its repository's `.stepdeploy.toml` (under
+/// [`APPS_PK`], beside the registered apps): the first repository to deploy
+/// under a name keeps it, so another repository's file cannot take over
+/// its environments. `spec` is the file as last deployed, for the events
+/// that carry no commit (a branch deleted, a pull request closed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepositoryAppRecord {
+    pub pk: String,
+    pub sk: String,
+    pub app: String,
+    pub repository: String,
+    /// The spec as JSON text.
+    pub spec: String,
+    pub commit: String,
     pub updated_at: String,
 }
 

@@ -257,6 +257,135 @@ pub struct Route {
     pub preview: bool,
 }
 
+/// The app spec's file at the root of a repository, read at the pushed commit.
+pub const REPOSITORY_FILE: &str = ".stepdeploy.toml";
+
+/// The app name a repository's file gets when it names none: the
+/// repository's name, lowercased, letters and digits only, cut to the
+/// longest app name (`acme/Flask-Banking` -> `flaskbanking`).
+pub fn default_app_name(repository: &str) -> String {
+    let name = repository.rsplit('/').next().unwrap_or_default();
+    let clean: String = name
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .skip_while(char::is_ascii_digit)
+        .take(naming::MAX_APP)
+        .collect();
+    if clean.is_empty() {
+        "app".into()
+    } else {
+        clean
+    }
+}
+
+/// What the operator allows any spec, whoever wrote it (the stack's
+/// parameters): a repository's file cannot go past them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    pub max_desired_count: u32,
+    pub max_cpu: u32,
+    /// MiB.
+    pub max_memory: u32,
+    /// Allowed `database.instance_class` values; empty allows any.
+    pub database_classes: Vec<String>,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_desired_count: 10,
+            max_cpu: 4096,
+            max_memory: 30720,
+            database_classes: Vec::new(),
+        }
+    }
+}
+
+impl Limits {
+    /// From `STEPDEPLOY_MAX_DESIRED_COUNT`, `STEPDEPLOY_MAX_CPU`,
+    /// `STEPDEPLOY_MAX_MEMORY` and `STEPDEPLOY_DATABASE_INSTANCE_CLASSES`
+    /// (comma-separated), each defaulting when unset or empty.
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Limits, StepError> {
+        let mut limits = Limits::default();
+        for (name, slot) in [
+            (
+                "STEPDEPLOY_MAX_DESIRED_COUNT",
+                &mut limits.max_desired_count,
+            ),
+            ("STEPDEPLOY_MAX_CPU", &mut limits.max_cpu),
+            ("STEPDEPLOY_MAX_MEMORY", &mut limits.max_memory),
+        ] {
+            if let Some(v) = var(name).filter(|v| !v.trim().is_empty()) {
+                *slot = v.trim().parse().map_err(|_| {
+                    StepError::new(
+                        crate::error::ErrorKind::Fatal,
+                        format!("{name} {v:?} is not a whole number: fix the stack parameter"),
+                    )
+                })?;
+            }
+        }
+        if let Some(v) = var("STEPDEPLOY_DATABASE_INSTANCE_CLASSES") {
+            limits.database_classes = v
+                .split(',')
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(String::from)
+                .collect();
+        }
+        Ok(limits)
+    }
+
+    pub fn from_env() -> Result<Limits, StepError> {
+        Limits::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Where `spec` goes past the limits, each naming its field and the
+    /// stack parameter that sets the limit.
+    pub fn problems(&self, spec: &AppSpec) -> Vec<String> {
+        let ask = "lower it, or ask whoever runs this deployer to raise the stack parameter";
+        let mut problems = Vec::new();
+        let s = &spec.service;
+        for (field, value, max, parameter) in [
+            (
+                "service.desired_count",
+                s.desired_count,
+                self.max_desired_count,
+                "MaxDesiredCount",
+            ),
+            ("service.cpu", s.cpu, self.max_cpu, "MaxCpu"),
+            ("service.memory", s.memory, self.max_memory, "MaxMemory"),
+        ] {
+            if value > max {
+                problems.push(format!(
+                    "{field} {value} is over this deployer's limit of {max} ({parameter}): {ask}"
+                ));
+            }
+        }
+        let class = &spec.database.instance_class;
+        if !self.database_classes.is_empty() && !self.database_classes.contains(class) {
+            problems.push(format!(
+                "database.instance_class {class:?} is not one this deployer allows ({}; DatabaseInstanceClasses): choose one of them, or ask whoever runs this deployer to add it",
+                self.database_classes.join(", ")
+            ));
+        }
+        problems
+    }
+
+    /// `Ok` when `spec` is within the limits; else an `InvalidInput` naming every field past them.
+    pub fn check(&self, spec: &AppSpec, what: &str) -> Result<(), StepError> {
+        let problems = self.problems(spec);
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(StepError::invalid_input(format!(
+                "{what} asks for more than this deployer allows: {}",
+                problems.join("; ")
+            )))
+        }
+    }
+}
+
 /// Fargate's valid (cpu, memory) pairs for the sizes a web app uses.
 fn fargate_size_ok(cpu: u32, memory: u32) -> bool {
     match cpu {
@@ -272,13 +401,82 @@ fn fargate_size_ok(cpu: u32, memory: u32) -> bool {
 impl AppSpec {
     /// Parse and validate a spec from JSON; the error says what to fix.
     pub fn from_json(text: &str) -> Result<AppSpec, StepError> {
-        let spec: AppSpec = serde_json::from_str(text)
-            .map_err(|e| StepError::invalid_input(format!("app spec is not valid: {e}")))?;
-        spec.validate()?;
-        Ok(spec)
+        let value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| StepError::invalid_input(format!("app spec is not valid JSON: {e}")))?;
+        AppSpec::from_value(value, "app spec")
+    }
+
+    /// The one reading of a spec, whatever it was written in: the error
+    /// names the field (`service.cpu: invalid type …`) and says what to fix;
+    /// `what` names the document (`app spec`, `.stepdeploy.toml`).
+    pub fn from_value(value: serde_json::Value, what: &str) -> Result<AppSpec, StepError> {
+        let spec: AppSpec = serde_path_to_error::deserialize(value)
+            .map_err(|e| StepError::invalid_input(format!("{what} is not valid: {e}")))?;
+        let problems = spec.problems();
+        if problems.is_empty() {
+            Ok(spec)
+        } else {
+            Err(StepError::invalid_input(format!(
+                "{what} is not valid: {}",
+                problems.join("; ")
+            )))
+        }
+    }
+
+    /// The spec in a repository's [`REPOSITORY_FILE`] (TOML, the same fields
+    /// as the JSON spec). `repository` is the repository the file is in, and
+    /// may be left out of the file; `name` defaults to `registered` (the
+    /// operator's spec for the repository) or to the repository's name.
+    pub fn from_repository_file(
+        text: &str,
+        repository: &str,
+        registered: Option<&str>,
+    ) -> Result<AppSpec, StepError> {
+        let table: toml::Table = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+            StepError::invalid_input(format!(
+                "{REPOSITORY_FILE} is not valid TOML{}: {}",
+                line.map(|l| format!(" (line {l})")).unwrap_or_default(),
+                e.message()
+            ))
+        })?;
+        let mut value = serde_json::to_value(table).expect("a TOML table is JSON");
+        let fields = value.as_object_mut().expect("a table is an object");
+        match fields.get("repository") {
+            None => {
+                fields.insert("repository".into(), repository.into());
+            }
+            Some(serde_json::Value::String(r)) if r.eq_ignore_ascii_case(repository) => {}
+            Some(other) => {
+                return Err(StepError::invalid_input(format!(
+                    "{REPOSITORY_FILE} is not valid: repository is {other} but the file is in {repository}: leave repository out (it is the repository the file is in)"
+                )))
+            }
+        }
+        if !fields.contains_key("name") {
+            let name = registered.map_or_else(|| default_app_name(repository), String::from);
+            fields.insert("name".into(), name.into());
+        }
+        AppSpec::from_value(value, REPOSITORY_FILE)
     }
 
     pub fn validate(&self) -> Result<(), StepError> {
+        let problems = self.problems();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(StepError::invalid_input(format!(
+                "app spec {:?} is not valid: {}",
+                self.name,
+                problems.join("; ")
+            )))
+        }
+    }
+
+    /// What is wrong with the spec, each naming its field; empty when valid.
+    pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         if let Err(e) = naming::check_app_name(&self.name) {
             problems.push(e.message);
@@ -466,15 +664,7 @@ impl AppSpec {
                 POLLING_BUDGET_MINUTES / TEARDOWN_PHASES
             ));
         }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(StepError::invalid_input(format!(
-                "app spec {:?} is not valid: {}",
-                self.name,
-                problems.join("; ")
-            )))
-        }
+        problems
     }
 
     /// Which environment a push to `branch` deploys to, if any.
@@ -761,5 +951,151 @@ mod tests {
         assert_eq!(s.image_tag(sha), sha);
         s.image.tag = "v-{short_commit}".into();
         assert_eq!(s.image_tag(sha), "v-0123456");
+    }
+
+    const FILE: &str = r#"
+# The app's spec, at the root of its repository.
+[service]
+port = 5000
+desired_count = 3
+
+[[environments]]
+name = "production"
+branch = "main"
+
+[previews]
+enabled = true
+ttl_hours = 24
+"#;
+
+    #[test]
+    fn the_repository_file_is_the_json_spec_in_toml() {
+        let s = AppSpec::from_repository_file(FILE, "acme/Flask-Banking", None).unwrap();
+        assert_eq!(s.name, "flaskbanking");
+        assert_eq!(s.repository, "acme/Flask-Banking");
+        assert_eq!((s.service.port, s.service.desired_count), (5000, 3));
+        assert_eq!(s.service.cpu, ServiceSpec::default().cpu);
+        assert_eq!(s.previews.ttl_hours, Some(24));
+        let registered =
+            AppSpec::from_repository_file(FILE, "acme/flask-banking", Some("bank")).unwrap();
+        assert_eq!(registered.name, "bank");
+        let named = format!("name = \"shop\"\nrepository = \"ACME/flask-banking\"\n{FILE}");
+        let named =
+            AppSpec::from_repository_file(&named, "acme/flask-banking", Some("bank")).unwrap();
+        assert_eq!(named.name, "shop");
+        // The same document as JSON gives the same spec.
+        let json = serde_json::to_string(&s).unwrap();
+        assert_eq!(AppSpec::from_json(&json).unwrap(), s);
+    }
+
+    #[test]
+    fn repository_file_errors_name_the_field_or_line() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "[service]\ncpu = \"lots\"\n",
+                "service.cpu: invalid type: string \"lots\"",
+            ),
+            (
+                "[service]\ncpuu = 512\n",
+                "service.cpuu: unknown field `cpuu`",
+            ),
+            (
+                "[database]\ninstance_class = \"t3.micro\"\n",
+                "database.instance_class \"t3.micro\" must be an RDS class",
+            ),
+            (
+                "[service]\ncpu = 512\nmemory = 100\n",
+                "service.cpu 512 with service.memory 100 is not a Fargate size",
+            ),
+            ("name = \"Bank!\"\n", "app name \"Bank!\""),
+            ("[service\nport = 1\n", "not valid TOML (line 1)"),
+            ("\n\nport = = 1\n", "not valid TOML (line 3)"),
+            (
+                "repository = \"evil/other\"\n",
+                "repository is \"evil/other\" but the file is in acme/bank",
+            ),
+        ];
+        for (text, want) in cases {
+            let e = AppSpec::from_repository_file(text, "acme/bank", None).unwrap_err();
+            assert_eq!(e.kind, crate::error::ErrorKind::InvalidInput);
+            assert!(
+                e.message.starts_with(".stepdeploy.toml is not valid"),
+                "{}",
+                e.message
+            );
+            assert!(e.message.contains(want), "{text:?}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn default_app_names_are_valid_app_names() {
+        for (repo, want) in [
+            ("acme/flask-banking", "flaskbanking"),
+            ("acme/Shop", "shop"),
+            ("acme/2048-game", "game"),
+            ("acme/a-very-long-repository-name", "averylongrep"),
+            ("acme/---", "app"),
+        ] {
+            let name = default_app_name(repo);
+            assert_eq!(name, want);
+            assert!(naming::check_app_name(&name).is_ok(), "{name}");
+        }
+    }
+
+    #[test]
+    fn operator_limits() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let limits = Limits::from_lookup(env(&[
+            ("STEPDEPLOY_MAX_DESIRED_COUNT", "4"),
+            ("STEPDEPLOY_MAX_MEMORY", " 2048 "),
+            ("STEPDEPLOY_MAX_CPU", ""),
+            (
+                "STEPDEPLOY_DATABASE_INSTANCE_CLASSES",
+                "db.t3.micro, db.t4g.micro,",
+            ),
+        ]))
+        .unwrap();
+        assert_eq!(
+            limits,
+            Limits {
+                max_desired_count: 4,
+                max_cpu: 4096,
+                max_memory: 2048,
+                database_classes: vec!["db.t3.micro".into(), "db.t4g.micro".into()],
+            }
+        );
+        assert_eq!(Limits::from_lookup(|_| None).unwrap(), Limits::default());
+        assert!(
+            Limits::from_lookup(env(&[("STEPDEPLOY_MAX_CPU", "4 vCPU")]))
+                .unwrap_err()
+                .message
+                .contains("STEPDEPLOY_MAX_CPU")
+        );
+        let mut s = bank();
+        assert!(limits.problems(&s).is_empty());
+        assert!(Limits::default().check(&s, "app spec").is_ok());
+        s.service.desired_count = 5;
+        s.service.cpu = 1024;
+        s.service.memory = 4096;
+        s.database.instance_class = "db.r6g.large".into();
+        let problems = limits.problems(&s);
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(problems[0].starts_with(
+            "service.desired_count 5 is over this deployer's limit of 4 (MaxDesiredCount)"
+        ));
+        assert!(problems[1]
+            .starts_with("service.memory 4096 is over this deployer's limit of 2048 (MaxMemory)"));
+        assert!(problems[2].contains("database.instance_class \"db.r6g.large\" is not one this deployer allows (db.t3.micro, db.t4g.micro; DatabaseInstanceClasses)"));
+        let e = limits.check(&s, REPOSITORY_FILE).unwrap_err();
+        assert!(e.message.starts_with(
+            ".stepdeploy.toml asks for more than this deployer allows: service.desired_count 5"
+        ));
     }
 }

@@ -206,6 +206,8 @@ async fn throttling_is_a_retryable_error_and_a_bad_request_is_not() {
 async fn the_task_definition_pins_the_image_and_keeps_credentials_secret() {
     let spec = AppSpec::from_json(r#"{"name":"bank","repository":"acme/bank"}"#).unwrap();
     let request = DeployRequest {
+        repository: None,
+        repository_spec: None,
         app: "bank".into(),
         environment: "production".into(),
         commit: SHA.into(),

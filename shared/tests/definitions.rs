@@ -198,6 +198,12 @@ fn sample_events_parse_as_their_functions_inputs() {
     let report: stepdeploy::steps::github::ReportRequest =
         serde_json::from_value(read("github.report.json")).unwrap();
     assert_eq!(report.phase, stepdeploy::steps::github::Phase::InProgress);
+    let spec: stepdeploy::steps::github::SpecRequest =
+        serde_json::from_value(read("github.spec.json")).unwrap();
+    assert_eq!(
+        spec.request.repository(),
+        Some("stepdeploy-samples/flask-banking")
+    );
     let manual: stepdeploy::deploy::DeployRequest =
         serde_json::from_value(read("deploy.manual.json")).unwrap();
     stepdeploy::deploy::check_commit(&manual.commit).unwrap();
@@ -223,6 +229,27 @@ fn the_readme_spec_example_is_valid() {
     let sample =
         stepdeploy::spec::AppSpec::from_json(include_str!("../../apps/bank.json")).unwrap();
     assert_eq!(sample.service.port, spec.service.port);
+    // The repository file's example comes first, and is the sample's.
+    let start = section.find("```toml\n").expect("a toml block") + "```toml\n".len();
+    let block = &section[start..start + section[start..].find("```").unwrap()];
+    let file = stepdeploy::spec::AppSpec::from_repository_file(block, &sample.repository, None)
+        .unwrap_or_else(|e| panic!("{}", e.message));
+    assert_eq!(file, sample);
+}
+
+/// The sample repository's `.stepdeploy.toml` is the registered sample
+/// spec, in TOML: one schema, whichever way it is written.
+#[test]
+fn the_sample_repository_file_is_the_sample_spec() {
+    let registered =
+        stepdeploy::spec::AppSpec::from_json(include_str!("../../apps/bank.json")).unwrap();
+    let file = stepdeploy::spec::AppSpec::from_repository_file(
+        include_str!("../../apps/bank.stepdeploy.toml"),
+        &registered.repository,
+        None,
+    )
+    .unwrap_or_else(|e| panic!("{}", e.message));
+    assert_eq!(file, registered);
 }
 
 /// The README's troubleshooting table has a row for every cause a failed

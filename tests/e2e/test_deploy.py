@@ -28,7 +28,7 @@ def path_of(states):
     return out
 
 
-HAPPY_PATH = ["Begin Deployment", "Stopped Before Start?", "Dry Run?", "Report Queued", "Wait For Image",
+HAPPY_PATH = ["Read Spec", "Begin Deployment", "Stopped Before Start?", "Dry Run?", "Report Queued", "Wait For Image",
               "Preflight", "Plan Only?", "Acquire Lease", "Lease Acquired?", "Report In Progress",
               "Provision Network", "Network Ready?", "Provision Database And Load Balancer", BRANCHES,
               "Gather Outputs", "Provision Service", "Service Ready?", "Record Result", "Report Result"]
@@ -216,7 +216,7 @@ def test_a_bad_request_is_refused_with_what_to_fix(local):
         assert desc["status"] == "FAILED"
         assert desc["error"] == "InvalidInput", desc
         assert why in desc["cause"], desc["cause"]
-        assert local.states(arn) == ["Begin Deployment", "Explain Refusal", "Request Refused"]
+        assert local.states(arn) == ["Read Spec", "Begin Deployment", "Explain Refusal", "Report Refusal", "Request Refused"]
         # A request that parsed is closed in the ledger as refused, with why; nothing stays open.
         if "comit" not in request:
             record = local.deployment(request["app"], request["environment"], f"refused-{i}")

@@ -163,3 +163,28 @@ def test_installation_tokens_are_minted_again_when_they_expire_and_never_logged(
     assert tokens and [t for t in tokens if t in log] == []
     assert "PRIVATE KEY" not in log
     assert "installation token minted" in log
+
+
+def test_a_teardown_marks_the_environments_deployment_inactive(gh):
+    """A torn-down environment shows no live Deployment on GitHub: its
+    successful one gets `inactive`, once."""
+    app = new_app(gh, "ghgone", "10.204.0.0/16")
+    _, desc = deploy(gh, app)
+    assert desc["status"] == "SUCCEEDED", desc.get("cause")
+    repo = f"acme/{app}"
+    created = [c for c in calls(gh) if c["method"] == "POST" and c["path"] == f"/repos/{repo}/deployments"]
+    assert len(created) == 1, created
+    since = len(calls(gh))
+    arn = gh.c("stepfunctions").start_execution(
+        stateMachineArn=gh.env["STEPDEPLOY_TEARDOWN_STATE_MACHINE_ARN"], name=f"teardown-{app}-gh",
+        input=json.dumps({"app": app, "environment": "production", "confirm": "production"}))["executionArn"]
+    desc = gh.follow(arn, timeout=300)
+    assert desc["status"] == "SUCCEEDED", desc.get("cause")
+    assert "Report Torn Down" in gh.states(arn)
+    posted = [c for c in calls(gh)[since:] if c["method"] == "POST" and c["path"].startswith(f"/repos/{repo}/")]
+    assert [(c["path"].split("/")[-1], c["body"]["state"], c["body"]["description"]) for c in posted] == [
+        ("statuses", "inactive", "The environment was torn down")], posted
+    # The Deployment the deploy reported success on is the one marked.
+    success = [c["path"] for c in calls(gh)[:since] if c["method"] == "POST" and c["path"].startswith(f"/repos/{repo}/deployments/")
+               and c["body"].get("state") == "success"]
+    assert [posted[0]["path"]] == success, success

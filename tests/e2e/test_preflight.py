@@ -87,7 +87,7 @@ def test_a_size_fargate_does_not_offer_is_refused_before_any_change(local):
     assert desc["status"] == "FAILED" and desc["error"] == "InvalidInput", desc
     assert "service.cpu 256 with service.memory 4096 is not a Fargate size" in desc["cause"], desc["cause"]
     assert mutating_calls(local, since) == []
-    assert local.states(arn) == ["Begin Deployment", "Explain Refusal", "Request Refused"]
+    assert local.states(arn) == ["Read Spec", "Begin Deployment", "Explain Refusal", "Report Refusal", "Request Refused"]
 
 
 # --- The container port against the ports the image declares (EXPOSE) ---

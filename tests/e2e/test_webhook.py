@@ -75,7 +75,7 @@ def test_bad_input_is_a_4xx_with_a_reason(local):
 def test_ignored_deliveries_are_acknowledged(local):
     cases = [
         ("issues", {"action": "opened"}, "not one stepdeploy acts on"),
-        ("push", local.push_payload(new_commit(), repository="someone/else"), "not configured"),
+        ("delete", {"ref": "x", "ref_type": "branch", "repository": {"full_name": "someone/else"}}, "not configured"),
         ("push", local.push_payload(new_commit(), branch="develop", repository="acme/quick"), None),
         ("push", {**local.push_payload(new_commit()), "ref": "refs/tags/v1.0.0"}, "not a branch"),
         ("push", {**local.push_payload(new_commit()), "deleted": True}, "deleted"),

@@ -23,6 +23,7 @@ async fn main() -> Result<(), Error> {
         sfn: StepFunctions::new(&config),
         deploy_state_machine: env_var("STEPDEPLOY_DEPLOY_STATE_MACHINE_ARN")?,
         teardown_state_machine: env_var("STEPDEPLOY_TEARDOWN_STATE_MACHINE_ARN").ok(),
+        read_files: env_var("STEPDEPLOY_REPOSITORY_FILES").is_ok_and(|v| v == "true"),
     };
     let webhook = &webhook;
     lambda_runtime::run(service_fn(
@@ -38,7 +39,7 @@ mod tests {
     //! The sample events, through everything the handler does before AWS.
     use super::*;
     use stepdeploy::spec::AppSpec;
-    use stepdeploy::webhook::{authenticate, decide, payload, precheck, Decision, Reply};
+    use stepdeploy::webhook::{authenticate, decide, payload, precheck, Decision, Known, Reply};
 
     /// The local stack's webhook secret, which signs the sample events.
     const LOCAL_SECRET: &[u8] = b"stepdeploy-local-webhook-secret";
@@ -58,7 +59,7 @@ mod tests {
         let spec = include_str!("../../../apps/bank.json");
         let apps = vec![AppSpec::from_json(spec).expect("apps/bank.json is valid")];
         let delivery = req.header("x-github-delivery").unwrap_or_default();
-        Ok(decide(&kind, delivery, body, &apps, 0))
+        Ok(decide(&kind, delivery, body, &Known::registered(apps), 0))
     }
 
     #[test]

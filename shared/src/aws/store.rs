@@ -89,6 +89,8 @@ enum When<'a> {
     Exists,
     /// Only while the item's attribute has this value.
     Is(&'a str, Value),
+    /// To a new item, or while the item's attribute has this value.
+    AbsentOr(&'a str, Value),
 }
 
 /// The ledger table.
@@ -213,6 +215,11 @@ impl Store {
                 values.insert(":when".into(), to_attr(&value));
                 Some("#when = :when")
             }
+            When::AbsentOr(name, value) => {
+                names.insert("#when".into(), name.to_string());
+                values.insert(":when".into(), to_attr(&value));
+                Some("attribute_not_exists(pk) OR #when = :when")
+            }
         };
         let res = self
             .client
@@ -288,6 +295,64 @@ impl Store {
                 }
             })
             .collect())
+    }
+
+    /// Take `app` for `repository` (or keep it) and record the spec its
+    /// file gave at `commit`. `Ok(Some(owner))`: another repository has the name.
+    pub async fn claim_repository_app(
+        &self,
+        spec: &AppSpec,
+        commit: &str,
+        now: &str,
+    ) -> Result<Option<String>, StepError> {
+        let sk = repo_app_sk(&spec.name);
+        let fields = [
+            ("app", Value::String(spec.name.clone())),
+            (
+                "repository",
+                Value::String(spec.repository.to_ascii_lowercase()),
+            ),
+            (
+                "spec",
+                Value::String(serde_json::to_string(spec).expect("a spec serializes")),
+            ),
+            ("commit", Value::String(commit.into())),
+            ("updated_at", Value::String(now.into())),
+        ];
+        let when = When::AbsentOr(
+            "repository",
+            Value::String(spec.repository.to_ascii_lowercase()),
+        );
+        if self.update_if(APPS_PK, &sk, &fields, when).await? {
+            return Ok(None);
+        }
+        let owner: Option<RepositoryAppRecord> = self.get(APPS_PK, &sk).await?;
+        Ok(Some(owner.map_or_else(
+            || "another repository".into(),
+            |o| o.repository,
+        )))
+    }
+
+    /// Every app taken by a repository's file, with the spec it last deployed.
+    pub async fn repository_apps(&self) -> Result<Vec<(RepositoryAppRecord, AppSpec)>, StepError> {
+        let records: Vec<RepositoryAppRecord> = self.query_prefix(APPS_PK, "REPO#").await?;
+        Ok(records
+            .into_iter()
+            .filter_map(|r| match AppSpec::from_json(&r.spec) {
+                Ok(s) => Some((r, s)),
+                Err(e) => {
+                    tracing::warn!(app = %r.app, error = %e, "skipping a repository app whose recorded spec is not valid");
+                    None
+                }
+            })
+            .collect())
+    }
+
+    pub async fn repository_app(
+        &self,
+        app: &str,
+    ) -> Result<Option<RepositoryAppRecord>, StepError> {
+        self.get(APPS_PK, &repo_app_sk(app)).await
     }
 
     // --- webhook deliveries ---

@@ -3,10 +3,12 @@
 //! machine carries from step to step ([`state`]).
 
 pub mod request;
+pub mod source;
 pub mod state;
 pub mod time;
 
 pub use request::*;
+pub use source::*;
 pub use state::*;
 pub use time::*;
 
@@ -113,6 +115,8 @@ mod tests {
     fn resolve_fills_the_ecr_image() {
         let spec = AppSpec::from_json(r#"{"name":"bank","repository":"acme/bank"}"#).unwrap();
         let req = DeployRequest {
+            repository: None,
+            repository_spec: None,
             app: "bank".into(),
             environment: "production".into(),
             commit: SHA.into(),
@@ -131,6 +135,8 @@ mod tests {
         assert!(!d.preview);
 
         let bad = DeployRequest {
+            repository: None,
+            repository_spec: None,
             environment: "staging".into(),
             ..req.clone()
         };
@@ -141,6 +147,8 @@ mod tests {
             e.message
         );
         let bad = DeployRequest {
+            repository: None,
+            repository_spec: None,
             commit: "abc".into(),
             ..req
         };
@@ -154,6 +162,8 @@ mod tests {
     fn failure_names_never_claim_the_states_prefix() {
         let spec = AppSpec::from_json(r#"{"name":"bank","repository":"acme/bank"}"#).unwrap();
         let req = DeployRequest {
+            repository: None,
+            repository_spec: None,
             app: "bank".into(),
             environment: "production".into(),
             commit: SHA.into(),
@@ -228,6 +238,8 @@ mod tests {
             Some("the database's managed secret was rotated")
         );
         let plain = DeployRequest {
+            repository: None,
+            repository_spec: None,
             restart: None,
             ..req.clone()
         };
@@ -237,6 +249,8 @@ mod tests {
         );
         assert!(!serde_json::to_string(&plain).unwrap().contains("restart"));
         let blank = DeployRequest {
+            repository: None,
+            repository_spec: None,
             restart: Some(" ".into()),
             ..req
         };

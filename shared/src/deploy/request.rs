@@ -26,10 +26,14 @@ pub struct Trigger {
 
 /// The deploy state machine's input: what the webhook sends, and what a
 /// person types in the console (`events/deploy.manual.json`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct DeployRequest {
+    /// Empty in a push from a repository whose `.stepdeploy.toml` names
+    /// the app and routes the branch (`Begin Deployment` fills both in).
+    #[serde(default)]
     pub app: String,
+    #[serde(default)]
     pub environment: String,
     /// The full 40-hex commit sha.
     pub commit: String,
@@ -48,6 +52,15 @@ pub struct DeployRequest {
     /// gets one forced new deployment, so new tasks read the secrets again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart: Option<String>,
+    /// The GitHub repository (`owner/name`) whose `.stepdeploy.toml` is the
+    /// app's spec, for a run started by hand of an app registered nowhere
+    /// else (a push names its repository in `trigger`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
+    /// Set by the state machine's `Read Spec`: the repository's
+    /// `.stepdeploy.toml` at the commit (a [`super::RepositorySpec`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository_spec: Option<serde_json::Value>,
 }
 
 impl DeployRequest {

@@ -5,6 +5,7 @@
 //! are never logged. Every call is retried on server errors and rate limits
 //! within a small budget; a report that still fails is the caller's to log.
 
+use base64::Engine;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -28,6 +29,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const ATTEMPTS: u32 = 4;
 /// The longest wait between two tries GitHub may ask for.
 const WAIT_BUDGET: Duration = Duration::from_secs(20);
+/// How many of an environment's newest Deployments a teardown looks at.
+const LIVE_SCAN: usize = 10;
 /// A token this close to expiring is minted again.
 const TOKEN_MARGIN: u64 = 300;
 /// GitHub's answers here are small.
@@ -342,6 +345,110 @@ impl GitHub {
                     message(&created.body)
                 )
             })
+    }
+
+    /// The text of the file at `path` in `repository` at `commit`; `None`
+    /// when the commit has no such file.
+    pub async fn file(
+        &self,
+        repository: &str,
+        path: &str,
+        commit: &str,
+    ) -> Result<Option<String>, String> {
+        let a = self
+            .repo_call(
+                repository,
+                http::Method::GET,
+                &format!("/repos/{repository}/contents/{path}?ref={commit}"),
+                None,
+            )
+            .await?;
+        match a.status {
+            200 => {}
+            404 => return Ok(None),
+            status => {
+                return Err(format!(
+                    "GitHub answered HTTP {status} for {path}: {}",
+                    message(&a.body)
+                ))
+            }
+        }
+        if a.body.get("type").and_then(Value::as_str) != Some("file") {
+            return Err(format!("{path} at {commit} is not a file"));
+        }
+        if a.body.get("encoding").and_then(Value::as_str) != Some("base64") {
+            return Err(format!(
+                "{path} at {commit} is too large for GitHub's contents API (1 MB)"
+            ));
+        }
+        let encoded: String = a
+            .body
+            .get("content")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .chars()
+            .filter(|c| !c.is_ascii_whitespace())
+            .collect();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .map_err(|e| format!("GitHub sent {path} in base64 that does not decode: {e}"))?;
+        String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|_| format!("{path} at {commit} is not UTF-8 text"))
+    }
+
+    /// stepdeploy's Deployments of `environment` that GitHub may still show
+    /// as live (their newest status queued, in progress or success), newest
+    /// first, among the environment's latest [`LIVE_SCAN`] of ours.
+    pub async fn live_deployments(
+        &self,
+        repository: &str,
+        environment: &str,
+    ) -> Result<Vec<u64>, String> {
+        let listed = self
+            .repo_call(
+                repository,
+                http::Method::GET,
+                &format!(
+                    "/repos/{repository}/deployments?environment={}&per_page=100",
+                    encode(environment)
+                ),
+                None,
+            )
+            .await?;
+        let ours: Vec<u64> = listed
+            .body
+            .as_array()
+            .map(|all| {
+                all.iter()
+                    .filter(|d| d.pointer("/payload/stepdeploy_deployment").is_some())
+                    .filter_map(|d| d.get("id").and_then(Value::as_u64))
+                    .take(LIVE_SCAN)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut live = Vec::new();
+        for id in ours {
+            let statuses = self
+                .repo_call(
+                    repository,
+                    http::Method::GET,
+                    &format!("/repos/{repository}/deployments/{id}/statuses?per_page=1"),
+                    None,
+                )
+                .await?;
+            let newest = statuses
+                .body
+                .as_array()
+                .and_then(|s| s.first())
+                .and_then(|s| s.get("state"))
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            if matches!(newest, "queued" | "pending" | "in_progress" | "success") {
+                live.push(id);
+            }
+        }
+        Ok(live)
     }
 
     /// POST a status (deployment or commit); an answer other than 201 is an error.

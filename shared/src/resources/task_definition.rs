@@ -365,6 +365,8 @@ mod tests {
         let spec =
             crate::spec::AppSpec::from_json(r#"{"name":"bank","repository":"acme/bank"}"#).unwrap();
         let request = crate::deploy::DeployRequest {
+            repository: None,
+            repository_spec: None,
             app: "bank".into(),
             environment: "production".into(),
             commit: "3f786850e387550fdab836ed7e6dc881de23001b".into(),

@@ -14,11 +14,13 @@ use tracing::Instrument;
 
 use crate::aws::secrets::WebhookSecret;
 use crate::aws::store::Store;
+use crate::deploy::{DeployRequest, RepositorySpec};
 use crate::error::StepError;
 use crate::github::client::{GitHub, NewDeployment};
-use crate::github::{console_url, context, report, GITHUB_API};
+use crate::github::{console_url, context, report, shorten, GITHUB_API, MAX_DESCRIPTION};
 use crate::ledger::{DeploymentRecord, Status};
 use crate::runtime::parse_input;
+use crate::spec::REPOSITORY_FILE;
 
 /// A report gives up after this long (GitHub down, rate limits): the
 /// deployment waits for it no longer.
@@ -35,6 +37,8 @@ pub enum Phase {
     /// Ended: report the ledger's status.
     #[default]
     End,
+    /// The teardown removed the environment: its live Deployments go `inactive`.
+    TornDown,
 }
 
 #[derive(Debug, Deserialize)]
@@ -88,7 +92,45 @@ pub struct Reporter {
     pub app: Option<App>,
 }
 
+/// `Read Spec`: the deployment request, whose repository's file is read at its commit.
+#[derive(Debug, Deserialize)]
+pub struct SpecRequest {
+    pub deployment_id: String,
+    pub request: DeployRequest,
+}
+
+/// `Report Refusal`: a request refused at `Begin Deployment` (nothing in
+/// the ledger may say where: the file that routes it may be what is wrong).
+#[derive(Debug, Deserialize)]
+pub struct RefusalRequest {
+    pub deployment_id: String,
+    /// The execution's input, with the state machine's `error` and `refusal` beside it.
+    pub request: Value,
+    pub execution_arn: String,
+    /// The Step Functions error name (`InvalidInput`, `Locked`).
+    pub error: String,
+    pub cause: String,
+}
+
 pub async fn handle(reporter: &Reporter, input: Value) -> Result<Value, StepError> {
+    match input.get("phase").and_then(Value::as_str) {
+        Some("spec") => {
+            let SpecRequest {
+                deployment_id,
+                request,
+            } = parse_input("Read Spec request", input)?;
+            let span =
+                tracing::info_span!("deployment", deployment_id = %deployment_id, step = "github");
+            let found = read_spec(reporter, &request).instrument(span).await?;
+            return Ok(serde_json::to_value(found).expect("serializes"));
+        }
+        Some("refused") => {
+            let refusal: RefusalRequest = parse_input("Report Refusal request", input)?;
+            let span = tracing::info_span!("deployment", deployment_id = %refusal.deployment_id, step = "github");
+            return Ok(report_refusal(reporter, &refusal).instrument(span).await);
+        }
+        _ => {}
+    }
     let request: ReportRequest = parse_input("GitHub report request", input)?;
     let span =
         tracing::info_span!("deployment", deployment_id = %request.deployment_id, step = "github");
@@ -96,6 +138,9 @@ pub async fn handle(reporter: &Reporter, input: Value) -> Result<Value, StepErro
         let Some(app) = &reporter.app else {
             return Ok(not_reported("no GitHub App is configured (GitHubAppId)"));
         };
+        if request.phase == Phase::TornDown {
+            return torn_down(app, &reporter.store, &request).await;
+        }
         let Some(record) = reporter
             .store
             .get_deployment(&request.app, &request.environment, &request.deployment_id)
@@ -106,7 +151,8 @@ pub async fn handle(reporter: &Reporter, input: Value) -> Result<Value, StepErro
         let status = match request.phase {
             Phase::Queued => Status::Queued,
             Phase::InProgress => Status::InProgress,
-            Phase::End => record.status,
+            // (A teardown's report returned above.)
+            Phase::End | Phase::TornDown => record.status,
         };
         match tokio::time::timeout(DEADLINE, deliver(app, &record, status)).await {
             Ok(Ok(Some(out))) => Ok(out),
@@ -120,6 +166,181 @@ pub async fn handle(reporter: &Reporter, input: Value) -> Result<Value, StepErro
     }
     .instrument(span)
     .await
+}
+
+/// A torn-down environment's Deployments on GitHub go `inactive` (GitHub
+/// then shows no live URL for it).
+async fn torn_down(app: &App, store: &Store, request: &ReportRequest) -> Result<Value, StepError> {
+    let records = store
+        .deployments(&request.app, &request.environment)
+        .await?;
+    let Some(repository) = records.iter().rev().find_map(|r| r.repository.clone()) else {
+        return Ok(not_reported(
+            "no deployment of the environment names a GitHub repository",
+        ));
+    };
+    let send = async {
+        let github = app.client().await?;
+        let live = github
+            .live_deployments(&repository, &request.environment)
+            .await?;
+        let body = json!({
+            "state": "inactive",
+            "description": "The environment was torn down",
+        });
+        for id in &live {
+            github
+                .post_status(
+                    &repository,
+                    &format!("/repos/{repository}/deployments/{id}/statuses"),
+                    &body,
+                )
+                .await?;
+        }
+        Ok::<_, String>(live.len())
+    };
+    match tokio::time::timeout(DEADLINE, send).await {
+        Ok(Ok(n)) => {
+            tracing::info!(repository, inactive = n, "teardown reported to GitHub");
+            Ok(json!({"reported": true, "state": "inactive", "deployments": n}))
+        }
+        Ok(Err(why)) => Ok(not_reported(&why)),
+        Err(_) => Ok(not_reported("GitHub did not take the report in time")),
+    }
+}
+
+/// The repository a request's spec file is in: the request's, else the
+/// registered app's, else the one whose file took the app's name.
+async fn repository_of(
+    store: &Store,
+    request: &DeployRequest,
+) -> Result<Option<String>, StepError> {
+    if let Some(r) = request.repository() {
+        return Ok(Some(r.to_string()));
+    }
+    if request.app.is_empty() {
+        return Ok(None);
+    }
+    if let Some(spec) = store.get_app(&request.app).await? {
+        return Ok(Some(spec.repository));
+    }
+    Ok(store
+        .repository_app(&request.app)
+        .await?
+        .map(|r| r.repository))
+}
+
+/// The repository's `.stepdeploy.toml` at the request's commit. Never an
+/// error for GitHub's sake: `Begin Deployment` refuses an unreadable file
+/// with the reason, rather than deploy another spec.
+pub async fn read_spec(
+    reporter: &Reporter,
+    request: &DeployRequest,
+) -> Result<RepositorySpec, StepError> {
+    let Some(app) = &reporter.app else {
+        return Ok(RepositorySpec::Off {
+            why: "no GitHub App is configured (GitHubAppId)".into(),
+        });
+    };
+    let Some(repository) = repository_of(&reporter.store, request).await? else {
+        return Ok(RepositorySpec::Off {
+            why: format!("no GitHub repository is known for app {:?}", request.app),
+        });
+    };
+    let read = async {
+        let github = app.client().await?;
+        github
+            .file(&repository, REPOSITORY_FILE, &request.commit)
+            .await
+    };
+    let found = match tokio::time::timeout(DEADLINE, read).await {
+        Ok(Ok(Some(text))) => RepositorySpec::Found {
+            repository: repository.clone(),
+            text,
+        },
+        Ok(Ok(None)) => RepositorySpec::Absent {
+            repository: repository.clone(),
+        },
+        Ok(Err(why)) => RepositorySpec::Unreadable {
+            repository: repository.clone(),
+            why,
+        },
+        Err(_) => RepositorySpec::Unreadable {
+            repository: repository.clone(),
+            why: format!("GitHub did not answer within {} s", DEADLINE.as_secs()),
+        },
+    };
+    let status = match &found {
+        RepositorySpec::Found { .. } => "found",
+        RepositorySpec::Absent { .. } => "absent",
+        RepositorySpec::Off { .. } => "off",
+        RepositorySpec::Unreadable { why, .. } => {
+            tracing::warn!(repository, why, "could not read the repository's spec file");
+            "unreadable"
+        }
+    };
+    tracing::info!(repository, commit = %request.commit, status, "read {REPOSITORY_FILE}");
+    Ok(found)
+}
+
+/// A refused request's reason, on its commit: `failure` for a request
+/// or spec that is not valid (the reason names the field), `error` for
+/// one refused for the environment's sake (torn down, locked).
+async fn report_refusal(reporter: &Reporter, refusal: &RefusalRequest) -> Value {
+    let Some(app) = &reporter.app else {
+        return not_reported("no GitHub App is configured (GitHubAppId)");
+    };
+    let mut input = refusal.request.clone();
+    if let Some(fields) = input.as_object_mut() {
+        fields.remove("error");
+        fields.remove("refusal");
+    }
+    let request: DeployRequest = match serde_json::from_value(input) {
+        Ok(r) => r,
+        Err(e) => {
+            return not_reported(&format!(
+                "the refused request is not a deployment request: {e}"
+            ))
+        }
+    };
+    let request = &request;
+    let repository = match repository_of(&reporter.store, request).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return not_reported("the request names no GitHub repository"),
+        Err(e) => return not_reported(&e.message),
+    };
+    if crate::deploy::check_commit(&request.commit).is_err() {
+        return not_reported("the request's commit is not a commit sha");
+    }
+    let state = if refusal.error == "InvalidInput" {
+        "failure"
+    } else {
+        "error"
+    };
+    let body = json!({
+        "state": state,
+        "context": if request.environment.is_empty() { "stepdeploy".to_string() } else { context(&request.environment) },
+        "description": shorten(&refusal.cause, MAX_DESCRIPTION),
+        "target_url": console_url(&refusal.execution_arn),
+    });
+    let send = async {
+        let github = app.client().await?;
+        github
+            .post_status(
+                &repository,
+                &format!("/repos/{repository}/statuses/{}", request.commit),
+                &body,
+            )
+            .await
+    };
+    match tokio::time::timeout(DEADLINE, send).await {
+        Ok(Ok(())) => {
+            tracing::info!(repository, state, "refusal reported to GitHub");
+            json!({"reported": true, "state": state})
+        }
+        Ok(Err(why)) => not_reported(&why),
+        Err(_) => not_reported("GitHub did not take the report in time"),
+    }
 }
 
 fn not_reported(why: &str) -> Value {

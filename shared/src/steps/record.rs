@@ -11,14 +11,15 @@ use tracing::Instrument;
 use crate::aws::sfn::StepFunctions;
 use crate::aws::store::Store;
 use crate::deploy::{
-    failure_message, failure_name, now_epoch, resolve, rfc3339, CaughtError, DeployRequest,
-    DeployState, Deployment,
+    choose, failure_message, failure_name, now_epoch, resolve, rfc3339, CaughtError, Chosen,
+    DeployRequest, DeployState, Deployment, RepositorySpec,
 };
 use crate::error::{ErrorKind, StepError};
 use crate::lease::{decide, Verdict};
 use crate::ledger::{deploy_sk, env_pk, DeploymentRecord, EnvironmentRecord, Status, ENV_SK};
 use crate::plan::{calls, summary};
 use crate::runtime::parse_input;
+use crate::spec::{AppSpec, Limits, REPOSITORY_FILE};
 use crate::steps::lease::{claim, claimant, push_seq, stop};
 
 #[derive(Debug, Deserialize)]
@@ -67,7 +68,7 @@ pub async fn handle(store: &Store, sfn: &StepFunctions, input: Value) -> Result<
         } => {
             let span = tracing::info_span!("deployment", deployment_id = %execution_name);
             let poll_seconds = parse_seconds(&poll_seconds)?;
-            let state = begin(
+            match begin(
                 store,
                 &execution_name,
                 &execution_arn,
@@ -75,8 +76,11 @@ pub async fn handle(store: &Store, sfn: &StepFunctions, input: Value) -> Result<
                 request,
             )
             .instrument(span)
-            .await?;
-            Ok(serde_json::to_value(state).expect("state serializes"))
+            .await?
+            {
+                Begun::Started(state) => Ok(serde_json::to_value(state).expect("state serializes")),
+                Begun::Ignored(why) => Ok(json!({ "ignored": why })),
+            }
         }
         RecordInput::Acquire { state } => {
             let span = tracing::info_span!("deployment", deployment_id = %state.deployment.id);
@@ -201,33 +205,120 @@ async fn refuse(
     .await
 }
 
+/// What `Begin Deployment` made of a request.
+#[allow(clippy::large_enum_variant)]
+enum Begun {
+    Started(DeployState),
+    /// Not for stepdeploy: the execution ends at once, recording nothing.
+    Ignored(String),
+}
+
+/// An app named by a repository's file belongs to that repository: not to
+/// a registered app of another repository, nor to another repository's
+/// file that took the name first. A dry run only looks.
+async fn take_app_name(
+    store: &Store,
+    spec: &AppSpec,
+    request: &DeployRequest,
+    now: u64,
+) -> Result<Result<(), StepError>, StepError> {
+    let taken = |owner: &str, how: &str| {
+        Err(StepError::invalid_input(format!(
+            "the app name {:?} in {REPOSITORY_FILE} is {how} {owner}: give this repository's app another name (name = \"…\" in {REPOSITORY_FILE})",
+            spec.name
+        )))
+    };
+    let ours = |repo: &str| repo.eq_ignore_ascii_case(&spec.repository);
+    if let Some(registered) = store.get_app(&spec.name).await? {
+        if !ours(&registered.repository) {
+            return Ok(taken(&registered.repository, "registered for"));
+        }
+    }
+    let owner = if request.dry_run {
+        store
+            .repository_app(&spec.name)
+            .await?
+            .map(|r| r.repository)
+            .filter(|r| !ours(r))
+    } else {
+        store
+            .claim_repository_app(spec, &request.commit, &rfc3339(now))
+            .await?
+    };
+    Ok(match owner {
+        Some(owner) => taken(&owner, "taken by"),
+        None => Ok(()),
+    })
+}
+
 async fn begin(
     store: &Store,
     id: &str,
     execution_arn: &str,
     poll_seconds: u64,
     request: Value,
-) -> Result<DeployState, StepError> {
+) -> Result<Begun, StepError> {
     let request: DeployRequest = parse_input(
         "deployment request (expected {\"app\", \"environment\", \"commit\"} and optionally \"image\")",
         request,
     )?;
     let now = now_epoch();
-    let resolved = match store.get_app(&request.app).await? {
-        Some(spec) => resolve(&request, &spec, id, execution_arn, poll_seconds, now)
-            .map(|deployment| (deployment, spec)),
-        None => Err(StepError::invalid_input(format!(
-            "app {:?} is not registered: register its spec first (see README, Configure an app)",
-            request.app
-        ))),
+    let registered = if request.app.is_empty() {
+        None
+    } else {
+        store.get_app(&request.app).await?
     };
-    let (deployment, spec) = match resolved {
+    let file = RepositorySpec::of(&request);
+    // Whether the app has deployed from its repository's file (then a file
+    // GitHub cannot give now is never replaced by the registered spec).
+    let file_deployed = match (&registered, &file) {
+        (Some(spec), RepositorySpec::Unreadable { .. }) => store
+            .repository_app(&spec.name)
+            .await?
+            .is_some_and(|r| r.repository.eq_ignore_ascii_case(&spec.repository)),
+        _ => false,
+    };
+    let resolved = match choose(
+        &request,
+        file,
+        registered,
+        file_deployed,
+        &Limits::from_env()?,
+    ) {
+        Ok(Chosen::Ignore(why)) => {
+            tracing::info!(why = %why, "not for stepdeploy: nothing recorded");
+            return Ok(Begun::Ignored(why));
+        }
+        Ok(Chosen::Deploy {
+            spec,
+            request: routed,
+            from_file,
+        }) => {
+            let taken = if from_file {
+                take_app_name(store, &spec, &routed, now).await?
+            } else {
+                Ok(())
+            };
+            taken
+                .and_then(|()| resolve(&routed, &spec, id, execution_arn, poll_seconds, now))
+                .map(|deployment| (deployment, spec, routed))
+                .map_err(|e| (e, Some(request.clone())))
+        }
+        Err(e) => Err((e, None)),
+    };
+    let (deployment, spec, request) = match resolved {
         Ok(found) => found,
-        Err(e) if e.kind == ErrorKind::InvalidInput => {
-            refuse(store, &request, id, execution_arn, &e, now).await?;
+        Err((e, routed)) if e.kind == ErrorKind::InvalidInput => {
+            // A push the file could not route has no environment to record it in.
+            let request = routed.unwrap_or(request);
+            if !request.app.is_empty() && !request.environment.is_empty() {
+                refuse(store, &request, id, execution_arn, &e, now).await?;
+            } else {
+                tracing::warn!(reason = %e.message, "deployment refused");
+            }
             return Err(e);
         }
-        Err(e) => return Err(e),
+        Err((e, _)) => return Err(e),
     };
     let mut deployment = deployment;
     let mut error = None;
@@ -289,7 +380,7 @@ async fn begin(
         seq = ?deployment.seq,
         "deployment started"
     );
-    Ok(DeployState {
+    Ok(Begun::Started(DeployState {
         deployment,
         spec,
         image: None,
@@ -299,7 +390,7 @@ async fn begin(
         load_balancer: None,
         service: None,
         error,
-    })
+    }))
 }
 
 /// A preview belongs to the branch that first pushed to it (until a

@@ -163,6 +163,8 @@ pub fn redeploy(last: &DeploymentRecord, database: &str, event_id: &str) -> Depl
         restart: Some(format!(
             "RDS rotated the master password of {database}; running tasks still hold the old one"
         )),
+        repository: last.repository.clone(),
+        repository_spec: None,
     }
 }
 

@@ -20,7 +20,7 @@ use crate::ledger::{
     DELIVERY_TTL_SECONDS,
 };
 use crate::naming::short_hash;
-use crate::webhook::{authenticate, decide, payload, precheck, Decision, RawRequest, Reply};
+use crate::webhook::{authenticate, decide, payload, precheck, Decision, Known, RawRequest, Reply};
 
 pub struct Webhook {
     pub secret: WebhookSecret,
@@ -29,6 +29,10 @@ pub struct Webhook {
     pub deploy_state_machine: String,
     /// Absent until a teardown state machine is deployed.
     pub teardown_state_machine: Option<String>,
+    /// A GitHub App can read repositories' `.stepdeploy.toml`
+    /// (`STEPDEPLOY_REPOSITORY_FILES`): pushes from repositories with no
+    /// registered spec start deployments too.
+    pub read_files: bool,
 }
 
 impl Webhook {
@@ -72,8 +76,18 @@ impl Webhook {
             Ok(p) => p,
             Err(r) => return Ok(r),
         };
-        let apps = self.store.list_apps().await?;
-        match decide(event, delivery, payload, &apps, now_epoch()) {
+        let known = Known {
+            registered: self.store.list_apps().await?,
+            from_files: self
+                .store
+                .repository_apps()
+                .await?
+                .into_iter()
+                .map(|(_, spec)| spec)
+                .collect(),
+            read_files: self.read_files,
+        };
+        match decide(event, delivery, payload, &known, now_epoch()) {
             Decision::Reply(r) => Ok(r),
             Decision::Deploy {
                 deployment_id,
@@ -84,7 +98,8 @@ impl Webhook {
             }
             Decision::ImageArrived(arrival) => {
                 let out =
-                    crate::steps::arrival::arrived(&self.store, &self.sfn, &apps, arrival).await?;
+                    crate::steps::arrival::arrived(&self.store, &self.sfn, &known.all(), arrival)
+                        .await?;
                 Ok(Reply::new(200, out))
             }
         }
@@ -118,15 +133,66 @@ impl Webhook {
             // Claimed by an attempt that has not finished (or crashed): finish it, idempotently.
             Some(earlier) => (earlier.deployment_id, true),
         };
+        // A push the repository's file routes gets its place and its record
+        // at `Begin Deployment`, once the file says where it goes.
+        let routed = !request.app.is_empty();
+        let seq = if routed {
+            Some(self.record_queued(&request, &id, duplicate, now).await?)
+        } else {
+            None
+        };
+        let input = serde_json::to_value(&request).expect("a request serializes");
+        let execution_arn = match self
+            .sfn
+            .start(&self.deploy_state_machine, &id, &input)
+            .await
+        {
+            Ok(arn) => arn,
+            Err(e) => {
+                if routed {
+                    self.not_started(&request, &id, &e).await;
+                }
+                return Err(e);
+            }
+        };
+        self.store
+            .mark_delivery_started(delivery, &execution_arn)
+            .await?;
+        let mut reply = json!({
+            "deployment_id": id,
+            "execution_arn": execution_arn,
+            "app": request.app,
+            "environment": request.environment,
+            "commit": request.commit,
+            "seq": seq,
+            "duplicate": duplicate,
+        });
+        if !routed {
+            reply["spec"] = json!(format!(
+                "{} at the commit (read by the deployment)",
+                crate::spec::REPOSITORY_FILE
+            ));
+        }
+        Ok(Reply::new(if duplicate { 200 } else { 202 }, reply))
+    }
+
+    /// The push's place in the environment's order, given as it arrives
+    /// (once: a redelivery keeps the number its record has), and its
+    /// record as queued.
+    async fn record_queued(
+        &self,
+        request: &DeployRequest,
+        id: &str,
+        duplicate: bool,
+        now: u64,
+    ) -> Result<u64, StepError> {
         let at = rfc3339(now);
-        // The push's place in the environment's order, given as it arrives
-        // (once: a redelivery keeps the number its record has).
-        let seq = crate::steps::lease::push_seq(&self.store, &request, &id, duplicate).await?;
+        let seq = crate::steps::lease::push_seq(&self.store, request, id, duplicate).await?;
         self.store
             .create_deployment(&DeploymentRecord {
                 pk: env_pk(&request.app, &request.environment),
-                sk: deploy_sk(&id),
-                deployment_id: id.clone(),
+                sk: deploy_sk(id),
+                deployment_id: id.into(),
                 app: request.app.clone(),
                 environment: request.environment.clone(),
                 commit: request.commit.clone(),
@@ -147,33 +213,7 @@ impl Webhook {
                 updated_at: at,
             })
             .await?;
-        let input = serde_json::to_value(&request).expect("a request serializes");
-        let execution_arn = match self
-            .sfn
-            .start(&self.deploy_state_machine, &id, &input)
-            .await
-        {
-            Ok(arn) => arn,
-            Err(e) => {
-                self.not_started(&request, &id, &e).await;
-                return Err(e);
-            }
-        };
-        self.store
-            .mark_delivery_started(delivery, &execution_arn)
-            .await?;
-        Ok(Reply::new(
-            if duplicate { 200 } else { 202 },
-            json!({
-                "deployment_id": id,
-                "execution_arn": execution_arn,
-                "app": request.app,
-                "environment": request.environment,
-                "commit": request.commit,
-                "seq": seq,
-                "duplicate": duplicate,
-            }),
-        ))
+        Ok(seq)
     }
 
     /// The execution could not be started: close the queued record (nothing

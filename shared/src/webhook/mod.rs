@@ -134,7 +134,13 @@ mod tests {
 
     #[test]
     fn push_routing() {
-        match decide("push", "d1", push("refs/heads/main", false), &apps(), 0) {
+        match decide(
+            "push",
+            "d1",
+            push("refs/heads/main", false),
+            &Known::registered(apps()),
+            0,
+        ) {
             Decision::Deploy {
                 deployment_id,
                 request,
@@ -149,7 +155,7 @@ mod tests {
             "push",
             "d1",
             push("refs/heads/feature/x", false),
-            &apps(),
+            &Known::registered(apps()),
             0,
         ) {
             Decision::Deploy { request, .. } => {
@@ -161,7 +167,7 @@ mod tests {
             (push("refs/tags/v1", false), "is not a branch"),
             (push("refs/heads/main", true), "was deleted"),
         ] {
-            match decide("push", "d1", payload, &apps(), 0) {
+            match decide("push", "d1", payload, &Known::registered(apps()), 0) {
                 Decision::Reply(r) => {
                     assert_eq!(r.status, 200);
                     assert!(r.body["ignored"].as_str().unwrap().contains(why));
@@ -172,10 +178,16 @@ mod tests {
         let mut other_repo = push("refs/heads/main", false);
         other_repo["repository"]["full_name"] = json!("evil/repo");
         assert_eq!(
-            decide("push", "d1", other_repo, &apps(), 0),
+            decide("push", "d1", other_repo, &Known::registered(apps()), 0),
             Decision::Reply(Reply::ignored("repository not configured"))
         );
-        match decide("push", "d1", json!({"ref": 1}), &apps(), 0) {
+        match decide(
+            "push",
+            "d1",
+            json!({"ref": 1}),
+            &Known::registered(apps()),
+            0,
+        ) {
             Decision::Reply(r) => assert_eq!(r.status, 400),
             other => panic!("{other:?}"),
         }
@@ -185,13 +197,19 @@ mod tests {
     fn deletes_tear_down_previews_only() {
         let del = |r: &str| json!({"ref": r, "ref_type": "branch", "repository": {"full_name": "acme/flask-banking"}});
         assert_eq!(
-            decide("delete", "d", del("feature/x"), &apps(), 0),
+            decide(
+                "delete",
+                "d",
+                del("feature/x"),
+                &Known::registered(apps()),
+                0
+            ),
             Decision::Teardown {
                 app: "bank".into(),
                 environment: "pr-feature-217d2".into()
             }
         );
-        match decide("delete", "d", del("main"), &apps(), 0) {
+        match decide("delete", "d", del("main"), &Known::registered(apps()), 0) {
             Decision::Reply(r) => assert!(r.body["ignored"]
                 .as_str()
                 .unwrap()
@@ -202,7 +220,7 @@ mod tests {
 
     #[test]
     fn other_events_are_ignored() {
-        match decide("issues", "d", json!({}), &apps(), 0) {
+        match decide("issues", "d", json!({}), &Known::registered(apps()), 0) {
             Decision::Reply(r) => assert_eq!(r.status, 200),
             other => panic!("{other:?}"),
         }
@@ -225,7 +243,7 @@ mod tests {
             if let Err(r) = authenticate(&req, &[b"k".to_vec()]) { prop_assert_eq!(r.status, 401); }
             match payload(&req) {
                 Err(r) => prop_assert_eq!(r.status, 400),
-                Ok(p) => if let Decision::Reply(r) = decide(&event, "d", p, &apps(), 0) { prop_assert!(r.status < 500); },
+                Ok(p) => if let Decision::Reply(r) = decide(&event, "d", p, &Known::registered(apps()), 0) { prop_assert!(r.status < 500); },
             }
         }
     }

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use super::http::{payload, within_size, RawRequest, Reply};
 use crate::deploy::{deployment_id, DeployRequest, Trigger};
-use crate::spec::{AppSpec, Route};
+use crate::spec::{default_app_name, AppSpec, Route};
 
 /// The events stepdeploy acts on; everything else is acknowledged and ignored.
 pub const HANDLED_EVENTS: [&str; 5] = ["push", "delete", "package", "registry_package", "ping"];
@@ -65,6 +65,7 @@ struct PingPayload {
 
 /// What to do with an authenticated delivery.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // one per delivery
 pub enum Decision {
     /// Answer at once (ping, ignored, bad payload).
     Reply(Reply),
@@ -91,8 +92,45 @@ fn find_app<'a>(apps: &'a [AppSpec], repository: &str) -> Option<&'a AppSpec> {
         .find(|a| a.repository.eq_ignore_ascii_case(repository))
 }
 
+/// The apps a delivery may be for.
+#[derive(Debug, Clone, Default)]
+pub struct Known {
+    /// Registered by an operator: their spec routes pushes.
+    pub registered: Vec<AppSpec>,
+    /// Taken by a repository's `.stepdeploy.toml`, as last deployed: they
+    /// route branch deletions and packages (a push is routed by the file
+    /// at its own commit).
+    pub from_files: Vec<AppSpec>,
+    /// The deployer has a GitHub App to read files with: a push from a
+    /// repository no spec is registered for starts a deployment that reads
+    /// its `.stepdeploy.toml` (and ends at once without one).
+    pub read_files: bool,
+}
+
+impl Known {
+    pub fn registered(apps: Vec<AppSpec>) -> Known {
+        Known {
+            registered: apps,
+            ..Known::default()
+        }
+    }
+
+    /// The app `repository` is, registered first.
+    pub fn find(&self, repository: &str) -> Option<&AppSpec> {
+        find_app(&self.registered, repository).or_else(|| find_app(&self.from_files, repository))
+    }
+
+    pub fn all(&self) -> Vec<AppSpec> {
+        self.registered
+            .iter()
+            .chain(&self.from_files)
+            .cloned()
+            .collect()
+    }
+}
+
 /// Route an authenticated delivery. `now` is used when the payload carries no push time.
-pub fn decide(event: &str, delivery: &str, payload: Value, apps: &[AppSpec], now: u64) -> Decision {
+pub fn decide(event: &str, delivery: &str, payload: Value, apps: &Known, now: u64) -> Decision {
     match event {
         "ping" => {
             let ping: PingPayload = match serde_json::from_value(payload) {
@@ -121,7 +159,7 @@ pub fn decide(event: &str, delivery: &str, payload: Value, apps: &[AppSpec], now
                 Ok(p) => p,
                 Err(e) => return bad_payload(event, e),
             };
-            let Some(app) = find_app(apps, &del.repository.full_name) else {
+            let Some(app) = apps.find(&del.repository.full_name) else {
                 return Decision::Reply(Reply::ignored("repository not configured"));
             };
             if del.ref_type != "branch" {
@@ -153,7 +191,7 @@ pub fn decide(event: &str, delivery: &str, payload: Value, apps: &[AppSpec], now
                 .pointer("/repository/full_name")
                 .and_then(Value::as_str)
                 .unwrap_or_default();
-            if find_app(apps, repo).is_none() {
+            if apps.find(repo).is_none() {
                 return Decision::Reply(Reply::ignored("repository not configured"));
             }
             match crate::image::parse_github_package(&payload) {
@@ -173,10 +211,11 @@ pub fn decide(event: &str, delivery: &str, payload: Value, apps: &[AppSpec], now
     }
 }
 
-fn decide_push(push: PushPayload, delivery: &str, apps: &[AppSpec], now: u64) -> Decision {
-    let Some(app) = find_app(apps, &push.repository.full_name) else {
+fn decide_push(push: PushPayload, delivery: &str, apps: &Known, now: u64) -> Decision {
+    let registered = find_app(&apps.registered, &push.repository.full_name);
+    if registered.is_none() && !apps.read_files {
         return Decision::Reply(Reply::ignored("repository not configured"));
-    };
+    }
     if push.deleted {
         return Decision::Reply(Reply::ignored(format!("{} was deleted", push.git_ref)));
     }
@@ -189,11 +228,6 @@ fn decide_push(push: PushPayload, delivery: &str, apps: &[AppSpec], now: u64) ->
             "push payload's after is not a 40-hex commit sha",
         ));
     }
-    let Some(route) = app.route(branch) else {
-        return Decision::Reply(Reply::ignored(format!(
-            "branch {branch} maps to no environment"
-        )));
-    };
     let pushed_at = push
         .repository
         .pushed_at
@@ -204,18 +238,40 @@ fn decide_push(push: PushPayload, delivery: &str, apps: &[AppSpec], now: u64) ->
         .pusher
         .and_then(|p| p.name)
         .or_else(|| push.sender.and_then(|s| s.login));
-    let id = deployment_id(
-        &app.name,
-        &route.environment,
-        &push.after,
-        delivery,
-        pushed_at,
-    );
+    // A registered app's spec routes the push here; a repository's file
+    // routes it at `Begin Deployment` (the id then names the branch).
+    let (app, environment, id) = match registered {
+        Some(app) => {
+            let Some(route) = app.route(branch) else {
+                return Decision::Reply(Reply::ignored(format!(
+                    "branch {branch} maps to no environment"
+                )));
+            };
+            let id = deployment_id(
+                &app.name,
+                &route.environment,
+                &push.after,
+                delivery,
+                pushed_at,
+            );
+            (app.name.clone(), route.environment, id)
+        }
+        None => {
+            let name = find_app(&apps.from_files, &push.repository.full_name).map_or_else(
+                || default_app_name(&push.repository.full_name),
+                |a| a.name.clone(),
+            );
+            let id = deployment_id(&name, branch, &push.after, delivery, pushed_at);
+            (String::new(), String::new(), id)
+        }
+    };
     Decision::Deploy {
         deployment_id: id,
         request: DeployRequest {
-            app: app.name.clone(),
-            environment: route.environment,
+            repository: None,
+            repository_spec: None,
+            app,
+            environment,
             commit: push.after,
             branch: Some(branch.to_string()),
             image: None,
