@@ -29,7 +29,9 @@ For checks (not GitHub's):
   (403, `retry-after: 1`); `DELETE /_faults` clears;
 - `POST /_config` `{"token_seconds": N, "revoke": true}` (revoke: every token
   minted so far is refused from now on); `GET /_tokens` the tokens minted,
-  so a test can look for them where they must never be (logs).
+  so a test can look for them where they must never be (logs);
+- `GET /_comments?repository=owner/name` the repository's comments as they
+  stand (`[{"id", "issue", "body", ...}]`).
 """
 
 from __future__ import annotations
@@ -325,6 +327,9 @@ def serve(port: int, app_id: str, public_key_pem: bytes, api_url: str | None = N
                     if body.get("revoke"):  # every token minted so far stops working
                         gh.tokens = {t: 0.0 for t in gh.tokens}
                     return self.reply(200, {"token_seconds": gh.token_seconds})
+                if url.path == "/_comments" and method == "GET":
+                    repo = parse_qs(url.query).get("repository", [""])[0]
+                    return self.reply(200, list(gh.comments.get(repo, [])))
                 if url.path == "/_tokens" and method == "GET":
                     return self.reply(200, list(gh.tokens))
             self.message(404, "Not Found")

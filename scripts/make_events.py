@@ -34,16 +34,32 @@ def push(ref, after=SHA, deleted=False):
     }
 
 
+def pull_request(action, merged=False):
+    """Pull request #12 from feature/login into main, as GitHub sends it."""
+    head = {"label": "stepdeploy-samples:feature/login", "ref": "feature/login", "sha": SHA, "repo": REPO}
+    base = {"label": "stepdeploy-samples:main", "ref": "main", "sha": BEFORE, "repo": REPO}
+    return {
+        "action": action, "number": 12,
+        "pull_request": {"id": 2012345678, "number": 12, "state": "closed" if action == "closed" else "open",
+                         "title": "Log in with GitHub", "merged": merged, "draft": False,
+                         "html_url": "https://github.com/stepdeploy-samples/flask-banking/pull/12",
+                         "user": {"login": "octocat", "id": 583231}, "head": head, "base": base},
+        "repository": REPO, "sender": {"login": "octocat", "id": 583231},
+    }
+
+
 CASES = {
     "push": ("push", push("refs/heads/main"), True),
     "push-preview": ("push", push("refs/heads/feature/login"), True),
     "ping": ("ping", {"zen": "Keep it logically awesome.", "hook_id": 481516234,
-                      "hook": {"type": "Repository", "id": 481516234, "active": True, "events": ["push", "delete"],
+                      "hook": {"type": "Repository", "id": 481516234, "active": True, "events": ["push", "pull_request", "delete"],
                                "config": {"content_type": "json", "url": "https://example.execute-api.us-east-1.amazonaws.com/webhook"}},
                       "repository": REPO, "sender": {"login": "octocat", "id": 583231}}, True),
     "delete": ("delete", {"ref": "feature/login", "ref_type": "branch", "pusher_type": "user",
                           "repository": REPO, "sender": {"login": "octocat", "id": 583231}}, True),
     "tag-push": ("push", push("refs/tags/v1.0.0"), True),
+    "pull-request": ("pull_request", pull_request("opened"), True),
+    "pull-request-closed": ("pull_request", pull_request("closed", merged=True), True),
     "package": ("package", {"action": "published", "package": {
         "id": 51234567, "name": "flask-banking", "namespace": "stepdeploy-samples", "package_type": "CONTAINER",
         "owner": {"login": "stepdeploy-samples"},

@@ -245,6 +245,22 @@ fn destroyed() -> Status {
     Status::Destroyed
 }
 
+/// A preview's pull request (`sk` = [`PULL_SK`] under the environment):
+/// the comment that shows the preview lives on it. `open` turns false when
+/// the pull request is closed, so later pushes to the branch do not write
+/// on it; the teardown's report still does, once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullRecord {
+    pub pk: String,
+    pub sk: String,
+    pub repository: String,
+    pub number: u64,
+    pub open: bool,
+    pub updated_at: String,
+}
+
+pub const PULL_SK: &str = "PULL";
+
 pub fn teardown_sk(teardown_id: &str) -> String {
     format!("TEARDOWN#{teardown_id}")
 }

@@ -88,12 +88,32 @@ mod tests {
     }
 
     #[test]
+    fn a_pull_request_deploys_its_preview_and_its_close_tears_it_down() {
+        match decide_sample("pull-request").unwrap() {
+            Decision::Deploy { request, .. } => {
+                assert_eq!(request.environment, "pr-feature-df7c7");
+                assert_eq!(request.pull_request(), Some(12));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            decide_sample("pull-request-closed").unwrap(),
+            Decision::Teardown {
+                app: "bank".into(),
+                environment: "pr-feature-df7c7".into(),
+                trigger: "pull-request-merged",
+            }
+        );
+    }
+
+    #[test]
     fn delete_of_a_feature_branch_tears_its_preview_down() {
         assert_eq!(
             decide_sample("delete").unwrap(),
             Decision::Teardown {
                 app: "bank".into(),
-                environment: "pr-feature-df7c7".into()
+                environment: "pr-feature-df7c7".into(),
+                trigger: "branch-deleted",
             }
         );
     }

@@ -355,6 +355,32 @@ impl Store {
         self.get(APPS_PK, &repo_app_sk(app)).await
     }
 
+    // --- previews' pull requests ---
+
+    pub async fn put_pull(&self, record: &PullRecord) -> Result<(), StepError> {
+        self.put(record).await
+    }
+
+    pub async fn get_pull(
+        &self,
+        app: &str,
+        environment: &str,
+    ) -> Result<Option<PullRecord>, StepError> {
+        self.get(&env_pk(app, environment), PULL_SK).await
+    }
+
+    /// The preview's pull request was closed (only if one is recorded).
+    pub async fn close_pull(&self, app: &str, environment: &str) -> Result<(), StepError> {
+        self.update_if(
+            &env_pk(app, environment),
+            PULL_SK,
+            &[("open", Value::Bool(false))],
+            When::Exists,
+        )
+        .await
+        .map(|_| ())
+    }
+
     // --- webhook deliveries ---
 
     /// Record a delivery unless it is known. Returns the earlier record of a redelivery.

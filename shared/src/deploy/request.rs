@@ -22,6 +22,10 @@ pub struct Trigger {
     pub repository: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pusher: Option<String>,
+    /// The pull request whose head branch this deploys (a `pull_request`
+    /// event): its preview's comment goes there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_request: Option<u64>,
 }
 
 /// The deploy state machine's input: what the webhook sends, and what a

@@ -49,6 +49,11 @@ impl RepositorySpec {
 }
 
 impl DeployRequest {
+    /// The pull request whose preview this deploys.
+    pub fn pull_request(&self) -> Option<u64> {
+        self.trigger.as_ref().and_then(|t| t.pull_request)
+    }
+
     /// The GitHub repository the request names (a push's, or a console run's).
     pub fn repository(&self) -> Option<&str> {
         self.repository
@@ -144,6 +149,12 @@ pub fn choose(
                 }
             )));
         };
+        if request.pull_request().is_some() && !route.preview {
+            return Ok(Chosen::Ignore(format!(
+                "branch {branch} feeds {}, not a preview: its pushes deploy it",
+                route.environment
+            )));
+        }
         if unrouted {
             request.environment = route.environment;
         } else if route.environment != request.environment {
@@ -176,8 +187,12 @@ pub fn choose(
     })
 }
 
+/// A push or a pull request: its branch routes it.
 fn request_is_push(request: &DeployRequest) -> bool {
-    request.trigger.as_ref().is_some_and(|t| t.kind == "push")
+    request
+        .trigger
+        .as_ref()
+        .is_some_and(|t| t.kind == "push" || t.kind == "pull_request")
 }
 
 #[cfg(test)]

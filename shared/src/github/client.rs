@@ -451,6 +451,65 @@ impl GitHub {
         Ok(live)
     }
 
+    /// Write `body` as the one comment on pull request `number` that starts
+    /// with `marker`: the existing one is edited, else one is created.
+    pub async fn upsert_comment(
+        &self,
+        repository: &str,
+        number: u64,
+        marker: &str,
+        body: &str,
+    ) -> Result<(), String> {
+        let listed = self
+            .repo_call(
+                repository,
+                http::Method::GET,
+                &format!("/repos/{repository}/issues/{number}/comments?per_page=100"),
+                None,
+            )
+            .await?;
+        if listed.status != 200 {
+            return Err(format!(
+                "GitHub did not list the comments of #{number} (HTTP {}): {}",
+                listed.status,
+                message(&listed.body)
+            ));
+        }
+        let existing = listed.body.as_array().and_then(|all| {
+            all.iter().find_map(|c| {
+                c.get("body")
+                    .and_then(Value::as_str)
+                    .is_some_and(|b| b.starts_with(marker))
+                    .then(|| c.get("id").and_then(Value::as_u64))
+                    .flatten()
+            })
+        });
+        let (method, path, want) = match existing {
+            Some(id) => (
+                http::Method::PATCH,
+                format!("/repos/{repository}/issues/comments/{id}"),
+                200,
+            ),
+            None => (
+                http::Method::POST,
+                format!("/repos/{repository}/issues/{number}/comments"),
+                201,
+            ),
+        };
+        let a = self
+            .repo_call(repository, method, &path, Some(&json!({ "body": body })))
+            .await?;
+        if a.status == want {
+            Ok(())
+        } else {
+            Err(format!(
+                "GitHub refused {path} (HTTP {}): {}",
+                a.status,
+                message(&a.body)
+            ))
+        }
+    }
+
     /// POST a status (deployment or commit); an answer other than 201 is an error.
     pub async fn post_status(
         &self,

@@ -138,6 +138,58 @@ pub fn report(status: Status, cause: Option<&str>, commit: &str) -> Option<Repor
     })
 }
 
+/// The hidden line that marks the preview's one comment on its pull
+/// request, so each report finds and edits it instead of adding another.
+pub fn comment_marker(app: &str, environment: &str) -> String {
+    format!("<!-- stepdeploy:{app}/{environment} -->")
+}
+
+/// What the preview's comment says now.
+pub struct PreviewComment<'a> {
+    pub app: &'a str,
+    pub environment: &'a str,
+    /// The deployment status (`queued`, `in_progress`, `success`,
+    /// `failure`, `inactive`), or `torn_down`.
+    pub state: &'a str,
+    pub commit: &'a str,
+    pub description: &'a str,
+    pub url: Option<&'a str>,
+    pub log_url: Option<&'a str>,
+}
+
+impl PreviewComment<'_> {
+    /// The comment's Markdown, its marker first.
+    pub fn body(&self) -> String {
+        let short = &self.commit[..self.commit.len().min(7)];
+        let (icon, headline) = match self.state {
+            "queued" => ("⏳", format!("waiting to deploy `{short}`")),
+            "in_progress" => ("🚀", format!("deploying `{short}`")),
+            "success" => ("✅", format!("`{short}` is live")),
+            "failure" => ("❌", format!("`{short}` failed to deploy")),
+            "torn_down" => ("🗑️", "torn down: the pull request was closed".to_string()),
+            _ => ("⏸️", format!("`{short}` was not deployed")),
+        };
+        let mut out = format!(
+            "{}\n{icon} **stepdeploy** preview `{}` of `{}`: {headline}\n",
+            comment_marker(self.app, self.environment),
+            self.environment,
+            self.app
+        );
+        if let Some(url) = self.url.filter(|_| self.state == "success") {
+            out.push_str(&format!("\n**URL:** {url}\n"));
+        }
+        if !self.description.is_empty() && self.state != "success" {
+            out.push_str(&format!("\n> {}\n", self.description.replace('\n', " ")));
+        }
+        if let Some(log) = self.log_url {
+            out.push_str(&format!(
+                "\n[Execution in the Step Functions console]({log})\n"
+            ));
+        }
+        out
+    }
+}
+
 /// `text` cut to `max` characters on a character boundary, with an ellipsis
 /// when cut.
 pub fn shorten(text: &str, max: usize) -> String {
@@ -347,5 +399,47 @@ mod tests {
         for status in [400, 401, 404, 422] {
             assert_eq!(r(status, None, None, None, ""), None, "{status}");
         }
+    }
+
+    #[test]
+    fn the_preview_comment_says_where_the_preview_is() {
+        let sha = "0123456789abcdef0123456789abcdef01234567";
+        let comment = |state, description, url| {
+            PreviewComment {
+                app: "bank",
+                environment: "pr-feature-217d2",
+                state,
+                commit: sha,
+                description,
+                url,
+                log_url: Some("https://console/x"),
+            }
+            .body()
+        };
+        let live = comment("success", "Deployed 0123456", Some("http://bank-pr.elb"));
+        assert!(live.starts_with("<!-- stepdeploy:bank/pr-feature-217d2 -->\n✅ **stepdeploy** preview `pr-feature-217d2` of `bank`: `0123456` is live\n"), "{live}");
+        assert!(live.contains("**URL:** http://bank-pr.elb") && !live.contains("> Deployed"));
+        assert!(live.contains("[Execution in the Step Functions console](https://console/x)"));
+        let failed = comment(
+            "failure",
+            "HealthCheckFailed: GET /health\nanswered 404",
+            Some("http://x"),
+        );
+        assert!(
+            failed.contains("`0123456` failed to deploy")
+                && failed.contains("> HealthCheckFailed: GET /health answered 404")
+        );
+        assert!(!failed.contains("**URL:**"), "{failed}");
+        for (state, says) in [
+            ("queued", "waiting to deploy `0123456`"),
+            ("in_progress", "deploying `0123456`"),
+            ("inactive", "`0123456` was not deployed"),
+            ("torn_down", "torn down: the pull request was closed"),
+        ] {
+            assert!(comment(state, "", None).contains(says), "{state}");
+        }
+        assert!(
+            comment("queued", "", None).starts_with(&comment_marker("bank", "pr-feature-217d2"))
+        );
     }
 }

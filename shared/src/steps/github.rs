@@ -17,8 +17,11 @@ use crate::aws::store::Store;
 use crate::deploy::{DeployRequest, RepositorySpec};
 use crate::error::StepError;
 use crate::github::client::{GitHub, NewDeployment};
-use crate::github::{console_url, context, report, shorten, GITHUB_API, MAX_DESCRIPTION};
-use crate::ledger::{DeploymentRecord, Status};
+use crate::github::{
+    comment_marker, console_url, context, report, shorten, PreviewComment, GITHUB_API,
+    MAX_DESCRIPTION,
+};
+use crate::ledger::{DeploymentRecord, PullRecord, Status};
 use crate::runtime::parse_input;
 use crate::spec::REPOSITORY_FILE;
 
@@ -148,13 +151,23 @@ pub async fn handle(reporter: &Reporter, input: Value) -> Result<Value, StepErro
         else {
             return Ok(not_reported("the deployment is not in the ledger"));
         };
+        // A preview's pull request, while it is open, shows it in a comment.
+        let pull = if record.preview {
+            reporter
+                .store
+                .get_pull(&request.app, &request.environment)
+                .await?
+                .filter(|p| p.open)
+        } else {
+            None
+        };
         let status = match request.phase {
             Phase::Queued => Status::Queued,
             Phase::InProgress => Status::InProgress,
             // (A teardown's report returned above.)
             Phase::End | Phase::TornDown => record.status,
         };
-        match tokio::time::timeout(DEADLINE, deliver(app, &record, status)).await {
+        match tokio::time::timeout(DEADLINE, deliver(app, &record, status, pull.as_ref())).await {
             Ok(Ok(Some(out))) => Ok(out),
             Ok(Ok(None)) => Ok(not_reported("GitHub hears of no dry run")),
             Ok(Err(why)) => Ok(not_reported(&why)),
@@ -168,12 +181,32 @@ pub async fn handle(reporter: &Reporter, input: Value) -> Result<Value, StepErro
     .await
 }
 
+/// Write the preview's comment on its pull request; a failure is logged
+/// (the statuses went through, and the next report writes it again).
+async fn comment(github: &GitHub, pull: &PullRecord, app: &str, environment: &str, body: &str) {
+    let marker = comment_marker(app, environment);
+    match github
+        .upsert_comment(&pull.repository, pull.number, &marker, body)
+        .await
+    {
+        Ok(()) => tracing::info!(pull_request = pull.number, "preview comment written"),
+        Err(why) => {
+            tracing::warn!(
+                pull_request = pull.number,
+                why,
+                "preview comment not written"
+            )
+        }
+    }
+}
+
 /// A torn-down environment's Deployments on GitHub go `inactive` (GitHub
-/// then shows no live URL for it).
+/// then shows no live URL for it), and its pull request's comment says so.
 async fn torn_down(app: &App, store: &Store, request: &ReportRequest) -> Result<Value, StepError> {
     let records = store
         .deployments(&request.app, &request.environment)
         .await?;
+    let pull = store.get_pull(&request.app, &request.environment).await?;
     let Some(repository) = records.iter().rev().find_map(|r| r.repository.clone()) else {
         return Ok(not_reported(
             "no deployment of the environment names a GitHub repository",
@@ -196,6 +229,20 @@ async fn torn_down(app: &App, store: &Store, request: &ReportRequest) -> Result<
                     &body,
                 )
                 .await?;
+        }
+        if let Some(pull) = &pull {
+            let newest = records.last();
+            let text = PreviewComment {
+                app: &request.app,
+                environment: &request.environment,
+                state: "torn_down",
+                commit: newest.map_or("", |r| r.commit.as_str()),
+                description: "",
+                url: None,
+                log_url: None,
+            }
+            .body();
+            comment(&github, pull, &request.app, &request.environment, &text).await;
         }
         Ok::<_, String>(live.len())
     };
@@ -352,6 +399,7 @@ async fn deliver(
     app: &App,
     record: &DeploymentRecord,
     status: Status,
+    pull: Option<&PullRecord>,
 ) -> Result<Option<Value>, String> {
     let Some(repository) = record.repository.as_deref() else {
         return Err("the deployment names no GitHub repository".into());
@@ -406,6 +454,19 @@ async fn deliver(
             &commit,
         )
         .await?;
+    if let Some(pull) = pull {
+        let body = PreviewComment {
+            app: &record.app,
+            environment: &record.environment,
+            state: report.state,
+            commit: &record.commit,
+            description: &report.description,
+            url: url.as_deref(),
+            log_url: log_url.as_deref(),
+        }
+        .body();
+        comment(&github, pull, &record.app, &record.environment, &body).await;
+    }
     tracing::info!(
         repository,
         github_deployment = id,

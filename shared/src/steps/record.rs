@@ -16,7 +16,9 @@ use crate::deploy::{
 };
 use crate::error::{ErrorKind, StepError};
 use crate::lease::{decide, Verdict};
-use crate::ledger::{deploy_sk, env_pk, DeploymentRecord, EnvironmentRecord, Status, ENV_SK};
+use crate::ledger::{
+    deploy_sk, env_pk, DeploymentRecord, EnvironmentRecord, PullRecord, Status, ENV_SK, PULL_SK,
+};
 use crate::plan::{calls, summary};
 use crate::runtime::parse_input;
 use crate::spec::{AppSpec, Limits, REPOSITORY_FILE};
@@ -351,6 +353,22 @@ async fn begin(
         }
     }
     let at = rfc3339(now);
+    if let Some(number) = request
+        .pull_request()
+        .filter(|_| deployment.preview && !deployment.dry_run)
+    {
+        // The preview's comment goes on this pull request from now on.
+        store
+            .put_pull(&PullRecord {
+                pk: env_pk(&deployment.app, &deployment.environment),
+                sk: PULL_SK.into(),
+                repository: spec.repository.clone(),
+                number,
+                open: true,
+                updated_at: at.clone(),
+            })
+            .await?;
+    }
     // Queued by the webhook (or a re-run): move it on.
     record_deployment(
         store,

@@ -93,9 +93,11 @@ impl Webhook {
                 deployment_id,
                 request,
             } => self.deploy(event, delivery, deployment_id, request).await,
-            Decision::Teardown { app, environment } => {
-                self.teardown(delivery, &app, &environment).await
-            }
+            Decision::Teardown {
+                app,
+                environment,
+                trigger,
+            } => self.teardown(delivery, &app, &environment, trigger).await,
             Decision::ImageArrived(arrival) => {
                 let out =
                     crate::steps::arrival::arrived(&self.store, &self.sfn, &known.all(), arrival)
@@ -260,14 +262,19 @@ impl Webhook {
         delivery: &str,
         app: &str,
         environment: &str,
+        trigger: &str,
     ) -> Result<Reply, StepError> {
+        if trigger != "branch-deleted" {
+            // Its comment is not written on again by later pushes to the branch.
+            self.store.close_pull(app, environment).await?;
+        }
         let Some(machine) = &self.teardown_state_machine else {
             return Ok(Reply::ignored(format!(
                 "teardown of {environment} is not available in this deployer"
             )));
         };
         let name = format!("teardown-{app}-{environment}-{}", short_hash(delivery, 8));
-        let input = json!({"app": app, "environment": environment, "trigger": {"kind": "branch-deleted", "delivery": delivery}});
+        let input = json!({"app": app, "environment": environment, "trigger": {"kind": trigger, "delivery": delivery}});
         let execution_arn = self.sfn.start(machine, &name, &input).await?;
         Ok(Reply::new(
             202,

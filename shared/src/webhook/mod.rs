@@ -194,6 +194,95 @@ mod tests {
     }
 
     #[test]
+    fn pull_requests_deploy_their_preview_and_tear_it_down_when_closed() {
+        let pr = |action: &str, head_ref: &str, head_repo: Value, merged: bool| {
+            json!({
+                "action": action, "number": 7,
+                "pull_request": {"merged": merged, "head": {"ref": head_ref,
+                    "sha": "0123456789abcdef0123456789abcdef01234567", "repo": head_repo}},
+                "repository": {"full_name": "acme/flask-banking"},
+                "sender": {"login": "octocat"}
+            })
+        };
+        let own = json!({"full_name": "acme/flask-banking"});
+        let known = Known::registered(apps());
+        for action in ["opened", "reopened"] {
+            match decide(
+                "pull_request",
+                "d1",
+                pr(action, "feature/x", own.clone(), false),
+                &known,
+                0,
+            ) {
+                Decision::Deploy { request, .. } => {
+                    assert_eq!(request.environment, "pr-feature-217d2");
+                    assert_eq!(request.branch.as_deref(), Some("feature/x"));
+                    let t = request.trigger.unwrap();
+                    assert_eq!((t.kind.as_str(), t.pull_request), ("pull_request", Some(7)));
+                    assert_eq!(t.repository.as_deref(), Some("acme/flask-banking"));
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        for (merged, why) in [
+            (false, "pull-request-closed"),
+            (true, "pull-request-merged"),
+        ] {
+            assert_eq!(
+                decide(
+                    "pull_request",
+                    "d",
+                    pr("closed", "feature/x", own.clone(), merged),
+                    &known,
+                    0
+                ),
+                Decision::Teardown {
+                    app: "bank".into(),
+                    environment: "pr-feature-217d2".into(),
+                    trigger: why,
+                }
+            );
+        }
+        for (payload, why) in [
+            (
+                pr(
+                    "opened",
+                    "feature/x",
+                    json!({"full_name": "evil/flask-banking"}),
+                    false,
+                ),
+                "from a fork",
+            ),
+            (pr("opened", "feature/x", Value::Null, false), "from a fork"),
+            (
+                pr("synchronize", "feature/x", own.clone(), false),
+                "the push to feature/x deploys",
+            ),
+            (
+                pr("labeled", "feature/x", own.clone(), false),
+                "nothing to deploy",
+            ),
+            (
+                pr("opened", "main", own.clone(), false),
+                "feeds production, not a preview",
+            ),
+            (pr("closed", "main", own.clone(), true), "has no preview"),
+        ] {
+            match decide("pull_request", "d", payload, &known, 0) {
+                Decision::Reply(r) => assert!(
+                    r.body["ignored"].as_str().unwrap().contains(why),
+                    "{why}: {r:?}"
+                ),
+                other => panic!("{why}: {other:?}"),
+            }
+        }
+        match decide("pull_request", "d", json!({"action": "opened"}), &known, 0) {
+            Decision::Reply(r) => assert_eq!(r.status, 400),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn deletes_tear_down_previews_only() {
         let del = |r: &str| json!({"ref": r, "ref_type": "branch", "repository": {"full_name": "acme/flask-banking"}});
         assert_eq!(
@@ -206,7 +295,8 @@ mod tests {
             ),
             Decision::Teardown {
                 app: "bank".into(),
-                environment: "pr-feature-217d2".into()
+                environment: "pr-feature-217d2".into(),
+                trigger: "branch-deleted",
             }
         );
         match decide("delete", "d", del("main"), &Known::registered(apps()), 0) {

@@ -9,7 +9,14 @@ use crate::deploy::{deployment_id, DeployRequest, Trigger};
 use crate::spec::{default_app_name, AppSpec, Route};
 
 /// The events stepdeploy acts on; everything else is acknowledged and ignored.
-pub const HANDLED_EVENTS: [&str; 5] = ["push", "delete", "package", "registry_package", "ping"];
+pub const HANDLED_EVENTS: [&str; 6] = [
+    "push",
+    "pull_request",
+    "delete",
+    "package",
+    "registry_package",
+    "ping",
+];
 
 /// The image a Docker Hub hook announces; `Ok(None)` for a push without a tag.
 pub fn docker_hub_image(req: &RawRequest) -> Result<Option<crate::image::ImageRef>, Reply> {
@@ -56,6 +63,38 @@ struct DeletePayload {
 }
 
 #[derive(Debug, Deserialize)]
+struct PullRequestPayload {
+    action: String,
+    number: u64,
+    pull_request: PullRequest,
+    repository: Repository,
+    #[serde(default)]
+    sender: Option<Named>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PullRequest {
+    head: PullHead,
+    #[serde(default)]
+    merged: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct PullHead {
+    #[serde(rename = "ref")]
+    git_ref: String,
+    sha: String,
+    /// Null when the head's fork was deleted.
+    #[serde(default)]
+    repo: Option<HeadRepository>,
+}
+
+#[derive(Debug, Deserialize)]
+struct HeadRepository {
+    full_name: String,
+}
+
+#[derive(Debug, Deserialize)]
 struct PingPayload {
     #[serde(default)]
     hook_id: Option<u64>,
@@ -74,8 +113,12 @@ pub enum Decision {
         deployment_id: String,
         request: DeployRequest,
     },
-    /// Tear a preview environment down.
-    Teardown { app: String, environment: String },
+    /// Tear a preview environment down; `trigger` says why.
+    Teardown {
+        app: String,
+        environment: String,
+        trigger: &'static str,
+    },
     /// A container image was published to GHCR: hand it to the deployments waiting for it.
     ImageArrived(crate::image::Arrival),
 }
@@ -154,6 +197,13 @@ pub fn decide(event: &str, delivery: &str, payload: Value, apps: &Known, now: u6
             };
             decide_push(push, delivery, apps, now)
         }
+        "pull_request" => {
+            let pr: PullRequestPayload = match serde_json::from_value(payload) {
+                Ok(p) => p,
+                Err(e) => return bad_payload(event, e),
+            };
+            decide_pull_request(pr, delivery, apps, now)
+        }
         "delete" => {
             let del: DeletePayload = match serde_json::from_value(payload) {
                 Ok(p) => p,
@@ -175,6 +225,7 @@ pub fn decide(event: &str, delivery: &str, payload: Value, apps: &Known, now: u6
                 }) => Decision::Teardown {
                     app: app.name.clone(),
                     environment,
+                    trigger: "branch-deleted",
                 },
                 Some(Route { environment, .. }) => Decision::Reply(Reply::ignored(format!(
                     "branch {} feeds {environment}, which is not a preview: tear it down by hand",
@@ -212,8 +263,7 @@ pub fn decide(event: &str, delivery: &str, payload: Value, apps: &Known, now: u6
 }
 
 fn decide_push(push: PushPayload, delivery: &str, apps: &Known, now: u64) -> Decision {
-    let registered = find_app(&apps.registered, &push.repository.full_name);
-    if registered.is_none() && !apps.read_files {
+    if find_app(&apps.registered, &push.repository.full_name).is_none() && !apps.read_files {
         return Decision::Reply(Reply::ignored("repository not configured"));
     }
     if push.deleted {
@@ -222,12 +272,6 @@ fn decide_push(push: PushPayload, delivery: &str, apps: &Known, now: u64) -> Dec
     let Some(branch) = push.git_ref.strip_prefix("refs/heads/") else {
         return Decision::Reply(Reply::ignored(format!("{} is not a branch", push.git_ref)));
     };
-    if crate::deploy::check_commit(&push.after).is_err() {
-        return Decision::Reply(Reply::error(
-            400,
-            "push payload's after is not a 40-hex commit sha",
-        ));
-    }
     let pushed_at = push
         .repository
         .pushed_at
@@ -238,51 +282,153 @@ fn decide_push(push: PushPayload, delivery: &str, apps: &Known, now: u64) -> Dec
         .pusher
         .and_then(|p| p.name)
         .or_else(|| push.sender.and_then(|s| s.login));
-    // A registered app's spec routes the push here; a repository's file
-    // routes it at `Begin Deployment` (the id then names the branch).
-    let (app, environment, id) = match registered {
+    deploy_branch(
+        Head {
+            repository: push.repository.full_name,
+            branch: branch.to_string(),
+            commit: push.after,
+            at: pushed_at,
+            trigger: Trigger {
+                kind: "push".into(),
+                delivery: Some(delivery.to_string()),
+                repository: None,
+                pusher,
+                pull_request: None,
+            },
+        },
+        delivery,
+        apps,
+    )
+}
+
+/// A branch's commit to deploy, from a push or a pull request.
+struct Head {
+    repository: String,
+    branch: String,
+    commit: String,
+    /// When it was pushed (epoch seconds): the deployment id starts with it.
+    at: u64,
+    trigger: Trigger,
+}
+
+fn deploy_branch(head: Head, delivery: &str, apps: &Known) -> Decision {
+    let Head {
+        repository,
+        branch,
+        commit,
+        at,
+        mut trigger,
+    } = head;
+    if crate::deploy::check_commit(&commit).is_err() {
+        return Decision::Reply(Reply::error(
+            400,
+            format!("{} payload's commit is not a 40-hex sha", trigger.kind),
+        ));
+    }
+    // A registered app's spec routes it here; a repository's file routes it
+    // at `Begin Deployment` (the id then names the branch).
+    let (app, environment, id) = match find_app(&apps.registered, &repository) {
         Some(app) => {
-            let Some(route) = app.route(branch) else {
+            let Some(route) = app.route(&branch) else {
                 return Decision::Reply(Reply::ignored(format!(
                     "branch {branch} maps to no environment"
                 )));
             };
-            let id = deployment_id(
-                &app.name,
-                &route.environment,
-                &push.after,
-                delivery,
-                pushed_at,
-            );
+            if trigger.pull_request.is_some() && !route.preview {
+                return Decision::Reply(Reply::ignored(format!(
+                    "branch {branch} feeds {}, not a preview: its pushes deploy it",
+                    route.environment
+                )));
+            }
+            let id = deployment_id(&app.name, &route.environment, &commit, delivery, at);
             (app.name.clone(), route.environment, id)
         }
         None => {
-            let name = find_app(&apps.from_files, &push.repository.full_name).map_or_else(
-                || default_app_name(&push.repository.full_name),
-                |a| a.name.clone(),
-            );
-            let id = deployment_id(&name, branch, &push.after, delivery, pushed_at);
+            let name = find_app(&apps.from_files, &repository)
+                .map_or_else(|| default_app_name(&repository), |a| a.name.clone());
+            let id = deployment_id(&name, &branch, &commit, delivery, at);
             (String::new(), String::new(), id)
         }
     };
+    trigger.repository = Some(repository);
     Decision::Deploy {
         deployment_id: id,
         request: DeployRequest {
-            repository: None,
-            repository_spec: None,
             app,
             environment,
-            commit: push.after,
-            branch: Some(branch.to_string()),
-            image: None,
-            trigger: Some(Trigger {
-                kind: "push".into(),
-                delivery: Some(delivery.to_string()),
-                repository: Some(push.repository.full_name),
-                pusher,
-            }),
-            dry_run: false,
-            restart: None,
+            commit,
+            branch: Some(branch),
+            trigger: Some(trigger),
+            ..DeployRequest::default()
         },
+    }
+}
+
+/// A pull request's preview: deployed when it is opened (or reopened),
+/// torn down when it is closed or merged. Its later commits arrive as
+/// pushes to its branch, which deploy them.
+fn decide_pull_request(pr: PullRequestPayload, delivery: &str, apps: &Known, now: u64) -> Decision {
+    let repository = pr.repository.full_name;
+    let head = pr.pull_request.head;
+    if head.repo.as_ref().map(|r| r.full_name.to_ascii_lowercase())
+        != Some(repository.to_ascii_lowercase())
+    {
+        return Decision::Reply(Reply::ignored(
+            "pull request from a fork: stepdeploy deploys the repository's own branches only",
+        ));
+    }
+    match pr.action.as_str() {
+        "opened" | "reopened" => {
+            if apps.find(&repository).is_none() && !apps.read_files {
+                return Decision::Reply(Reply::ignored("repository not configured"));
+            }
+            deploy_branch(
+                Head {
+                    repository,
+                    branch: head.git_ref,
+                    commit: head.sha,
+                    at: now,
+                    trigger: Trigger {
+                        kind: "pull_request".into(),
+                        delivery: Some(delivery.to_string()),
+                        repository: None,
+                        pusher: pr.sender.and_then(|s| s.login),
+                        pull_request: Some(pr.number),
+                    },
+                },
+                delivery,
+                apps,
+            )
+        }
+        "closed" => {
+            let Some(app) = apps.find(&repository) else {
+                return Decision::Reply(Reply::ignored("repository not configured"));
+            };
+            match app.route(&head.git_ref) {
+                Some(Route {
+                    environment,
+                    preview: true,
+                }) => Decision::Teardown {
+                    app: app.name.clone(),
+                    environment,
+                    trigger: if pr.pull_request.merged {
+                        "pull-request-merged"
+                    } else {
+                        "pull-request-closed"
+                    },
+                },
+                _ => Decision::Reply(Reply::ignored(format!(
+                    "branch {} has no preview",
+                    head.git_ref
+                ))),
+            }
+        }
+        "synchronize" => Decision::Reply(Reply::ignored(format!(
+            "the push to {} deploys its new commit",
+            head.git_ref
+        ))),
+        other => Decision::Reply(Reply::ignored(format!(
+            "pull request {other}: nothing to deploy"
+        ))),
     }
 }
