@@ -7,6 +7,7 @@ reason on the commit."""
 import json
 
 from conftest import call_count, mutating_calls, new_app, new_commit, stk
+from test_image import ecr_event, parked
 
 
 def put_file(local, repository: str, commit: str, text: str) -> None:
@@ -71,11 +72,16 @@ def test_a_repository_deploys_by_its_file_at_each_commit(local):
     assert (owner["repository"], owner["commit"]) == ("acme/shop-front", commit), owner
     assert [s["state"] for s in commit_statuses(local, repository, commit, since)] == ["pending", "pending", "success"]
 
-    # The spec that deploys is the one at the commit.
+    # The spec that deploys is the one at the commit. Its image comes after
+    # the push: the ECR push event finds the app by its file's spec.
     second = new_commit()
     put_file(local, repository, second, FILE.format(count=2))
-    local.put_image(app, second)
-    _, desc = push(local, repository, second)
+    deployment_id, arn = parked(local, second, repository=repository)
+    digest = local.put_image(app, second)
+    # EventBridge's ECR push event, as the rule hands it to image-ready.
+    status, out = local.invoke("image-ready", ecr_event(second, digest, repository=app))
+    assert status == 200 and out.get("resumed") == [deployment_id], out
+    desc = local.follow(arn, timeout=300)
     assert desc["status"] == "SUCCEEDED", desc.get("cause")
     assert desired_count(local, app) == 2
 

@@ -246,21 +246,34 @@ impl Store {
         pk: &str,
         prefix: &str,
     ) -> Result<Vec<T>, StepError> {
-        let items: Vec<Item> = self
+        self.query_items(pk, Some(prefix))
+            .await?
+            .iter()
+            .map(from_item)
+            .collect()
+    }
+
+    /// Every item under `pk` (whose sort key starts with `prefix`, if given): all pages.
+    async fn query_items(&self, pk: &str, prefix: Option<&str>) -> Result<Vec<Item>, StepError> {
+        let mut query = self
             .client
             .query()
             .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .key_condition_expression("pk = :pk")
             .expression_attribute_values(":pk", AttributeValue::S(pk.into()))
-            .expression_attribute_values(":prefix", AttributeValue::S(prefix.into()))
-            .consistent_read(true)
+            .consistent_read(true);
+        if let Some(prefix) = prefix {
+            query = query
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":prefix", AttributeValue::S(prefix.into()));
+        }
+        query
             .into_paginator()
             .items()
             .send()
             .try_collect()
             .await
-            .map_err(|e| aws_error("DynamoDB Query", &e))?;
-        items.iter().map(from_item).collect()
+            .map_err(|e| aws_error("DynamoDB Query", &e))
     }
 
     // --- apps ---
@@ -280,21 +293,6 @@ impl Store {
     pub async fn get_app(&self, app: &str) -> Result<Option<AppSpec>, StepError> {
         let record: Option<AppRecord> = self.get(APPS_PK, &app_sk(app)).await?;
         record.map(|r| AppSpec::from_json(&r.spec)).transpose()
-    }
-
-    /// Every registered app; a spec that no longer validates is skipped with a warning.
-    pub async fn list_apps(&self) -> Result<Vec<AppSpec>, StepError> {
-        let records: Vec<AppRecord> = self.query_prefix(APPS_PK, "APP#").await?;
-        Ok(records
-            .into_iter()
-            .filter_map(|r| match AppSpec::from_json(&r.spec) {
-                Ok(s) => Some(s),
-                Err(e) => {
-                    tracing::warn!(app = %r.app, error = %e, "skipping an app whose spec is not valid");
-                    None
-                }
-            })
-            .collect())
     }
 
     /// Take `app` for `repository` (or keep it) and record the spec its
@@ -333,19 +331,40 @@ impl Store {
         )))
     }
 
-    /// Every app taken by a repository's file, with the spec it last deployed.
-    pub async fn repository_apps(&self) -> Result<Vec<(RepositoryAppRecord, AppSpec)>, StepError> {
-        let records: Vec<RepositoryAppRecord> = self.query_prefix(APPS_PK, "REPO#").await?;
-        Ok(records
-            .into_iter()
-            .filter_map(|r| match AppSpec::from_json(&r.spec) {
-                Ok(s) => Some((r, s)),
+    /// Every app stepdeploy deploys, in one Query: the registered ones, and
+    /// those taken by a repository's file (with the spec it last deployed).
+    /// A spec that no longer validates is skipped with a warning.
+    pub async fn all_apps(&self) -> Result<(Vec<AppSpec>, Vec<AppSpec>), StepError> {
+        let (mut registered, mut from_files) = (Vec::new(), Vec::new());
+        for item in self.query_items(APPS_PK, None).await? {
+            let sk = match item.get("sk") {
+                Some(AttributeValue::S(sk)) => sk.clone(),
+                _ => continue,
+            };
+            let (app, spec, into) = if sk.starts_with("APP#") {
+                let r: AppRecord = from_item(&item)?;
+                (r.app, r.spec, &mut registered)
+            } else if sk.starts_with("REPO#") {
+                let r: RepositoryAppRecord = from_item(&item)?;
+                (r.app, r.spec, &mut from_files)
+            } else {
+                continue;
+            };
+            match AppSpec::from_json(&spec) {
+                Ok(s) => into.push(s),
                 Err(e) => {
-                    tracing::warn!(app = %r.app, error = %e, "skipping a repository app whose recorded spec is not valid");
-                    None
+                    tracing::warn!(app = %app, error = %e, "skipping an app whose spec is not valid")
                 }
-            })
-            .collect())
+            }
+        }
+        Ok((registered, from_files))
+    }
+
+    /// [`Store::all_apps`] as one list, registered first.
+    pub async fn deployable_apps(&self) -> Result<Vec<AppSpec>, StepError> {
+        let (mut apps, from_files) = self.all_apps().await?;
+        apps.extend(from_files);
+        Ok(apps)
     }
 
     pub async fn repository_app(

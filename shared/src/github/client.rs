@@ -287,21 +287,25 @@ impl GitHub {
         self.call(method, path, body, Auth::Token(&token)).await
     }
 
+    /// A GET on `repository` with its installation token.
+    async fn repo_get(&self, repository: &str, path: &str) -> Result<Answer, String> {
+        self.repo_call(repository, http::Method::GET, path, None)
+            .await
+    }
+
     /// The GitHub Deployment of stepdeploy's `deployment_id` (found by its
     /// payload among the commit's deployments to `environment`), created if
     /// there is none yet.
     pub async fn deployment(&self, wanted: &NewDeployment<'_>) -> Result<u64, String> {
         let repo = wanted.repository;
         let listed = self
-            .repo_call(
+            .repo_get(
                 repo,
-                http::Method::GET,
                 &format!(
                     "/repos/{repo}/deployments?sha={}&environment={}&per_page=100",
                     wanted.commit,
                     encode(wanted.environment)
                 ),
-                None,
             )
             .await?;
         let ours = listed.body.as_array().and_then(|all| {
@@ -356,11 +360,9 @@ impl GitHub {
         commit: &str,
     ) -> Result<Option<String>, String> {
         let a = self
-            .repo_call(
+            .repo_get(
                 repository,
-                http::Method::GET,
                 &format!("/repos/{repository}/contents/{path}?ref={commit}"),
-                None,
             )
             .await?;
         match a.status {
@@ -406,14 +408,12 @@ impl GitHub {
         environment: &str,
     ) -> Result<Vec<u64>, String> {
         let listed = self
-            .repo_call(
+            .repo_get(
                 repository,
-                http::Method::GET,
                 &format!(
                     "/repos/{repository}/deployments?environment={}&per_page=100",
                     encode(environment)
                 ),
-                None,
             )
             .await?;
         let ours: Vec<u64> = listed
@@ -430,11 +430,9 @@ impl GitHub {
         let mut live = Vec::new();
         for id in ours {
             let statuses = self
-                .repo_call(
+                .repo_get(
                     repository,
-                    http::Method::GET,
                     &format!("/repos/{repository}/deployments/{id}/statuses?per_page=1"),
-                    None,
                 )
                 .await?;
             let newest = statuses
@@ -461,11 +459,9 @@ impl GitHub {
         body: &str,
     ) -> Result<(), String> {
         let listed = self
-            .repo_call(
+            .repo_get(
                 repository,
-                http::Method::GET,
                 &format!("/repos/{repository}/issues/{number}/comments?per_page=100"),
-                None,
             )
             .await?;
         if listed.status != 200 {

@@ -108,7 +108,8 @@ impl ImageReady {
             }
             ImageEvent::Ecr(ev) => match parse_ecr_event(&ev)? {
                 Some(arrival) => {
-                    let apps = self.store.list_apps().await?;
+                    // Registered apps and those deploying from their repository's file.
+                    let apps = self.store.deployable_apps().await?;
                     arrival::arrived(&self.store, &self.sfn, &apps, arrival).await
                 }
                 None => Ok(json!({"ignored": "ECR event announces no tagged push"})),
@@ -166,7 +167,7 @@ impl ImageReady {
             Ok(None) => return Ok(Reply::ignored("a push without a tag announces no image")),
             Err(r) => return Ok(r),
         };
-        let apps = self.store.list_apps().await?;
+        let apps = self.store.deployable_apps().await?;
         if !arrival::watched(&self.store, &apps, &image).await? {
             return Ok(Reply::new(200, arrival::unwatched(&image)));
         }

@@ -76,15 +76,10 @@ impl Webhook {
             Ok(p) => p,
             Err(r) => return Ok(r),
         };
+        let (registered, from_files) = self.store.all_apps().await?;
         let known = Known {
-            registered: self.store.list_apps().await?,
-            from_files: self
-                .store
-                .repository_apps()
-                .await?
-                .into_iter()
-                .map(|(_, spec)| spec)
-                .collect(),
+            registered,
+            from_files,
             read_files: self.read_files,
         };
         match decide(event, delivery, payload, &known, now_epoch()) {

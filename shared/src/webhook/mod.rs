@@ -266,7 +266,10 @@ mod tests {
                 pr("opened", "main", own.clone(), false),
                 "feeds production, not a preview",
             ),
-            (pr("closed", "main", own.clone(), true), "has no preview"),
+            (
+                pr("closed", "main", own.clone(), true),
+                "feeds production, which is not a preview",
+            ),
         ] {
             match decide("pull_request", "d", payload, &known, 0) {
                 Decision::Reply(r) => assert!(

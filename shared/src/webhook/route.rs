@@ -218,24 +218,7 @@ pub fn decide(event: &str, delivery: &str, payload: Value, apps: &Known, now: u6
                     del.ref_type
                 )));
             }
-            match app.route(&del.git_ref) {
-                Some(Route {
-                    environment,
-                    preview: true,
-                }) => Decision::Teardown {
-                    app: app.name.clone(),
-                    environment,
-                    trigger: "branch-deleted",
-                },
-                Some(Route { environment, .. }) => Decision::Reply(Reply::ignored(format!(
-                    "branch {} feeds {environment}, which is not a preview: tear it down by hand",
-                    del.git_ref
-                ))),
-                None => Decision::Reply(Reply::ignored(format!(
-                    "branch {} has no environment",
-                    del.git_ref
-                ))),
-            }
+            preview_teardown(app, &del.git_ref, "branch-deleted")
         }
         "package" | "registry_package" => {
             let repo = payload
@@ -364,6 +347,27 @@ fn deploy_branch(head: Head, delivery: &str, apps: &Known) -> Decision {
     }
 }
 
+/// Tear down `branch`'s preview, as `trigger` asks; a branch that feeds a
+/// long-lived environment (or none) is left alone.
+fn preview_teardown(app: &AppSpec, branch: &str, trigger: &'static str) -> Decision {
+    match app.route(branch) {
+        Some(Route {
+            environment,
+            preview: true,
+        }) => Decision::Teardown {
+            app: app.name.clone(),
+            environment,
+            trigger,
+        },
+        Some(Route { environment, .. }) => Decision::Reply(Reply::ignored(format!(
+            "branch {branch} feeds {environment}, which is not a preview: tear it down by hand"
+        ))),
+        None => Decision::Reply(Reply::ignored(format!(
+            "branch {branch} has no environment"
+        ))),
+    }
+}
+
 /// A pull request's preview: deployed when it is opened (or reopened),
 /// torn down when it is closed or merged. Its later commits arrive as
 /// pushes to its branch, which deploy them.
@@ -404,24 +408,12 @@ fn decide_pull_request(pr: PullRequestPayload, delivery: &str, apps: &Known, now
             let Some(app) = apps.find(&repository) else {
                 return Decision::Reply(Reply::ignored("repository not configured"));
             };
-            match app.route(&head.git_ref) {
-                Some(Route {
-                    environment,
-                    preview: true,
-                }) => Decision::Teardown {
-                    app: app.name.clone(),
-                    environment,
-                    trigger: if pr.pull_request.merged {
-                        "pull-request-merged"
-                    } else {
-                        "pull-request-closed"
-                    },
-                },
-                _ => Decision::Reply(Reply::ignored(format!(
-                    "branch {} has no preview",
-                    head.git_ref
-                ))),
-            }
+            let trigger = if pr.pull_request.merged {
+                "pull-request-merged"
+            } else {
+                "pull-request-closed"
+            };
+            preview_teardown(app, &head.git_ref, trigger)
         }
         "synchronize" => Decision::Reply(Reply::ignored(format!(
             "the push to {} deploys its new commit",
