@@ -412,15 +412,8 @@ impl AppSpec {
     pub fn from_value(value: serde_json::Value, what: &str) -> Result<AppSpec, StepError> {
         let spec: AppSpec = serde_path_to_error::deserialize(value)
             .map_err(|e| StepError::invalid_input(format!("{what} is not valid: {e}")))?;
-        let problems = spec.problems();
-        if problems.is_empty() {
-            Ok(spec)
-        } else {
-            Err(StepError::invalid_input(format!(
-                "{what} is not valid: {}",
-                problems.join("; ")
-            )))
-        }
+        spec.check(what)?;
+        Ok(spec)
     }
 
     /// The spec in a repository's [`REPOSITORY_FILE`] (TOML, the same fields
@@ -463,13 +456,17 @@ impl AppSpec {
     }
 
     pub fn validate(&self) -> Result<(), StepError> {
+        self.check(&format!("app spec {:?}", self.name))
+    }
+
+    /// `Ok` when valid; else an `InvalidInput` listing every problem, `what` naming the document.
+    fn check(&self, what: &str) -> Result<(), StepError> {
         let problems = self.problems();
         if problems.is_empty() {
             Ok(())
         } else {
             Err(StepError::invalid_input(format!(
-                "app spec {:?} is not valid: {}",
-                self.name,
+                "{what} is not valid: {}",
                 problems.join("; ")
             )))
         }
