@@ -256,8 +256,12 @@ def test_a_teardown_stops_a_running_deployment_refuses_pushes_meanwhile_and_a_la
         # A push while the teardown runs is refused: it would rebuild what is being removed.
         late = new_commit()
         slow.put_image(app, late)
-        slow.wait_state(teardown_arn, "Begin Teardown")
-        time.sleep(1)
+        # Entering `Begin Teardown` is not its write: wait for the lease to
+        # record the teardown, or the push could come first and be cancelled.
+        deadline = time.time() + 60
+        while not (slow.item(f"ENV#{app}#production", "LOCK") or {}).get("teardown_state"):
+            assert time.time() < deadline, "the teardown never took its place in the lease"
+            time.sleep(0.2)
         status, refused = slow.push(late, repository=f"acme/{app}")
         assert status == 202, refused
         desc = slow.follow(refused["execution_arn"])
