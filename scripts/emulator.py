@@ -31,6 +31,10 @@
   S3 URL. A config blob is uploaded as a layer, so preflight can read the
   ports an image declares from either registry.
 
+- EventBridge Scheduler fires: a one-time schedule (`at(...)`) starts its
+  state machine when due, by a clock that `POST /_stepdeploy/clock` can move
+  forward (see `fire_schedules`).
+
 - Every AWS call the emulator answers is recorded as (service, action):
   `GET /_stepdeploy/calls?since=N` lists those after the Nth, so tests can
   count what a run called (a dry run: no mutating call at all) independently
@@ -64,8 +68,10 @@ import re
 import signal
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
+import uuid
 from urllib.parse import parse_qs
 
 import emulated_tasks as tasks
@@ -551,6 +557,100 @@ def aws_call(environ: dict, body: bytes) -> dict:
     if not action:
         action = f"{environ.get('REQUEST_METHOD', '')} {environ.get('PATH_INFO', '')}"
     return {"service": service, "action": action}
+
+
+# --- EventBridge Scheduler ----------------------------------------------------
+# moto stores schedules and never fires them. Here a one-time schedule
+# (`at(yyyy-mm-ddThh:mm:ss)`, UTC) whose time has come starts its target, a
+# Step Functions state machine, with the target's input, once; with
+# `ActionAfterCompletion` DELETE it is then deleted, as Scheduler does. The
+# clock it goes by is real time plus what `POST /_stepdeploy/clock`
+# (`{"advance_seconds": N}`) added, so a test sees hours pass in a moment;
+# `DELETE` puts it back. Not modelled: rate/cron expressions, other targets,
+# flexible windows, retries, and the role (Scheduler assumes it; IAM is not
+# enforced here).
+
+CLOCK = {"offset": 0.0}
+CLOCK_LOCK = threading.Lock()
+AT = re.compile(r"at\((\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\)")
+
+
+def scheduler_now() -> float:
+    with CLOCK_LOCK:
+        return time.time() + CLOCK["offset"]
+
+
+def clock_endpoint(environ: dict) -> tuple[int, dict]:
+    method = environ.get("REQUEST_METHOD", "GET")
+    if method == "POST":
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            advance = float(json.loads(environ["wsgi.input"].read(length) or b"{}")["advance_seconds"])
+        except (ValueError, TypeError, KeyError) as err:
+            return 400, {"error": f"expected {{\"advance_seconds\": N}}: {err}"}
+        with CLOCK_LOCK:
+            CLOCK["offset"] += advance
+    elif method == "DELETE":
+        with CLOCK_LOCK:
+            CLOCK["offset"] = 0.0
+    elif method != "GET":
+        return 405, {"error": f"{method} not allowed: GET, POST or DELETE"}
+    with CLOCK_LOCK:
+        offset = CLOCK["offset"]
+    return 200, {"offset_seconds": offset, "now": time.time() + offset}
+
+
+def fire_schedules(port: int, every: float = 0.5) -> None:
+    """Fire due one-time schedules (see above), from a thread of its own."""
+    import calendar
+
+    import boto3
+    from moto.scheduler.models import scheduler_backends
+
+    clients: dict[str, object] = {}
+
+    def start(target: dict, region: str) -> str:
+        if region not in clients:
+            clients[region] = boto3.client("stepfunctions", endpoint_url=f"http://127.0.0.1:{port}", region_name=region,
+                                           aws_access_key_id="testing", aws_secret_access_key="testing")
+        arn = target.get("Arn", "")
+        if ":states:" not in arn:
+            return f"target {arn} is not a state machine (not modelled)"
+        # AWS names an execution started without a name; moto's interpreter
+        # leaves it null, so the emulator names it, as a UUID.
+        out = clients[region].start_execution(stateMachineArn=arn, name=str(uuid.uuid4()),
+                                              input=target.get("Input") or "{}")
+        return out["executionArn"]
+
+    def tick() -> None:
+        now = scheduler_now()
+        for account_backends in list(scheduler_backends.values()):
+            for region, backend in list(account_backends.items()):
+                for group in list(backend.schedule_groups.values()):
+                    for schedule in list(group.schedules.values()):
+                        m = AT.fullmatch(schedule.schedule_expression or "")
+                        if not m or schedule.state != "ENABLED" or getattr(schedule, "fired", None) == schedule.last_modified_date:
+                            continue
+                        if calendar.timegm(tuple(int(x) for x in m.groups()) + (0, 0, 0)) > now:
+                            continue
+                        schedule.fired = schedule.last_modified_date
+                        try:
+                            started = start(schedule.target, region)
+                        except Exception as err:  # Scheduler drops a target that fails after its retries
+                            started = f"failed: {err}"
+                        print(f"schedule {group.name}/{schedule.name} fired: {started}", flush=True)
+                        if schedule.action_after_completion == "DELETE":
+                            group.schedules.pop(schedule.name, None)
+
+    def loop() -> None:
+        while True:
+            time.sleep(every)
+            try:
+                tick()
+            except Exception as err:  # a schedule changed under us: next tick
+                print(f"schedule tick: {err}", flush=True)
+
+    threading.Thread(target=loop, daemon=True).start()
 
 
 # --- Lambda invocations in flight --------------------------------------------
@@ -1174,6 +1274,8 @@ def record_calls() -> None:
             return json_reply(start_response, 200, doc)
         if path == "/_stepdeploy/faults":
             return json_reply(start_response, *faults_endpoint(environ))
+        if path == "/_stepdeploy/clock":
+            return json_reply(start_response, *clock_endpoint(environ))
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
@@ -1254,6 +1356,7 @@ def main() -> None:
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
     server.start()
+    fire_schedules(args.port)
     print(f"emulator listening on http://127.0.0.1:{args.port}", flush=True)
     if args.docker_hub_port:
         serve_docker_hub(args.docker_hub_port)

@@ -40,6 +40,10 @@ LOCAL_DOCKER_HUB_TOKEN = "stepdeploy-local-docker-hub-token"
 # itself is made by `up`, in the stack's directory).
 GITHUB_APP_ID = "424242"
 GITHUB_APP_KEY_NAME = "stepdeploy/github-app-key"
+# The preview schedules' group and the role Scheduler starts a teardown as
+# (template.yaml: PreviewSchedules, PreviewExpiryRole).
+PREVIEW_SCHEDULE_GROUP = "stepdeploy-previews"
+PREVIEW_EXPIRY_ROLE = "stepdeploy-preview-expiry"
 DEFAULT_PORT = 5050
 # cargo lambda's own default: plain `cargo lambda invoke <function>` reaches `make up`'s stack.
 DEFAULT_LAMBDA_PORT = 9000
@@ -301,10 +305,27 @@ class Stack:
                     name=full, definition=definition,
                     roleArn=f"arn:aws:iam::{ACCOUNT}:role/stepdeploy-state-machine",
                 )["stateMachineArn"]
+        # Preview expiry: the stack's schedule group, and the role Scheduler
+        # starts the teardown as (the emulator fires due schedules).
+        scheduler = boto3.client("scheduler", **kw)
+        try:
+            scheduler.get_schedule_group(Name=PREVIEW_SCHEDULE_GROUP)
+        except scheduler.exceptions.ResourceNotFoundException:
+            scheduler.create_schedule_group(Name=PREVIEW_SCHEDULE_GROUP)
+        iam = boto3.client("iam", **kw)
+        try:
+            role_arn = iam.get_role(RoleName=PREVIEW_EXPIRY_ROLE)["Role"]["Arn"]
+        except iam.exceptions.NoSuchEntityException:
+            trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                             "Principal": {"Service": "scheduler.amazonaws.com"}}]}
+            role_arn = iam.create_role(RoleName=PREVIEW_EXPIRY_ROLE,
+                                       AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
         register_app(ddb, ROOT / "apps" / "bank.json")
         return {
             "STEPDEPLOY_DEPLOY_STATE_MACHINE_ARN": arns["deploy"],
             "STEPDEPLOY_TEARDOWN_STATE_MACHINE_ARN": arns["teardown"],
+            "STEPDEPLOY_PREVIEW_SCHEDULE_GROUP": PREVIEW_SCHEDULE_GROUP,
+            "STEPDEPLOY_PREVIEW_EXPIRY_ROLE_ARN": role_arn,
         }
 
 
@@ -444,6 +465,16 @@ def github(env: dict[str, str], method: str, path: str, body: dict | None = None
     with urllib.request.urlopen(req, timeout=30) as resp:
         raw = resp.read()
     return json.loads(raw) if raw else None
+
+
+def scheduler_clock(env: dict[str, str], method: str = "GET", advance_seconds: float | None = None) -> dict:
+    """The emulator's EventBridge Scheduler clock (`/_stepdeploy/clock`): GET
+    reads it (`now`, epoch seconds), POST moves it on, DELETE puts it back."""
+    data = json.dumps({"advance_seconds": advance_seconds}).encode() if method == "POST" else None
+    req = urllib.request.Request(f"{env['AWS_ENDPOINT_URL']}/_stepdeploy/clock", data=data, method=method,
+                                 headers={"content-type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read())
 
 
 def put_repository_file(env: dict[str, str], repository: str, commit: str, content: str,

@@ -68,7 +68,7 @@ OWNERSHIP = {"stepdeploy:app": "bank", "stepdeploy:environment": "production"}
 IAM_PREFIX = {
     "ec2": "ec2", "ecr": "ecr", "ecs": "ecs", "rds": "rds", "dynamodb": "dynamodb",
     "secretsmanager": "secretsmanager", "elasticloadbalancingv2": "elasticloadbalancing",
-    "cloudwatchlogs": "logs", "sfn": "states",
+    "cloudwatchlogs": "logs", "sfn": "states", "scheduler": "scheduler",
 }
 
 # The optional resource types of an action row that our requests name
@@ -123,6 +123,7 @@ ARN_VALUES = {
     "ParameterGroupName": "default.mysql8.0", "SnapshotName": "bank-production-db-final-20261101t120000z",
     "RepositoryName": "bank", "SecretId": "rds!db-7a1f-Ab12Cd", "StateMachineName": "x",
     "TableName": "x", "ExecutionId": "x", "ActivityName": "x",
+    "GroupName": f"{STACK}-previews", "ScheduleName": "bank.pr-login-1a2b3",
 }
 
 
@@ -428,8 +429,10 @@ def physical(logical: str, attr: str | None = None) -> str:
         "AWS::IAM::Role": f"arn:{PARTITION}:iam::{ACCOUNT}:role/{name}",
         "AWS::Logs::LogGroup": f"arn:{PARTITION}:logs:{REGION}:{ACCOUNT}:log-group:{name}:*",
         "AWS::Serverless::Function": f"arn:{PARTITION}:lambda:{REGION}:{ACCOUNT}:function:{name}",
+        "AWS::Scheduler::ScheduleGroup": f"arn:{PARTITION}:scheduler:{REGION}:{ACCOUNT}:schedule-group/{name}",
     }
-    if attr is None and kind in ("AWS::DynamoDB::Table", "AWS::Logs::LogGroup", "AWS::Serverless::Function"):
+    if attr is None and kind in ("AWS::DynamoDB::Table", "AWS::Logs::LogGroup", "AWS::Serverless::Function",
+                                 "AWS::Scheduler::ScheduleGroup"):
         return name  # Ref of these is the name
     return arns.get(kind, name)
 
@@ -631,15 +634,20 @@ def requests_of(function: str) -> list[Request]:
                 arns=[f"arn:{PARTITION}:iam::{ACCOUNT}:role/aws-service-role/{service}/{role}"],
                 extra={"iam:AWSServiceName": service})
         body = call.wrapper.body
-        if "execution_role_arn(" in body:
+        if "execution_role_arn(" in body or re.search(r"\.role_arn\s*\(", body):
             role_arns = [v for v in env.values() if isinstance(v, str) and ":iam::" in v and ":role/" in v]
-            assert role_arns, f"{function} passes an execution role but its environment names none"
+            assert role_arns, f"{function} passes a role but its environment names none"
             for arn in role_arns:
                 role = next(n for n in RESOURCES if RESOURCES[n]["Type"] == "AWS::IAM::Role" and physical(n, "Arn") == arn)
                 trusted = RESOURCES[role]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["Service"]
-                add("iam:PassRole", "role", "foreign", {}, f"{why} (passes the task execution role)",
+                add("iam:PassRole", "role", "foreign", {}, f"{why} (passes {role})",
                     arns=[arn], extra={"iam:PassedToService": trusted})
                 passed_roles.append(role)
+                if trusted == "scheduler.amazonaws.com":
+                    # When the schedule fires, Scheduler starts its target as the role.
+                    target = env["STEPDEPLOY_TEARDOWN_STATE_MACHINE_ARN"]
+                    out.append(Request(role, "states:StartExecution", "statemachine", target, {},
+                                       f"{why}: the schedule fires and starts {target}"))
         if "final_db_snapshot_identifier(" in body:
             snap = arn_of("rds", "snapshot")
             add("rds:CreateDBSnapshot", "db", "owned", {}, f"{why} (final snapshot)")

@@ -145,9 +145,13 @@ impl EnvironmentSpec {
 pub struct PreviewSpec {
     /// Deploy every other branch to its own `pr-<branch>` environment.
     pub enabled: bool,
-    /// Tear a preview down after this many hours without a push (not yet enforced).
+    /// Tear a preview down after this many hours without a push (a
+    /// one-time EventBridge Scheduler schedule, moved on by every push).
     pub ttl_hours: Option<u32>,
 }
+
+/// The longest `previews.ttl_hours`: a year.
+pub const MAX_PREVIEW_TTL_HOURS: u32 = 24 * 366;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -515,6 +519,13 @@ impl AppSpec {
                 "image.tag {:?} must contain {{commit}} or {{short_commit}} so each push waits for its own image",
                 self.image.tag
             ));
+        }
+        if let Some(hours) = self.previews.ttl_hours {
+            if !(1..=MAX_PREVIEW_TTL_HOURS).contains(&hours) {
+                problems.push(format!(
+                    "previews.ttl_hours {hours} must be between 1 and {MAX_PREVIEW_TTL_HOURS} (leave it out to keep previews until their branch or pull request goes)"
+                ));
+            }
         }
         if self.image.wait_timeout_seconds == 0 {
             problems.push("image.wait_timeout_seconds must be at least 1".into());
@@ -1007,6 +1018,10 @@ ttl_hours = 24
             ("name = \"Bank!\"\n", "app name \"Bank!\""),
             ("[service\nport = 1\n", "not valid TOML (line 1)"),
             ("\n\nport = = 1\n", "not valid TOML (line 3)"),
+            (
+                "[previews]\nenabled = true\nttl_hours = 0\n",
+                "previews.ttl_hours 0 must be between 1 and 8784",
+            ),
             (
                 "repository = \"evil/other\"\n",
                 "repository is \"evil/other\" but the file is in acme/bank",

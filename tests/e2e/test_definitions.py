@@ -117,7 +117,11 @@ def test_policies_have_no_wildcard_actions_and_scope_every_mutation():
             if resource == "*" and not verb.startswith(READ_PREFIXES) and condition is None:
                 assert action in STAR_ALLOWED, f"{name}: {action} on every resource with no condition"
             if action == "iam:PassRole":
-                assert resource == {"GetAtt": "TaskExecutionRole.Arn"}, f"{name}: PassRole beyond the task execution role"
+                # The task execution role (to ECS) and the preview expiry role (to Scheduler), each by name.
+                passed = {"ProvisionServiceFunction": "TaskExecutionRole.Arn",
+                          "RecordDeploymentFunction": "PreviewExpiryRole.Arn"}
+                assert resource == {"GetAtt": passed.get(name)}, f"{name}: PassRole beyond its one role"
+                assert condition is not None, f"{name}: PassRole to any service"
     assert seen > 50
 
 

@@ -4,6 +4,7 @@
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
 use stepdeploy::aws::{load_config, sfn::StepFunctions, store::Store};
+use stepdeploy::resources::preview_expiry::PreviewExpiry;
 use stepdeploy::runtime::{init_logging, HandlerError};
 use stepdeploy::steps::record;
 
@@ -13,9 +14,10 @@ async fn main() -> Result<(), Error> {
     let config = load_config().await;
     let store = Store::from_env(&config)?;
     let sfn = StepFunctions::new(&config);
-    let (store, sfn) = (&store, &sfn);
+    let expiry = PreviewExpiry::from_env(&config);
+    let (store, sfn, expiry) = (&store, &sfn, expiry.as_ref());
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        record::handle(store, sfn, event.payload)
+        record::handle(store, sfn, expiry, event.payload)
             .await
             .map_err(HandlerError)
     }))

@@ -6,6 +6,7 @@ use stepdeploy::aws::{
     ec2::Ec2, ecs::Ecs, elbv2::Elb, load_config, logs::Logs, rds::Rds, sfn::StepFunctions,
     store::Store,
 };
+use stepdeploy::resources::preview_expiry::PreviewExpiry;
 use stepdeploy::runtime::{init_logging, HandlerError};
 use stepdeploy::steps::teardown::Teardown;
 
@@ -21,6 +22,7 @@ async fn main() -> Result<(), Error> {
         rds: Rds::new(&config),
         logs: Logs::new(&config),
         sfn: StepFunctions::new(&config),
+        expiry: PreviewExpiry::from_env(&config),
     };
     let step = &step;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {

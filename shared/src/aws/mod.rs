@@ -17,6 +17,8 @@ pub mod elbv2;
 pub mod logs;
 #[cfg(feature = "rds")]
 pub mod rds;
+#[cfg(feature = "scheduler")]
+pub mod scheduler;
 #[cfg(feature = "secrets")]
 pub mod secrets;
 #[cfg(feature = "sfn")]

@@ -8,6 +8,10 @@ use crate::error::StepError;
 use crate::image::{ecr_registry, ImageRef};
 use crate::spec::AppSpec;
 
+/// The trigger of the redeployment that follows a rotation of the
+/// database's managed secret.
+pub const SECRET_ROTATION: &str = "secret-rotation";
+
 /// What started a deployment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]

@@ -166,7 +166,7 @@ impl PreviewComment<'_> {
             "in_progress" => ("🚀", format!("deploying `{short}`")),
             "success" => ("✅", format!("`{short}` is live")),
             "failure" => ("❌", format!("`{short}` failed to deploy")),
-            "torn_down" => ("🗑️", "torn down: the pull request was closed".to_string()),
+            "torn_down" => ("🗑️", format!("torn down: {}", self.description)),
             _ => ("⏸️", format!("`{short}` was not deployed")),
         };
         let mut out = format!(
@@ -178,7 +178,7 @@ impl PreviewComment<'_> {
         if let Some(url) = self.url.filter(|_| self.state == "success") {
             out.push_str(&format!("\n**URL:** {url}\n"));
         }
-        if !self.description.is_empty() && self.state != "success" {
+        if !self.description.is_empty() && !matches!(self.state, "success" | "torn_down") {
             out.push_str(&format!("\n> {}\n", self.description.replace('\n', " ")));
         }
         if let Some(log) = self.log_url {
@@ -187,6 +187,29 @@ impl PreviewComment<'_> {
             ));
         }
         out
+    }
+}
+
+/// Why an environment was torn down, in the words of its preview comment,
+/// from the teardown request's `trigger`.
+pub fn teardown_reason(trigger: Option<&serde_json::Value>) -> String {
+    let kind = trigger
+        .and_then(|t| t.get("kind"))
+        .and_then(serde_json::Value::as_str);
+    match kind {
+        Some("pull-request-closed") => "the pull request was closed".into(),
+        Some("pull-request-merged") => "the pull request was merged".into(),
+        Some("branch-deleted") => "its branch was deleted".into(),
+        Some(crate::resources::preview_expiry::TRIGGER) => {
+            match trigger
+                .and_then(|t| t.get("ttl_hours"))
+                .and_then(serde_json::Value::as_u64)
+            {
+                Some(hours) => format!("no push for {hours} h (previews.ttl_hours)"),
+                None => "no push within previews.ttl_hours".into(),
+            }
+        }
+        _ => "by hand".into(),
     }
 }
 
@@ -402,6 +425,34 @@ mod tests {
     }
 
     #[test]
+    fn teardown_reasons() {
+        use serde_json::json;
+        for (trigger, want) in [
+            (
+                json!({"kind": "pull-request-closed"}),
+                "the pull request was closed",
+            ),
+            (
+                json!({"kind": "pull-request-merged", "delivery": "d"}),
+                "the pull request was merged",
+            ),
+            (json!({"kind": "branch-deleted"}), "its branch was deleted"),
+            (
+                json!({"kind": "preview-expired", "ttl_hours": 48}),
+                "no push for 48 h (previews.ttl_hours)",
+            ),
+            (
+                json!({"kind": "preview-expired"}),
+                "no push within previews.ttl_hours",
+            ),
+            (json!({"kind": "console"}), "by hand"),
+        ] {
+            assert_eq!(teardown_reason(Some(&trigger)), want, "{trigger}");
+        }
+        assert_eq!(teardown_reason(None), "by hand");
+    }
+
+    #[test]
     fn the_preview_comment_says_where_the_preview_is() {
         let sha = "0123456789abcdef0123456789abcdef01234567";
         let comment = |state, description, url| {
@@ -434,10 +485,12 @@ mod tests {
             ("queued", "waiting to deploy `0123456`"),
             ("in_progress", "deploying `0123456`"),
             ("inactive", "`0123456` was not deployed"),
-            ("torn_down", "torn down: the pull request was closed"),
         ] {
             assert!(comment(state, "", None).contains(says), "{state}");
         }
+        let gone = comment("torn_down", "the pull request was merged", None);
+        assert!(gone.contains("🗑️ **stepdeploy** preview `pr-feature-217d2` of `bank`: torn down: the pull request was merged\n"), "{gone}");
+        assert!(!gone.contains("> the pull"), "{gone}");
         assert!(
             comment("queued", "", None).starts_with(&comment_marker("bank", "pr-feature-217d2"))
         );

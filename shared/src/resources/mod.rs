@@ -33,3 +33,5 @@ pub mod log_group;
 pub mod release_task;
 pub mod service;
 pub mod task_definition;
+// Previews (record-deployment sets it, teardown removes it).
+pub mod preview_expiry;

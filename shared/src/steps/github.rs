@@ -18,8 +18,8 @@ use crate::deploy::{DeployRequest, RepositorySpec};
 use crate::error::StepError;
 use crate::github::client::{GitHub, NewDeployment};
 use crate::github::{
-    comment_marker, console_url, context, report, shorten, PreviewComment, GITHUB_API,
-    MAX_DESCRIPTION,
+    comment_marker, console_url, context, report, shorten, teardown_reason, PreviewComment,
+    GITHUB_API, MAX_DESCRIPTION,
 };
 use crate::ledger::{DeploymentRecord, PullRecord, Status};
 use crate::runtime::parse_input;
@@ -51,6 +51,9 @@ pub struct ReportRequest {
     pub deployment_id: String,
     #[serde(default)]
     pub phase: Phase,
+    /// `Report Torn Down`: the teardown's request (its `trigger` says why).
+    #[serde(default)]
+    pub request: Option<Value>,
 }
 
 /// The App's identity: its id and where its private key is kept.
@@ -237,7 +240,9 @@ async fn torn_down(app: &App, store: &Store, request: &ReportRequest) -> Result<
                 environment: &request.environment,
                 state: "torn_down",
                 commit: newest.map_or("", |r| r.commit.as_str()),
-                description: "",
+                description: &teardown_reason(
+                    request.request.as_ref().and_then(|r| r.get("trigger")),
+                ),
                 url: None,
                 log_url: None,
             }

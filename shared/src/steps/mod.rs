@@ -31,7 +31,7 @@ pub mod network;
     feature = "registry"
 ))]
 pub mod preflight;
-#[cfg(all(feature = "dynamodb", feature = "sfn"))]
+#[cfg(all(feature = "dynamodb", feature = "sfn", feature = "scheduler"))]
 pub mod record;
 #[cfg(all(feature = "dynamodb", feature = "sfn", feature = "rds"))]
 pub mod rotation;
@@ -49,7 +49,8 @@ pub mod service;
     feature = "ecs",
     feature = "elbv2",
     feature = "rds",
-    feature = "logs"
+    feature = "logs",
+    feature = "scheduler"
 ))]
 pub mod teardown;
 #[cfg(all(feature = "dynamodb", feature = "sfn", feature = "secrets"))]

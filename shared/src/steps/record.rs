@@ -20,6 +20,7 @@ use crate::ledger::{
     deploy_sk, env_pk, DeploymentRecord, EnvironmentRecord, PullRecord, Status, ENV_SK, PULL_SK,
 };
 use crate::plan::{calls, summary};
+use crate::resources::preview_expiry::{self, Expiry, PreviewExpiry};
 use crate::runtime::parse_input;
 use crate::spec::{AppSpec, Limits, REPOSITORY_FILE};
 use crate::steps::lease::{claim, claimant, push_seq, stop};
@@ -60,7 +61,14 @@ fn parse_seconds(value: &Value) -> Result<u64, StepError> {
         })
 }
 
-pub async fn handle(store: &Store, sfn: &StepFunctions, input: Value) -> Result<Value, StepError> {
+/// `expiry`: the stack's preview schedules (`None`: this deployer has no
+/// schedule group, and `previews.ttl_hours` is not enforced).
+pub async fn handle(
+    store: &Store,
+    sfn: &StepFunctions,
+    expiry: Option<&PreviewExpiry>,
+    input: Value,
+) -> Result<Value, StepError> {
     match parse_input::<RecordInput>("record-deployment input", input)? {
         RecordInput::Begin {
             execution_name,
@@ -72,6 +80,7 @@ pub async fn handle(store: &Store, sfn: &StepFunctions, input: Value) -> Result<
             let poll_seconds = parse_seconds(&poll_seconds)?;
             match begin(
                 store,
+                expiry,
                 &execution_name,
                 &execution_arn,
                 poll_seconds,
@@ -255,6 +264,7 @@ async fn take_app_name(
 
 async fn begin(
     store: &Store,
+    expiry: Option<&PreviewExpiry>,
     id: &str,
     execution_arn: &str,
     poll_seconds: u64,
@@ -349,6 +359,31 @@ async fn begin(
                     cause: Some(e.message),
                 });
             }
+            None => {}
+        }
+    }
+    if error.is_none() {
+        // The preview's expiry moves on with every push that goes ahead.
+        // Before the ledger says it started: if this fails, nothing has.
+        let plan = preview_expiry::plan(
+            deployment.preview,
+            deployment.dry_run,
+            &deployment.trigger.kind,
+            spec.previews.ttl_hours,
+            now,
+        );
+        match expiry {
+            Some(schedules) => {
+                if let Some(line) = schedules
+                    .apply(&deployment.app, &deployment.environment, &plan)
+                    .await?
+                {
+                    tracing::info!("{line}");
+                }
+            }
+            None if matches!(plan, Expiry::Set { .. }) => tracing::warn!(
+                "previews.ttl_hours is not enforced: this deployer has no STEPDEPLOY_PREVIEW_SCHEDULE_GROUP (template.yaml sets it)"
+            ),
             None => {}
         }
     }

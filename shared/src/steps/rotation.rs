@@ -30,7 +30,7 @@ use crate::resources::db_instance;
 use crate::runtime::parse_input;
 
 /// The trigger kind of a deployment started by a rotation.
-pub const TRIGGER: &str = "secret-rotation";
+pub const TRIGGER: &str = crate::deploy::SECRET_ROTATION;
 
 /// Secrets Manager's `RotationSucceeded`, as EventBridge delivers it from
 /// CloudTrail (`events/secret-rotated.rotation.json`).

@@ -21,6 +21,7 @@ use crate::image::ImageRef;
 use crate::lease::{Claimant, Kind, Verdict, TEARDOWN_DONE, TEARDOWN_FAILED};
 use crate::ledger::{env_pk, teardown_sk, EnvironmentRecord, Status, TeardownRecord, ENV_SK};
 use crate::naming::Names;
+use crate::resources::preview_expiry::PreviewExpiry;
 use crate::runtime::parse_input;
 use crate::steps::lease::{claim, stop};
 use crate::steps::{database, load_balancer, network, service};
@@ -36,6 +37,8 @@ pub struct Teardown {
     pub rds: Rds,
     pub logs: Logs,
     pub sfn: StepFunctions,
+    /// The stack's preview schedules (`None`: no schedule group).
+    pub expiry: Option<PreviewExpiry>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -291,6 +294,10 @@ impl Teardown {
     /// Cluster, task definitions, log group (kept unless asked), then the ledger.
     pub async fn cleanup(&self, names: &Names, t: &mut TeardownState) -> Result<bool, StepError> {
         service::remove_leftovers(&self.ecs, &self.logs, names, t).await?;
+        if let Some(expiry) = self.expiry.as_ref().filter(|_| t.preview) {
+            // However the preview went, its expiry goes with it.
+            expiry.remove(t).await?;
+        }
         for r in self.store.resources(&t.app, &t.environment).await? {
             self.store
                 .delete_resource(&t.app, &t.environment, &r.kind)
