@@ -57,6 +57,12 @@ pub fn parse_input<T: serde::de::DeserializeOwned>(
     serde_json::from_value(value).map_err(|e| StepError::invalid_input(format!("{what}: {e}")))
 }
 
+/// An optional environment variable: `None` when unset or blank (how the
+/// template leaves an optional parameter out).
+pub fn optional_env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
 /// A required environment variable, with an error that says which one.
 pub fn env_var(name: &str) -> Result<String, StepError> {
     std::env::var(name)

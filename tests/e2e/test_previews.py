@@ -48,17 +48,24 @@ def teardowns_of(local, app: str) -> list[str]:
             if json.loads(sfn.describe_execution(executionArn=e["executionArn"])["input"]).get("app") == app]
 
 
+def open_preview(local, app: str, number: int, branch: str, cidr: str, ttl_hours: int) -> tuple[str, dict]:
+    """Register `app` (acme/<app>, previews kept `ttl_hours`), push its image
+    and open pull request `number` from `branch`: the commit and the
+    webhook's reply (the preview's deployment started)."""
+    stk.register_spec(local.c("dynamodb"), {"name": app, "repository": f"acme/{app}",
+                                            "previews": {"enabled": True, "ttl_hours": ttl_hours},
+                                            "network": {"cidr": cidr}})
+    local.c("ecr").create_repository(repositoryName=app)
+    commit = new_commit()
+    local.put_image(app, commit)
+    status, reply = local.post("pull_request", pull_request("opened", number, branch, commit, f"acme/{app}"))
+    assert status == 202, reply
+    return commit, reply
+
+
 def test_a_pull_request_gets_a_preview_one_comment_and_a_teardown_when_merged(local):
     app, repository, branch = "ghpr", "acme/ghpr", "feature/login"
-    stk.register_spec(local.c("dynamodb"), {"name": app, "repository": repository,
-                                            "previews": {"enabled": True, "ttl_hours": 72},
-                                            "network": {"cidr": "10.205.0.0/16"}})
-    local.c("ecr").create_repository(repositoryName=app)
-
-    first = new_commit()
-    local.put_image(app, first)
-    status, reply = local.post("pull_request", pull_request("opened", 12, branch, first, repository))
-    assert status == 202, reply
+    first, reply = open_preview(local, app, 12, branch, "10.205.0.0/16", ttl_hours=72)
     environment = reply["environment"]
     assert environment.startswith("pr-feature-"), reply
     desc = local.follow(reply["execution_arn"], timeout=300)
@@ -114,14 +121,7 @@ def test_a_pull_request_from_a_fork_deploys_nothing(local):
 
 def test_a_preview_with_no_push_for_its_ttl_is_torn_down_and_each_push_moves_that_on(local):
     app, repository, branch = "ghttl", "acme/ghttl", "feature/idle"
-    stk.register_spec(local.c("dynamodb"), {"name": app, "repository": repository,
-                                            "previews": {"enabled": True, "ttl_hours": 2},
-                                            "network": {"cidr": "10.206.0.0/16"}})
-    local.c("ecr").create_repository(repositoryName=app)
-    first = new_commit()
-    local.put_image(app, first)
-    status, reply = local.post("pull_request", pull_request("opened", 21, branch, first, repository))
-    assert status == 202, reply
+    _, reply = open_preview(local, app, 21, branch, "10.206.0.0/16", ttl_hours=2)
     environment = reply["environment"]
     pushed = time.time()
     assert local.follow(reply["execution_arn"], timeout=300)["status"] == "SUCCEEDED"

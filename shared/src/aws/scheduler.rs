@@ -34,6 +34,23 @@ pub enum Put {
     Replaced,
 }
 
+/// Every field of a one-time schedule, on a CreateSchedule or an
+/// UpdateSchedule builder (two SDK types with the same setters; an update
+/// replaces the whole schedule, so both set the same fields).
+macro_rules! one_time {
+    ($builder:expr, $s:expr, $window:expr, $target:expr) => {
+        $builder
+            .group_name(&$s.group)
+            .name(&$s.name)
+            .schedule_expression(&$s.expression)
+            .schedule_expression_timezone("UTC")
+            .flexible_time_window($window.clone())
+            .target($target.clone())
+            .state(ScheduleState::Enabled)
+            .action_after_completion(ActionAfterCompletion::Delete)
+    };
+}
+
 #[derive(Clone, Debug)]
 pub struct Scheduler {
     client: Client,
@@ -62,17 +79,7 @@ impl Scheduler {
             .build()
             .map_err(|e| StepError::fatal(format!("a schedule's target: {e}")))?;
         for _ in 0..3 {
-            let created = self
-                .client
-                .create_schedule()
-                .group_name(&s.group)
-                .name(&s.name)
-                .schedule_expression(&s.expression)
-                .schedule_expression_timezone("UTC")
-                .flexible_time_window(window.clone())
-                .target(target.clone())
-                .state(ScheduleState::Enabled)
-                .action_after_completion(ActionAfterCompletion::Delete)
+            let created = one_time!(self.client.create_schedule(), s, window, target)
                 .send()
                 .await;
             match created {
@@ -80,17 +87,7 @@ impl Scheduler {
                 Err(e) if has_code(&e, &["ConflictException"]) => {}
                 Err(e) => return Err(aws_error("Scheduler CreateSchedule", &e)),
             }
-            let updated = self
-                .client
-                .update_schedule()
-                .group_name(&s.group)
-                .name(&s.name)
-                .schedule_expression(&s.expression)
-                .schedule_expression_timezone("UTC")
-                .flexible_time_window(window.clone())
-                .target(target.clone())
-                .state(ScheduleState::Enabled)
-                .action_after_completion(ActionAfterCompletion::Delete)
+            let updated = one_time!(self.client.update_schedule(), s, window, target)
                 .send()
                 .await;
             if or_gone("Scheduler UpdateSchedule", updated, GONE)?.is_some() {

@@ -101,7 +101,7 @@ mod apply {
         /// `STEPDEPLOY_TEARDOWN_STATE_MACHINE_ARN` and
         /// `STEPDEPLOY_PREVIEW_EXPIRY_ROLE_ARN`; `None` without a group.
         pub fn from_env(config: &aws_config::SdkConfig) -> Option<PreviewExpiry> {
-            let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+            let var = crate::runtime::optional_env_var;
             let group = var("STEPDEPLOY_PREVIEW_SCHEDULE_GROUP")?;
             let target = var("STEPDEPLOY_TEARDOWN_STATE_MACHINE_ARN")
                 .zip(var("STEPDEPLOY_PREVIEW_EXPIRY_ROLE_ARN"));

@@ -69,7 +69,7 @@ impl App {
     /// secret holding the App's private key); `None` (reporting off) when
     /// no App id is set.
     pub fn from_env(config: &aws_config::SdkConfig) -> Option<App> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let var = crate::runtime::optional_env_var;
         let app_id = var("STEPDEPLOY_GITHUB_APP_ID")?;
         let key = var("STEPDEPLOY_GITHUB_APP_KEY")?;
         Some(App {
