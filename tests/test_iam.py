@@ -57,8 +57,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-SRC = ROOT / "shared" / "src"
+from rust_source import FUNCTIONS, ROOT, SRC, CallGraph, features_of
+
 
 PARTITION, REGION, ACCOUNT, STACK = "aws", "eu-west-1", "123456789012", "stepdeploy"
 # What our creates tag (shared/src/owner.rs), for the sample app's production.
@@ -127,186 +127,6 @@ ARN_VALUES = {
 }
 
 
-# --- reading Rust ------------------------------------------------------------
-
-
-def scrub(text: str) -> str:
-    """The source without comments, string/char literals and `#[cfg(test)]` modules."""
-    out, i, n = [], 0, len(text)
-    while i < n:
-        c = text[i]
-        if text.startswith("//", i):
-            i = text.find("\n", i)
-            i = n if i < 0 else i
-        elif text.startswith("/*", i):
-            i = text.find("*/", i) + 2
-        elif c == "r" and re.match(r'r#*"', text[i:i + 10]) and not (i and (text[i - 1].isalnum() or text[i - 1] == "_")):
-            hashes = re.match(r'r(#*)"', text[i:]).group(1)
-            i = text.find('"' + hashes, i + len(hashes) + 2) + len(hashes) + 1
-            out.append('""')
-        elif c == '"':
-            j = i + 1
-            while text[j] != '"':
-                j += 2 if text[j] == "\\" else 1
-            i = j + 1
-            out.append('""')
-        elif c == "'" and re.match(r"'(\\.|[^\\'])'", text[i:i + 4]) or re.match(r"'\\u\{", text[i:i + 4]):
-            i = text.find("'", i + 2) + 1
-            out.append("' '")
-        else:
-            out.append(c)
-            i += 1
-    src = "".join(out)
-    while (m := re.search(r"#\[cfg\(test\)\]\s*mod\s+\w+\s*\{", src)):
-        end = matching(src, m.end() - 1)
-        src = src[:m.start()] + src[end + 1:]
-    return src
-
-
-def matching(src: str, open_at: int) -> int:
-    depth = 0
-    for j in range(open_at, len(src)):
-        depth += {"{": 1, "}": -1}.get(src[j], 0)
-        if depth == 0:
-            return j
-    raise ValueError("unbalanced braces")
-
-
-@dataclass
-class Fn:
-    file: Path
-    name: str
-    has_self: bool
-    body: str
-
-
-@dataclass
-class RustFile:
-    path: Path
-    src: str
-    fns: list[Fn] = field(default_factory=list)
-    names: dict[str, tuple[str, Path]] = field(default_factory=dict)  # alias -> ("mod"|"item", file)
-
-
-def module_file(segments: list[str]) -> Path | None:
-    p = SRC.joinpath(*segments)
-    for cand in (p.with_suffix(".rs"), p / "mod.rs"):
-        if cand.is_file():
-            return cand
-    return None
-
-
-def parent_file(segments: list[str]) -> Path | None:
-    return (SRC / "lib.rs") if not segments else module_file(segments)
-
-
-def module_segments(path: Path) -> list[str]:
-    rel = path.relative_to(SRC).with_suffix("")
-    parts = list(rel.parts)
-    return parts[:-1] if parts[-1] in ("mod", "lib") else parts
-
-
-@functools.lru_cache(maxsize=None)
-def parse_file(path: Path) -> RustFile:
-    src = scrub(path.read_text())
-    f = RustFile(path, src)
-    for m in re.finditer(r"\bfn\s+(\w+)\s*(<[^{;]*?>)?\s*\(", src):
-        brace = src.find("{", m.end())
-        semi = src.find(";", m.end())
-        if brace < 0 or (0 <= semi < brace):
-            continue  # a declaration without a body
-        sig = src[m.end():brace]
-        f.fns.append(Fn(path, m.group(1), bool(re.match(r"\s*(&\s*('\w+\s+)?(mut\s+)?)?self\b", sig)), src[brace:matching(src, brace) + 1]))
-    here = [] if path.parent == ROOT / "functions" else module_segments(path) if SRC in path.parents else []
-    for m in re.finditer(r"\buse\s+([\w:]+?)(?:::\{([^}]*)\}|\s+as\s+\w+)?\s*;", src):
-        base = m.group(1).split("::")
-        if base[0] in ("crate", "stepdeploy"):
-            base = base[1:]
-        elif base[0] == "super":
-            base = here[:-1] + base[1:]
-        elif base[0] == "self":
-            base = here + base[1:]
-        else:
-            continue
-        items = [x.strip() for x in m.group(2).split(",")] if m.group(2) else [base.pop()] if base else []
-        for item in items:
-            if not item or item == "*":
-                continue
-            segs = base + item.split("::")
-            name = segs[-1]
-            if name == "self":
-                segs, name = segs[:-1], segs[-2]
-            mf = module_file(segs)
-            if mf:
-                f.names[name] = ("mod", mf)
-            elif (pf := parent_file(segs[:-1])):
-                f.names[name] = ("item", pf)
-    return f
-
-
-class CallGraph:
-    def __init__(self, features: set[str]):
-        self.files: dict[Path, RustFile] = {}
-        gated = re.findall(r'#\[cfg\(feature\s*=\s*"(\w+)"\)\]\s*pub\s+mod\s+(\w+)', (SRC / "aws" / "mod.rs").read_text())
-        self.wrappers = {SRC / "aws" / f"{mod}.rs" for feat, mod in gated if feat in features}
-
-    def file(self, path: Path) -> RustFile:
-        if path not in self.files:
-            self.files[path] = parse_file(path)
-        return self.files[path]
-
-    def fns(self, path: Path, name: str, with_self: bool | None = None) -> list[Fn]:
-        if path.parent == SRC / "aws" and path != SRC / "aws" / "mod.rs" and path not in self.wrappers:
-            return []  # a wrapper of a service this function does not link
-        return [f for f in self.file(path).fns if f.name == name and (with_self is None or f.has_self == with_self)]
-
-    def callees(self, fn: Fn) -> list[Fn]:
-        rf, body, out = self.file(fn.file), fn.body, []
-        in_wrapper = fn.file.parent == SRC / "aws"
-        for m in re.finditer(r"((?:\w+::)+)(\w+)\s*(?:::<[^>]*>)?\s*\(", body):
-            segs = m.group(1).split("::")[:-1]
-            target = None
-            if segs[0] in ("crate", "stepdeploy"):
-                target = module_file(segs[1:])
-            elif segs[0] in rf.names and rf.names[segs[0]][0] == "mod":
-                target = rf.names[segs[0]][1]
-                if len(segs) > 1:
-                    target = module_file(module_segments(target) + segs[1:])
-            elif segs[0] in ("Self", "self") or segs[0][:1].isupper():
-                target = rf.names[segs[0]][1] if segs[0] in rf.names else fn.file
-            if target:
-                out += self.fns(target, m.group(2))
-        for m in re.finditer(r"(?<![.:\w])(\w+)\s*\(", body):
-            name = m.group(1)
-            out += self.fns(fn.file, name, False)
-            if name in rf.names and rf.names[name][0] == "item":
-                out += self.fns(rf.names[name][1], name)
-        for m in re.finditer(r"(\bself\s*)?\.\s*(\w+)\s*(?:::<[^>]*>)?\s*\(", body):
-            name = m.group(2)
-            if in_wrapper:
-                if m.group(1):
-                    out += self.fns(fn.file, name, True)
-                continue
-            out += self.fns(fn.file, name, True)
-            for w in self.wrappers:
-                out += self.fns(w, name, True)
-            for kind, path in set(rf.names.values()):
-                if kind == "item":
-                    out += self.fns(path, name, True)
-        return out
-
-    def reach(self, entry: Path) -> list[Fn]:
-        seen, todo = {}, list(self.file(entry).fns)
-        while todo:
-            fn = todo.pop()
-            key = (fn.file, fn.name, fn.body[:200])
-            if key in seen:
-                continue
-            seen[key] = fn
-            todo += self.callees(fn)
-        return list(seen.values())
-
-
 # --- the Service Authorization Reference ---------------------------------------
 
 
@@ -365,21 +185,12 @@ class Call:
         return bool(re.search(r"\.(tag_specifications|set_tags|tags)\s*\(\s*[^)\s]", self.wrapper.body))
 
 
-def features_of(function: str) -> set[str]:
-    text = (ROOT / "functions" / function / "Cargo.toml").read_text()
-    m = re.search(r"^stepdeploy\s*=\s*\{[^}]*features\s*=\s*\[([^\]]*)\]", text, re.M)
-    return set(re.findall(r'"([\w-]+)"', m.group(1))) if m else set()
-
-
 def sdk_prefixes() -> dict[Path, str]:
     """Wrapper module file -> IAM prefix, through its feature's SDK crate."""
     cargo = (ROOT / "shared" / "Cargo.toml").read_text()
     crate_of = dict(re.findall(r'^([\w-]+)\s*=\s*\["dep:aws-sdk-(\w+)"\]', cargo, re.M))
     gated = re.findall(r'#\[cfg\(feature\s*=\s*"(\w+)"\)\]\s*pub\s+mod\s+(\w+)', (SRC / "aws" / "mod.rs").read_text())
     return {SRC / "aws" / f"{mod}.rs": IAM_PREFIX[crate_of[feat]] for feat, mod in gated if feat in crate_of}
-
-
-FUNCTIONS = sorted(p.parent.name for p in (ROOT / "functions").glob("*/Cargo.toml"))
 
 
 def calls_of(function: str) -> list[Call]:

@@ -22,7 +22,7 @@ async fn main() -> Result<(), Error> {
         rds: Rds::new(&config),
         logs: Logs::new(&config),
         sfn: StepFunctions::new(&config),
-        expiry: PreviewExpiry::from_env(&config),
+        expiry: PreviewExpiry::deleting_from_env(&config),
     };
     let step = &step;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {

@@ -97,18 +97,26 @@ mod apply {
     }
 
     impl PreviewExpiry {
-        /// From `STEPDEPLOY_PREVIEW_SCHEDULE_GROUP` and, to set schedules,
+        /// To set schedules: from `STEPDEPLOY_PREVIEW_SCHEDULE_GROUP`,
         /// `STEPDEPLOY_TEARDOWN_STATE_MACHINE_ARN` and
         /// `STEPDEPLOY_PREVIEW_EXPIRY_ROLE_ARN`; `None` without a group.
         pub fn from_env(config: &aws_config::SdkConfig) -> Option<PreviewExpiry> {
             let var = crate::runtime::optional_env_var;
-            let group = var("STEPDEPLOY_PREVIEW_SCHEDULE_GROUP")?;
             let target = var("STEPDEPLOY_TEARDOWN_STATE_MACHINE_ARN")
                 .zip(var("STEPDEPLOY_PREVIEW_EXPIRY_ROLE_ARN"));
             Some(PreviewExpiry {
-                scheduler: Scheduler::new(config),
-                group,
                 target,
+                ..PreviewExpiry::deleting_from_env(config)?
+            })
+        }
+
+        /// To delete schedules only (the teardown): from
+        /// `STEPDEPLOY_PREVIEW_SCHEDULE_GROUP` alone; `None` without it.
+        pub fn deleting_from_env(config: &aws_config::SdkConfig) -> Option<PreviewExpiry> {
+            Some(PreviewExpiry {
+                scheduler: Scheduler::new(config),
+                group: crate::runtime::optional_env_var("STEPDEPLOY_PREVIEW_SCHEDULE_GROUP")?,
+                target: None,
             })
         }
 
