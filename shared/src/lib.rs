@@ -6,7 +6,9 @@
 //! | [`naming`] | every resource name, from (app, environment), within AWS limits | pure |
 //! | [`owner`] | ownership: the [`owner::Owner`] tags and filters, roles, ledger kinds | pure |
 //! | [`plan`] | the decisions: [`plan::Change`], [`plan::Removal`], plan lines, step reports | pure |
+//! | [`model`] | the data of each resource kind the SDK wrappers take and answer (`Wanted`, `Observed`) | pure |
 //! | [`resources`] | one module per AWS resource kind: wanted, observe, pure plan, apply, remove | plan pure; the rest behind the service's feature |
+//! | [`converge`] | the step context (`Ctx`, `Go`), deciding and remembering a change, the remove drivers | pure helpers; the context behind `dynamodb` |
 //! | [`deploy`] | deployment ids, the request and its resolution, the state the deploy machine carries | pure |
 //! | [`teardown`] | who may tear down what, in which order | pure |
 //! | [`network`] | address ranges of the VPC and subnets | pure |
@@ -22,10 +24,17 @@
 //! | `https` | the HTTPS connector of the registries' and GitHub's clients | - |
 //! | [`apigw`] | the front door of the HTTP functions: API Gateway requests in, responses out | - |
 //! | [`runtime`] | the glue every `functions/*/main.rs` uses: logs, error names | - |
+//!
+//! Imports run one way, down these floors: `steps` → `resources` → `converge`
+//! → `aws` → the domain (every pure module above, `apigw` among them) →
+//! `error`, `runtime`, `https`. No circle between top-level modules; a file's
+//! own tests may reach anywhere. `tests/test_architecture.py` enforces it
+//! (see the README's "Architecture").
 
 #[cfg(feature = "http-api")]
 pub mod apigw;
 pub mod aws;
+pub mod converge;
 pub mod deploy;
 pub mod diagnosis;
 pub mod error;
@@ -35,6 +44,7 @@ pub mod https;
 pub mod image;
 pub mod lease;
 pub mod ledger;
+pub mod model;
 pub mod naming;
 pub mod network;
 pub mod owner;

@@ -1,28 +1,10 @@
-//! The network plan: address ranges for an environment's VPC and subnets,
-//! and the little every network resource module (`crate::resources::vpc`,
-//! `subnet`, …) shares: finding the one resource a role names, and the tags
-//! a freshly created resource carries.
+//! The network plan: address ranges for an environment's VPC and subnets.
 
 use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::StepError;
-use crate::owner::Owner;
-use crate::plan::Change;
-use crate::steps::single;
-
-/// The one resource of a kind found by this environment's tags: none, one,
-/// or (several) the conflict a plan answers with, naming them all.
-pub fn sole<'a, T>(
-    found: &'a [T],
-    what: &str,
-    owner: &Owner,
-    id: impl Fn(&T) -> String,
-) -> Result<Option<&'a T>, Change> {
-    single(found.iter().collect(), what, owner, |t: &&T| id(t))
-        .map_err(|e| Change::conflict(e.message))
-}
 
 /// An IPv4 CIDR block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,30 +118,6 @@ pub fn plan_subnets(vpc: &str) -> Result<Vec<SubnetPlan>, StepError> {
         }
     }
     Ok(plan)
-}
-
-/// Whether a resource's updates are to be applied now. After a create, the
-/// fresh resource is planned again (`again`: what is left on what AWS hands
-/// back) and decided as a plan line of its own, since the real run makes
-/// those calls right after the create; otherwise the first decision stands.
-#[cfg(feature = "dynamodb")]
-pub fn updates_now(
-    ctx: &mut crate::steps::Ctx<'_>,
-    resource: &str,
-    name: &str,
-    first: (&Change, crate::steps::Go),
-    again: Change,
-) -> Result<bool, StepError> {
-    use crate::steps::Go;
-    let (change, go) = first;
-    if *change != Change::Create {
-        return Ok(go == Go::Apply && matches!(change, Change::Update { .. }));
-    }
-    if again == Change::Nothing {
-        return Ok(false);
-    }
-    let go = ctx.decide(resource, name, &again)?;
-    Ok(go == Go::Apply && matches!(again, Change::Update { .. }))
 }
 
 #[cfg(test)]

@@ -84,6 +84,9 @@ impl Change {
     }
 }
 
+/// Why teardown leaves a resource with the environment's name in place.
+pub const NOT_OURS: &str = "exists but does not carry this environment's stepdeploy tags";
+
 /// What tearing one resource down takes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
@@ -105,7 +108,7 @@ impl Removal {
         match tags {
             None => Removal::Gone,
             Some(t) if !owner.owns(t) => Removal::Skip {
-                why: crate::teardown::NOT_OURS.into(),
+                why: NOT_OURS.into(),
             },
             Some(_) => Removal::Delete,
         }
@@ -198,24 +201,6 @@ impl StepReport {
             )
         })
     }
-}
-
-/// A step's section of the deploy state (`network`, `database`, …): where
-/// the state keeps the step's earlier polls, its report, and whether it is
-/// ready.
-pub trait Section: Serialize {
-    fn of(state: &crate::deploy::DeployState) -> Option<&Self>;
-    fn report(&self) -> &StepReport;
-    fn report_mut(&mut self) -> &mut StepReport;
-    fn ready(&self) -> bool;
-    fn set_ready(&mut self, ready: bool);
-    /// How long the step may keep polling (the spec's `deadlines`).
-    fn deadline_seconds(spec: &crate::spec::AppSpec) -> u64;
-    /// Whether each poll of the step is a boundary where a deployment checks
-    /// that it still holds the environment's lease and is the newest push
-    /// ([`crate::lease`]). Not the steps inside the Parallel state: one
-    /// branch stopping there would leave the other's Lambda running.
-    const BOUNDARY: bool = false;
 }
 
 /// The id a dry run gives a resource it would create.

@@ -26,8 +26,8 @@ pub struct TeardownRequest {
     pub trigger: Option<Value>,
 }
 
-/// Why teardown leaves a resource with the environment's name in place.
-pub const NOT_OURS: &str = "exists but does not carry this environment's stepdeploy tags";
+/// The trigger of a teardown a preview's expiry schedule starts.
+pub const PREVIEW_EXPIRED: &str = "preview-expired";
 
 /// Previews are `pr-*` environments (the prefix is reserved for them).
 pub fn is_preview(environment: &str) -> bool {

@@ -19,12 +19,12 @@ use aws_sdk_ecs::types::{
 };
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
 use stepdeploy::aws::{ec2::Ec2, ecs::Ecs, store::Store};
+use stepdeploy::converge::Ctx;
 use stepdeploy::deploy::{resolve, DatabaseOutput, DeployRequest, DeployState, ResolvedImage};
 use stepdeploy::naming::Names;
 use stepdeploy::resources::security_group;
 use stepdeploy::resources::{service, task_definition::wanted_task};
 use stepdeploy::spec::AppSpec;
-use stepdeploy::steps::Ctx;
 use stepdeploy::ErrorKind;
 
 const SHA: &str = "3f786850e387550fdab836ed7e6dc881de23001b";

@@ -12,10 +12,10 @@ use aws_sdk_ec2::Client;
 
 use super::{aws_error, or_gone};
 use crate::error::StepError;
+use crate::model::route_table::Association;
+use crate::model::security_group::{IngressRule, Source};
+use crate::model::{internet_gateway, nat_gateway, route_table, security_group, subnet, vpc};
 use crate::owner::{Owner, Role, Tags};
-use crate::resources::route_table::Association;
-use crate::resources::security_group::{IngressRule, Source};
-use crate::resources::{internet_gateway, nat_gateway, route_table, security_group, subnet, vpc};
 
 /// Tags to create a resource with (ownership, role, deployment).
 type CreationTags<'a> = &'a [(&'static str, String)];

@@ -12,9 +12,9 @@ use aws_sdk_ecs::Client;
 use super::{aws_error, or_gone};
 use crate::diagnosis::{ContainerStop, StoppedTask};
 use crate::error::StepError;
+use crate::model::task_definition::TaskSpec;
+use crate::model::{cluster, release_task, service, task_definition};
 use crate::owner::Tags;
-use crate::resources::task_definition::TaskSpec;
-use crate::resources::{cluster, release_task, service, task_definition};
 
 fn stopped_task(t: &aws_sdk_ecs::types::Task) -> StoppedTask {
     let ip = t

@@ -10,9 +10,9 @@ use aws_sdk_elasticloadbalancingv2::Client;
 
 use super::{aws_error, or_gone};
 use crate::error::StepError;
+use crate::model::target_group::HealthCheck;
+use crate::model::{listener, load_balancer, target_group};
 use crate::owner::Tags;
-use crate::resources::target_group::HealthCheck;
-use crate::resources::{listener, load_balancer, target_group};
 
 const TARGET_GROUP_NOT_FOUND: &[&str] = &["TargetGroupNotFound"];
 const LOAD_BALANCER_NOT_FOUND: &[&str] = &["LoadBalancerNotFound"];

@@ -5,8 +5,8 @@ use aws_sdk_cloudwatchlogs::Client;
 
 use super::{aws_error, has_code, or_gone};
 use crate::error::StepError;
+use crate::model::log_group::Observed;
 use crate::owner::Tags;
-use crate::resources::log_group::Observed;
 
 /// CloudWatch Logs' answer when the log group does not exist.
 const GONE: &[&str] = &["ResourceNotFoundException"];

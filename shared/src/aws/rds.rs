@@ -7,8 +7,8 @@ use aws_sdk_rds::Client;
 
 use super::{aws_error, has_code, or_gone};
 use crate::error::StepError;
+use crate::model::{db_instance, db_subnet_group};
 use crate::owner::Tags;
-use crate::resources::{db_instance, db_subnet_group};
 
 /// What RDS answers for an instance that does not exist.
 const INSTANCE_NOT_FOUND: &[&str] = &["DBInstanceNotFound", "DBInstanceNotFoundFault"];

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Deployment;
-use crate::plan::{Change, PlanItem, Section, StepReport};
+use crate::plan::{Change, PlanItem, StepReport};
 use crate::spec::AppSpec;
 
 /// The image a deployment runs, pinned by digest.
@@ -259,6 +259,24 @@ pub fn failure_summary(message: &str) -> &str {
         }
         _ => message,
     }
+}
+
+/// A step's section of the deploy state (`network`, `database`, …): where
+/// the state keeps the step's earlier polls, its report, and whether it is
+/// ready.
+pub trait Section: Serialize {
+    fn of(state: &DeployState) -> Option<&Self>;
+    fn report(&self) -> &StepReport;
+    fn report_mut(&mut self) -> &mut StepReport;
+    fn ready(&self) -> bool;
+    fn set_ready(&mut self, ready: bool);
+    /// How long the step may keep polling (the spec's `deadlines`).
+    fn deadline_seconds(spec: &AppSpec) -> u64;
+    /// Whether each poll of the step is a boundary where a deployment checks
+    /// that it still holds the environment's lease and is the newest push
+    /// ([`crate::lease`]). Not the steps inside the Parallel state: one
+    /// branch stopping there would leave the other's Lambda running.
+    const BOUNDARY: bool = false;
 }
 
 macro_rules! section {

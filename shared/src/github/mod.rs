@@ -200,7 +200,7 @@ pub fn teardown_reason(trigger: Option<&serde_json::Value>) -> String {
         Some("pull-request-closed") => "the pull request was closed".into(),
         Some("pull-request-merged") => "the pull request was merged".into(),
         Some("branch-deleted") => "its branch was deleted".into(),
-        Some(crate::resources::preview_expiry::TRIGGER) => {
+        Some(crate::teardown::PREVIEW_EXPIRED) => {
             match trigger
                 .and_then(|t| t.get("ttl_hours"))
                 .and_then(serde_json::Value::as_u64)

@@ -1,9 +1,10 @@
 //! The ECS cluster the service runs in: one per environment, found by name.
 
+use crate::converge::not_ours;
+pub use crate::model::cluster::Observed;
 use crate::naming::Names;
-use crate::owner::{Owner, Tags};
+use crate::owner::Owner;
 use crate::plan::{Change, Removal};
-use crate::steps::not_ours;
 
 /// How a person calls it (plan lines, errors, teardown reports).
 pub const RESOURCE: &str = "ECS cluster";
@@ -20,15 +21,6 @@ impl Wanted {
             name: names.cluster(),
         }
     }
-}
-
-/// A cluster as ECS describes it (INACTIVE ones are not described: gone).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Observed {
-    pub arn: String,
-    /// `ACTIVE`, `PROVISIONING`, `DEPROVISIONING` or `FAILED`.
-    pub status: String,
-    pub tags: Tags,
 }
 
 pub fn plan(owner: &Owner, observed: Option<&Observed>, wanted: &Wanted) -> Change {
@@ -61,10 +53,10 @@ pub fn removal(owner: &Owner, observed: Option<&Observed>) -> Removal {
 mod apply {
     use super::*;
     use crate::aws::ecs::Ecs;
+    use crate::converge::{remove_one, Ctx, Deleted, Go};
     use crate::error::StepError;
     use crate::owner::LedgerKind;
     use crate::plan::planned;
-    use crate::steps::{Ctx, Go};
     use crate::teardown::TeardownState;
 
     pub async fn observe(ecs: &Ecs, wanted: &Wanted) -> Result<Option<Observed>, StepError> {
@@ -103,16 +95,16 @@ mod apply {
         t: &mut TeardownState,
     ) -> Result<bool, StepError> {
         let observed = observe(ecs, wanted).await?;
-        match removal(owner, observed.as_ref()) {
-            Removal::Delete => {
-                ecs.delete_cluster(&wanted.name).await?;
-                t.removed.push(format!("{RESOURCE} {}", wanted.name));
-            }
-            Removal::Skip { why } => t.skip(format!("{RESOURCE} {}", wanted.name), why),
-            Removal::Wait { .. } => return Ok(false),
-            Removal::Gone => {}
-        }
-        Ok(true)
+        let label = format!("{RESOURCE} {}", wanted.name);
+        let decided = removal(owner, observed.as_ref());
+        remove_one(t, label.clone(), decided, observed, async |_| {
+            ecs.delete_cluster(&wanted.name).await?;
+            Ok(Deleted::Yes {
+                removed: label,
+                gone: true,
+            })
+        })
+        .await
     }
 }
 #[cfg(feature = "ecs")]

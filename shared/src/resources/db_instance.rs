@@ -2,17 +2,15 @@
 //! password kept by RDS in Secrets Manager; one per environment, found by
 //! its identifier. Teardown takes a final snapshot unless it is a preview.
 
+use crate::converge::not_ours;
+pub use crate::model::db_instance::{Observed, Wanted, DEFAULT_PORT};
 use crate::naming::Names;
 use crate::owner::{Owner, Tags};
 use crate::plan::{Change, Removal};
 use crate::spec::DatabaseSpec;
-use crate::steps::not_ours;
 
 /// How a person calls it (plan lines, errors, teardown reports).
 pub const RESOURCE: &str = "RDS instance";
-
-/// The port MySQL listens on unless RDS says otherwise.
-pub const DEFAULT_PORT: i32 = 3306;
 
 /// RDS states from which the instance will not become available by waiting.
 const DEAD_STATES: &[&str] = &[
@@ -25,22 +23,6 @@ const DEAD_STATES: &[&str] = &[
     "storage-full",
     "deleting",
 ];
-
-/// The instance an environment wants (what it is created with; stepdeploy
-/// does not modify an existing instance).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Wanted {
-    pub identifier: String,
-    pub instance_class: String,
-    /// GiB of gp3 storage.
-    pub allocated_storage: i32,
-    pub engine_version: Option<String>,
-    pub db_name: String,
-    pub username: String,
-    pub subnet_group: String,
-    pub security_group: String,
-    pub deletion_protection: bool,
-}
 
 impl Wanted {
     /// Deletion protection is on unless the spec says otherwise, except for previews.
@@ -63,20 +45,6 @@ impl Wanted {
             deletion_protection: spec.deletion_protection.unwrap_or(!preview),
         }
     }
-}
-
-/// An instance as RDS describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Observed {
-    pub identifier: String,
-    /// `creating`, `backing-up`, `available`, `deleting`, `failed`, …
-    pub status: String,
-    pub endpoint: Option<String>,
-    pub port: i32,
-    /// The Secrets Manager secret RDS keeps the master credentials in.
-    pub secret_arn: Option<String>,
-    pub deletion_protection: bool,
-    pub tags: Tags,
 }
 
 /// What an instance looks like just after CreateDBInstance, before RDS
@@ -145,11 +113,11 @@ pub fn final_snapshot(identifier: &str, preview: bool, now_epoch: u64) -> Option
 mod apply {
     use super::*;
     use crate::aws::rds::Rds;
+    use crate::converge::{remove_one, Ctx, Deleted, Go};
     use crate::deploy::now_epoch;
     use crate::error::StepError;
     use crate::owner::LedgerKind;
     use crate::plan::planned;
-    use crate::steps::{Ctx, Go};
     use crate::teardown::TeardownState;
 
     pub async fn observe(rds: &Rds, identifier: &str) -> Result<Option<Observed>, StepError> {
@@ -210,27 +178,26 @@ mod apply {
         t: &mut TeardownState,
     ) -> Result<bool, StepError> {
         let observed = observe(rds, identifier).await?;
-        match removal(owner, observed.as_ref()) {
-            Removal::Delete => {
-                if observed.is_some_and(|i| i.deletion_protection) {
-                    rds.disable_deletion_protection(identifier).await?;
-                }
-                let snapshot = final_snapshot(identifier, t.preview, now_epoch());
-                rds.delete_instance(identifier, snapshot.as_deref()).await?;
-                t.removed.push(match &snapshot {
-                    Some(s) => format!("{RESOURCE} {identifier} (final snapshot {s})"),
-                    None => format!("{RESOURCE} {identifier}"),
-                });
+        let label = format!("{RESOURCE} {identifier}");
+        let decided = removal(owner, observed.as_ref());
+        let snapshot = final_snapshot(identifier, t.preview, now_epoch());
+        let done = remove_one(t, label.clone(), decided, observed, async |i| {
+            if i.deletion_protection {
+                rds.disable_deletion_protection(identifier).await?;
             }
-            Removal::Skip { why } => {
-                t.skip(format!("{RESOURCE} {identifier}"), why);
-                return Ok(true);
-            }
-            Removal::Wait { .. } => {}
-            Removal::Gone => return Ok(true),
-        }
+            rds.delete_instance(identifier, snapshot.as_deref()).await?;
+            let removed = match &snapshot {
+                Some(s) => format!("{label} (final snapshot {s})"),
+                None => label,
+            };
+            Ok(Deleted::Yes {
+                removed,
+                gone: false,
+            })
+        })
+        .await?;
         // Deleted or being deleted: done once RDS no longer describes it.
-        Ok(observe(rds, identifier).await?.is_none())
+        Ok(done || observe(rds, identifier).await?.is_none())
     }
 }
 #[cfg(all(feature = "dynamodb", feature = "rds"))]

@@ -1,22 +1,14 @@
 //! The DB subnet group: the private subnets RDS may place the database in;
 //! one per environment, found by name.
 
+use crate::converge::not_ours;
+pub use crate::model::db_subnet_group::{Observed, Wanted};
 use crate::naming::Names;
-use crate::owner::{Owner, Tags};
+use crate::owner::Owner;
 use crate::plan::{Change, Removal};
-use crate::steps::not_ours;
 
 /// How a person calls it (plan lines, errors, teardown reports).
 pub const RESOURCE: &str = "DB subnet group";
-
-/// The subnet group an environment wants.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Wanted {
-    pub name: String,
-    pub description: String,
-    /// The network's private subnets (planned ids in a dry run on a new network).
-    pub subnets: Vec<String>,
-}
 
 impl Wanted {
     pub fn new(names: &Names, private_subnets: &[String]) -> Wanted {
@@ -26,16 +18,6 @@ impl Wanted {
             subnets: private_subnets.to_vec(),
         }
     }
-}
-
-/// A subnet group as RDS describes it, with its tags.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Observed {
-    pub name: String,
-    pub arn: String,
-    pub vpc_id: String,
-    pub subnets: Vec<String>,
-    pub tags: Tags,
 }
 
 /// The same subnets, in any order.
@@ -73,9 +55,9 @@ pub fn removal(owner: &Owner, observed: Option<&Observed>) -> Removal {
 mod apply {
     use super::*;
     use crate::aws::rds::Rds;
+    use crate::converge::{remove_one, Ctx, Deleted, Go};
     use crate::error::StepError;
     use crate::owner::LedgerKind;
-    use crate::steps::{Ctx, Go};
     use crate::teardown::TeardownState;
 
     /// AWS codes of a subnet group something still uses (the instance is going).
@@ -117,17 +99,19 @@ mod apply {
         t: &mut TeardownState,
     ) -> Result<bool, StepError> {
         let observed = observe(rds, name).await?;
-        match removal(owner, observed.as_ref()) {
-            Removal::Delete => match rds.delete_subnet_group(name).await {
-                Ok(()) => t.removed.push(format!("{RESOURCE} {name}")),
-                Err(e) if e.is_code(IN_USE) => return Ok(false),
-                Err(e) => return Err(e),
-            },
-            Removal::Skip { why } => t.skip(format!("{RESOURCE} {name}"), why),
-            Removal::Wait { .. } => return Ok(false),
-            Removal::Gone => {}
-        }
-        Ok(true)
+        let label = format!("{RESOURCE} {name}");
+        let decided = removal(owner, observed.as_ref());
+        remove_one(t, label.clone(), decided, observed, async |_| {
+            match rds.delete_subnet_group(name).await {
+                Ok(()) => Ok(Deleted::Yes {
+                    removed: label,
+                    gone: true,
+                }),
+                Err(e) if e.is_code(IN_USE) => Ok(Deleted::InUse),
+                Err(e) => Err(e),
+            }
+        })
+        .await
     }
 }
 #[cfg(all(feature = "dynamodb", feature = "rds"))]

@@ -2,10 +2,11 @@
 //! per environment, found by its ownership tags (it carries the role tag
 //! `igw`, which no other resource kind shares).
 
-use crate::network::sole;
-use crate::owner::{LedgerKind, Owner, Role, Tags};
+use crate::converge::not_ours;
+use crate::converge::sole;
+pub use crate::model::internet_gateway::Observed;
+use crate::owner::{LedgerKind, Owner, Role};
 use crate::plan::{planned, Change, Removal};
-use crate::steps::not_ours;
 
 /// How a person calls it (plan lines, errors, teardown reports).
 pub const RESOURCE: &str = "internet gateway";
@@ -25,15 +26,6 @@ impl Wanted {
             vpc_id: vpc_id.into(),
         }
     }
-}
-
-/// An internet gateway as EC2 describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Observed {
-    pub id: String,
-    /// The VPCs it is attached to (at most one).
-    pub attached_vpcs: Vec<String>,
-    pub tags: Tags,
 }
 
 /// What CreateInternetGateway hands back: ours, attached nowhere.
@@ -74,9 +66,9 @@ pub fn removal(owner: &Owner, observed: Option<&Observed>) -> Removal {
 mod apply {
     use super::*;
     use crate::aws::ec2::Ec2;
+    use crate::converge::updates_now;
+    use crate::converge::{remove_each, Ctx, Go};
     use crate::error::StepError;
-    use crate::network::updates_now;
-    use crate::steps::{Ctx, Go};
     use crate::teardown::TeardownState;
 
     /// Every internet gateway carrying this environment's tags.
@@ -130,19 +122,22 @@ mod apply {
     /// Teardown's side: every gateway carrying the environment's tags,
     /// detached from its VPCs, then deleted.
     pub async fn remove(ec2: &Ec2, owner: &Owner, t: &mut TeardownState) -> Result<(), StepError> {
-        for g in ec2.internet_gateways(owner).await? {
-            match removal(owner, Some(&g)) {
-                Removal::Delete => {
-                    for vpc in &g.attached_vpcs {
-                        ec2.detach_internet_gateway(&g.id, vpc).await?;
-                    }
-                    ec2.delete_internet_gateway(&g.id).await?;
-                    t.removed.push(format!("internet gateway {}", g.id));
+        let found = ec2.internet_gateways(owner).await?;
+        let skipped = |g: &Observed| format!("{RESOURCE} {}", g.id);
+        remove_each(
+            t,
+            found,
+            |g| removal(owner, Some(g)),
+            skipped,
+            async |g| {
+                for vpc in &g.attached_vpcs {
+                    ec2.detach_internet_gateway(&g.id, vpc).await?;
                 }
-                Removal::Skip { why } => t.skip(format!("{RESOURCE} {}", g.id), why),
-                Removal::Wait { .. } | Removal::Gone => {}
-            }
-        }
+                ec2.delete_internet_gateway(&g.id).await?;
+                Ok(format!("internet gateway {}", g.id))
+            },
+        )
+        .await?;
         Ok(())
     }
 }

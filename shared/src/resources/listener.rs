@@ -2,13 +2,11 @@
 //! environment's target group; found among its load balancer's listeners.
 //! It belongs to its load balancer: whose it is, is the load balancer's tags.
 
+pub use crate::model::listener::{Observed, PORT};
 use crate::plan::{is_planned, Change, Removal};
 
 /// How a person calls it (plan lines, errors, teardown reports).
 pub const RESOURCE: &str = "listener";
-
-/// The port the load balancer listens on.
-pub const PORT: i32 = 80;
 
 /// The listener an environment wants.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,15 +32,6 @@ impl Wanted {
     pub fn label(&self) -> String {
         format!(":{PORT} -> {}", self.target_group_name)
     }
-}
-
-/// A listener as ELB describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Observed {
-    pub arn: String,
-    pub port: i32,
-    /// The target group its default action forwards to, if it forwards.
-    pub target_group: Option<String>,
 }
 
 /// The listener on [`PORT`], among a load balancer's.
@@ -86,10 +75,10 @@ pub fn can_observe(load_balancer_arn: &str) -> bool {
 mod apply {
     use super::*;
     use crate::aws::elbv2::Elb;
+    use crate::converge::{Ctx, Go};
     use crate::error::StepError;
     use crate::owner::LedgerKind;
     use crate::plan::planned;
-    use crate::steps::{Ctx, Go};
     use crate::teardown::TeardownState;
 
     pub async fn observe(

@@ -2,23 +2,14 @@
 //! per environment, found by name. Its DNS name is the deployment's URL.
 //! Teardown removes its listeners first ([`super::listener`]).
 
+use crate::converge::not_ours;
+pub use crate::model::load_balancer::{Observed, Wanted};
 use crate::naming::Names;
 use crate::owner::{Owner, Tags};
 use crate::plan::{planned, Change, Removal};
-use crate::steps::not_ours;
 
 /// How a person calls it (plan lines, errors, teardown reports).
 pub const RESOURCE: &str = "load balancer";
-
-/// The load balancer an environment wants.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Wanted {
-    pub name: String,
-    /// The network's public subnets (planned ids in a dry run on a new network).
-    pub subnets: Vec<String>,
-    /// The load balancer's security group.
-    pub security_group: String,
-}
 
 impl Wanted {
     pub fn new(names: &Names, public_subnets: &[String], security_group: &str) -> Wanted {
@@ -28,16 +19,6 @@ impl Wanted {
             security_group: security_group.into(),
         }
     }
-}
-
-/// A load balancer as ELB describes it (tags filled in by `observe`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Observed {
-    pub arn: String,
-    pub dns_name: String,
-    /// `provisioning`, `active`, `active_impaired` or `failed`.
-    pub state: String,
-    pub tags: Tags,
 }
 
 impl Observed {
@@ -85,10 +66,10 @@ pub fn removal(owner: &Owner, observed: Option<&Observed>) -> Removal {
 mod apply {
     use super::*;
     use crate::aws::elbv2::Elb;
+    use crate::converge::{Ctx, Go};
     use crate::error::StepError;
     use crate::owner::LedgerKind;
     use crate::resources::listener;
-    use crate::steps::{Ctx, Go};
     use crate::teardown::TeardownState;
 
     pub async fn observe(elb: &Elb, name: &str) -> Result<Option<Observed>, StepError> {

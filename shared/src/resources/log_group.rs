@@ -2,10 +2,11 @@
 //! found by name, kept for [`RETENTION_DAYS`] days. Teardown keeps it (the
 //! logs outlive the environment) unless it is asked to delete the logs.
 
+use crate::converge::not_ours;
+pub use crate::model::log_group::Observed;
 use crate::naming::Names;
-use crate::owner::{Owner, Tags};
+use crate::owner::Owner;
 use crate::plan::{Change, Removal};
-use crate::steps::not_ours;
 
 /// How a person calls it (plan lines, errors, teardown reports).
 pub const RESOURCE: &str = "log group";
@@ -31,16 +32,6 @@ impl Wanted {
             retention_days: RETENTION_DAYS,
         }
     }
-}
-
-/// A log group as CloudWatch Logs describes it, with its tags.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Observed {
-    /// Its ARN without the trailing `:*` (what the tagging API takes).
-    pub arn: String,
-    /// `None`: its events never expire.
-    pub retention_days: Option<i32>,
-    pub tags: Tags,
 }
 
 /// The group as it stands right after `CreateLogGroup`: ours, kept forever.
@@ -91,9 +82,9 @@ pub fn removal(owner: &Owner, observed: Option<&Observed>, delete_logs: bool) ->
 mod apply {
     use super::*;
     use crate::aws::logs::Logs;
+    use crate::converge::{remove_one, Ctx, Deleted, Go};
     use crate::error::StepError;
     use crate::owner::LedgerKind;
-    use crate::steps::{Ctx, Go};
     use crate::teardown::TeardownState;
 
     pub async fn observe(logs: &Logs, wanted: &Wanted) -> Result<Option<Observed>, StepError> {
@@ -135,14 +126,16 @@ mod apply {
         t: &mut TeardownState,
     ) -> Result<(), StepError> {
         let observed = observe(logs, wanted).await?;
-        match removal(owner, observed.as_ref(), t.delete_logs) {
-            Removal::Delete => {
-                logs.delete_group(&wanted.name).await?;
-                t.removed.push(format!("{RESOURCE} {}", wanted.name));
-            }
-            Removal::Skip { why } => t.skip(format!("{RESOURCE} {}", wanted.name), why),
-            Removal::Wait { .. } | Removal::Gone => {}
-        }
+        let label = format!("{RESOURCE} {}", wanted.name);
+        let decided = removal(owner, observed.as_ref(), t.delete_logs);
+        remove_one(t, label.clone(), decided, observed, async |_| {
+            logs.delete_group(&wanted.name).await?;
+            Ok(Deleted::Yes {
+                removed: label,
+                gone: true,
+            })
+        })
+        .await?;
         Ok(())
     }
 }
@@ -227,7 +220,7 @@ mod tests {
             assert_eq!(
                 removal(&owner, Some(&theirs), delete_logs),
                 Removal::Skip {
-                    why: crate::teardown::NOT_OURS.into()
+                    why: crate::plan::NOT_OURS.into()
                 },
                 "never someone else's, delete_logs {delete_logs}"
             );

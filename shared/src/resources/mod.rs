@@ -9,6 +9,11 @@
 //! - `apply`: the calls that make the change;
 //! - teardown's side: a pure `removal(observed) -> Removal` and `remove`.
 //!
+//! The data the SDK wrappers take and answer (`Wanted`, `Observed`) lives in
+//! [`crate::model`], re-exported here under the same names; the context a
+//! resource converges with, and teardown's remove drivers, in
+//! [`crate::converge`]. Nothing here names `crate::steps`.
+//!
 //! Steps (`crate::steps`) walk resources through observe -> plan -> apply in
 //! dependency order; a dry run stops after plan. The AWS halves sit behind
 //! the service's cargo feature, so the pure halves build (and test) alone.

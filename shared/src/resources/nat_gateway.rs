@@ -7,12 +7,14 @@
 //! up and fails the deployment with AWS's reason. The layout cannot change
 //! under a built environment.
 
+use crate::converge::not_ours;
+use crate::converge::sole;
+pub use crate::model::nat_gateway::{Address, Observed};
 use crate::naming::{short_hash, Names};
-use crate::network::{sole, AZ_COUNT};
-use crate::owner::{LedgerKind, Owner, Role, Tags};
+use crate::network::AZ_COUNT;
+use crate::owner::{LedgerKind, Owner, Role};
 use crate::plan::{planned, Change, Removal};
 use crate::spec::NatMode;
-use crate::steps::not_ours;
 
 /// How a person calls it (plan lines, errors, teardown reports).
 pub const RESOURCE: &str = "NAT gateway";
@@ -60,30 +62,6 @@ pub fn wanted(names: &Names, mode: NatMode, public: &[String]) -> Vec<Wanted> {
             .map(|(az, s)| one(Role::NatZone(az as u8 + 1), s))
             .collect(),
     }
-}
-
-/// An Elastic IP as EC2 describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Address {
-    pub allocation_id: String,
-    pub public_ip: String,
-    pub tags: Tags,
-}
-
-/// A NAT gateway as EC2 describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Observed {
-    pub id: String,
-    /// `pending`, `available`, `deleting`, `deleted` or `failed`.
-    pub state: String,
-    pub subnet_id: String,
-    /// When it was created (epoch seconds), if EC2 said.
-    pub created: Option<i64>,
-    /// Why it failed, for a `failed` one: AWS's code (`Gateway.NotAttached`,
-    /// `InsufficientFreeAddressesInSubnet`, …) and message.
-    pub failure_code: Option<String>,
-    pub failure_message: Option<String>,
-    pub tags: Tags,
 }
 
 impl Observed {
@@ -233,8 +211,8 @@ pub fn created(owner: &Owner, wanted: &Wanted) -> Observed {
 mod apply {
     use super::*;
     use crate::aws::ec2::Ec2;
+    use crate::converge::{remove_each, Ctx, Go};
     use crate::error::StepError;
-    use crate::steps::{Ctx, Go};
     use crate::teardown::TeardownState;
 
     /// Every address carrying this environment's tags in the role.
@@ -345,19 +323,19 @@ mod apply {
         owner: &Owner,
         t: &mut TeardownState,
     ) -> Result<bool, StepError> {
-        let mut waiting = false;
-        for n in ec2.nat_gateways(owner, None).await? {
-            match removal(owner, Some(&n)) {
-                Removal::Delete => {
-                    ec2.delete_nat_gateway(&n.id).await?;
-                    t.removed.push(format!("NAT gateway {}", n.id));
-                    waiting = true;
-                }
-                Removal::Wait { .. } => waiting = true,
-                Removal::Skip { why } => t.skip(format!("{RESOURCE} {}", n.id), why),
-                Removal::Gone => {}
-            }
-        }
+        let found = ec2.nat_gateways(owner, None).await?;
+        let skipped = |n: &Observed| format!("{RESOURCE} {}", n.id);
+        let waiting = remove_each(
+            t,
+            found,
+            |n| removal(owner, Some(n)),
+            skipped,
+            async |n| {
+                ec2.delete_nat_gateway(&n.id).await?;
+                Ok(format!("NAT gateway {}", n.id))
+            },
+        )
+        .await?;
         if !waiting {
             return Ok(true);
         }
@@ -376,16 +354,19 @@ mod apply {
         owner: &Owner,
         t: &mut TeardownState,
     ) -> Result<(), StepError> {
-        for a in ec2.addresses(owner, None).await? {
-            match address_removal(owner, Some(&a)) {
-                Removal::Delete => {
-                    ec2.release_address(&a.allocation_id).await?;
-                    t.removed.push(format!("Elastic IP {}", a.allocation_id));
-                }
-                Removal::Skip { why } => t.skip(format!("{ADDRESS} {}", a.allocation_id), why),
-                Removal::Wait { .. } | Removal::Gone => {}
-            }
-        }
+        let found = ec2.addresses(owner, None).await?;
+        let skipped = |a: &Address| format!("{ADDRESS} {}", a.allocation_id);
+        remove_each(
+            t,
+            found,
+            |a| address_removal(owner, Some(a)),
+            skipped,
+            async |a| {
+                ec2.release_address(&a.allocation_id).await?;
+                Ok(format!("Elastic IP {}", a.allocation_id))
+            },
+        )
+        .await?;
         Ok(())
     }
 }

@@ -17,7 +17,7 @@ use crate::naming::short_hash;
 pub const RESOURCE: &str = "preview expiry schedule";
 
 /// The trigger kind of a teardown the schedule starts.
-pub const TRIGGER: &str = "preview-expired";
+pub const TRIGGER: &str = crate::teardown::PREVIEW_EXPIRED;
 
 /// Scheduler's limit on a schedule's name.
 const MAX_NAME: usize = 64;

@@ -12,27 +12,12 @@
 //! `ReleaseFailed` and the service keeps what it runs. One that runs past
 //! `release.timeout_seconds` is stopped and fails the same way.
 
+pub use crate::model::release_task::{Observed, Wanted};
 use crate::naming::short_hash;
 use crate::plan::Change;
 
 /// How a person calls it (plan lines, errors).
 pub const RESOURCE: &str = "release task";
-
-/// The release an environment's deployment wants.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Wanted {
-    pub cluster: String,
-    pub task_definition: String,
-    pub container_name: String,
-    pub command: Vec<String>,
-    pub subnets: Vec<String>,
-    pub security_group: String,
-    pub timeout_seconds: u64,
-    /// `startedBy`: names this deployment's release task.
-    pub started_by: String,
-    /// `RunTask`'s idempotency token (at most 64 characters).
-    pub client_token: String,
-}
 
 impl Wanted {
     /// The release token of a deployment: `startedBy` takes up to 128
@@ -52,21 +37,6 @@ impl Wanted {
     pub fn command_line(&self) -> String {
         self.command.join(" ")
     }
-}
-
-/// The deployment's release task as ECS describes it.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Observed {
-    pub arn: String,
-    /// `PROVISIONING`, `PENDING`, `RUNNING`, …, `STOPPED`.
-    pub last_status: String,
-    /// The release container's exit code, once it stopped (none if it never ran).
-    pub exit_code: Option<i32>,
-    pub stopped_reason: String,
-    /// `EssentialContainerExited`, `TaskFailedToStart`, `UserInitiated` (StopTask), …
-    pub stop_code: String,
-    /// Seconds since it was created.
-    pub age_seconds: u64,
 }
 
 impl Observed {
@@ -131,8 +101,8 @@ pub fn plan(released: bool, observed: Option<&Observed>, wanted: &Wanted) -> Cha
 mod apply {
     use super::*;
     use crate::aws::ecs::Ecs;
+    use crate::converge::{Ctx, Go};
     use crate::error::StepError;
-    use crate::steps::{Ctx, Go};
 
     /// What converging found.
     #[derive(Debug, PartialEq, Eq)]

@@ -3,10 +3,11 @@
 //! public subnets) and `private` or `private-1`, `private-2` (to the NAT
 //! gateway of the layout, once it is available).
 
-use crate::network::sole;
-use crate::owner::{LedgerKind, Owner, Role, Tags};
+use crate::converge::not_ours;
+use crate::converge::sole;
+pub use crate::model::route_table::{Association, Observed};
+use crate::owner::{LedgerKind, Owner, Role};
 use crate::plan::{planned, Change, Removal};
-use crate::steps::not_ours;
 
 /// How a person calls it (plan lines, errors, teardown reports).
 pub const RESOURCE: &str = "route table";
@@ -48,26 +49,6 @@ impl Wanted {
             subnets: subnets.to_vec(),
         }
     }
-}
-
-/// One association of a table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Association {
-    pub id: String,
-    /// The subnet (none for a gateway association).
-    pub subnet_id: Option<String>,
-    /// The VPC's main association (never one of ours; never removed).
-    pub main: bool,
-}
-
-/// A route table as EC2 describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Observed {
-    pub id: String,
-    /// The target (gateway or NAT gateway id) of the 0.0.0.0/0 route, if any.
-    pub default_route: Option<String>,
-    pub associations: Vec<Association>,
-    pub tags: Tags,
 }
 
 impl Observed {
@@ -163,9 +144,9 @@ pub fn removal(owner: &Owner, observed: Option<&Observed>) -> Removal {
 mod apply {
     use super::*;
     use crate::aws::ec2::Ec2;
+    use crate::converge::updates_now;
+    use crate::converge::{remove_each, Ctx, Go};
     use crate::error::StepError;
-    use crate::network::updates_now;
-    use crate::steps::{Ctx, Go};
     use crate::teardown::TeardownState;
 
     /// Every route table carrying this environment's tags in the role.
@@ -229,19 +210,22 @@ mod apply {
     /// Teardown's side: every table carrying the environment's tags, its
     /// associations removed first.
     pub async fn remove(ec2: &Ec2, owner: &Owner, t: &mut TeardownState) -> Result<(), StepError> {
-        for table in ec2.route_tables(owner, None).await? {
-            match removal(owner, Some(&table)) {
-                Removal::Delete => {
-                    for a in table.associations.iter().filter(|a| !a.main) {
-                        ec2.disassociate_route_table(&a.id).await?;
-                    }
-                    ec2.delete_route_table(&table.id).await?;
-                    t.removed.push(format!("route table {}", table.id));
+        let found = ec2.route_tables(owner, None).await?;
+        let skipped = |table: &Observed| format!("{RESOURCE} {}", table.id);
+        remove_each(
+            t,
+            found,
+            |table| removal(owner, Some(table)),
+            skipped,
+            async |table| {
+                for a in table.associations.iter().filter(|a| !a.main) {
+                    ec2.disassociate_route_table(&a.id).await?;
                 }
-                Removal::Skip { why } => t.skip(format!("{RESOURCE} {}", table.id), why),
-                Removal::Wait { .. } | Removal::Gone => {}
-            }
-        }
+                ec2.delete_route_table(&table.id).await?;
+                Ok(format!("route table {}", table.id))
+            },
+        )
+        .await?;
         Ok(())
     }
 }

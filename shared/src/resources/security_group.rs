@@ -3,39 +3,18 @@
 //! balancer on the container port, the database only from the tasks on 3306.
 //! Nothing else inbound: rules that are not wanted are revoked.
 
-use serde::{Deserialize, Serialize};
-
+use crate::converge::not_ours;
+use crate::converge::sole;
+pub use crate::model::security_group::{IngressRule, Observed, Source};
 use crate::naming::Names;
-use crate::network::sole;
-use crate::owner::{LedgerKind, Owner, Role, Tags};
+use crate::owner::{LedgerKind, Owner, Role};
 use crate::plan::{planned, Change, Removal};
-use crate::steps::not_ours;
 
 /// How a person calls it (plan lines, errors, teardown reports).
 pub const RESOURCE: &str = "security group";
 
 /// The groups, in the order they are converged (each one's rules name the one before).
 pub const ROLES: [Role; 3] = [Role::Lb, Role::Tasks, Role::Db];
-
-/// Where an inbound rule lets traffic in from: every kind EC2 has, so a
-/// rule someone added by hand (an IPv6 range, a prefix list) is seen, and
-/// revoked like any other rule stepdeploy does not want.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum Source {
-    Cidr(String),
-    Ipv6Cidr(String),
-    PrefixList(String),
-    Group(String),
-}
-
-/// One inbound rule of a security group.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct IngressRule {
-    pub protocol: String,
-    pub from: i32,
-    pub to: i32,
-    pub source: Source,
-}
 
 impl IngressRule {
     pub fn tcp(port: u16, source: Source) -> IngressRule {
@@ -136,15 +115,6 @@ impl Wanted {
     }
 }
 
-/// A security group as EC2 describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Observed {
-    pub id: String,
-    pub name: String,
-    pub ingress: Vec<IngressRule>,
-    pub tags: Tags,
-}
-
 /// What CreateSecurityGroup makes: ours, no inbound rule.
 pub fn created(owner: &Owner, wanted: &Wanted) -> Observed {
     Observed {
@@ -191,10 +161,10 @@ pub fn removal(owner: &Owner, observed: Option<&Observed>) -> Removal {
 mod apply {
     use super::*;
     use crate::aws::ec2::Ec2;
+    use crate::converge::updates_now;
+    use crate::converge::{Ctx, Go};
     use crate::deploy::SecurityGroups;
     use crate::error::StepError;
-    use crate::network::updates_now;
-    use crate::steps::{Ctx, Go};
     use crate::teardown::TeardownState;
 
     /// Every group carrying this environment's tags in the role.

@@ -7,35 +7,14 @@
 //! that failed or that ECS rolled back is the deployment's failure.
 //! Teardown scales it to 0, deletes it and waits while it drains.
 
+use crate::converge::not_ours;
+pub use crate::model::service::{Deployment, Observed, Wanted};
 use crate::naming::Names;
-use crate::owner::{Owner, Tags};
+use crate::owner::Owner;
 use crate::plan::{Change, Removal};
-use crate::steps::not_ours;
 
 /// How a person calls it (plan lines, errors, teardown reports).
 pub const RESOURCE: &str = "ECS service";
-
-/// What the service should run and where.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Wanted {
-    /// The cluster's ARN (or name).
-    pub cluster: String,
-    pub name: String,
-    pub task_definition: String,
-    pub desired: i32,
-    pub subnets: Vec<String>,
-    pub security_group: String,
-    pub target_group: String,
-    pub container_name: String,
-    pub container_port: i32,
-    /// The target group's health check path (what a failing task must answer).
-    pub health_check_path: String,
-    /// The log group the tasks write to.
-    pub log_group: String,
-    /// Replace the running tasks once in this deployment, and why (the
-    /// deployment's `restart`), even when nothing else differs.
-    pub restart: Option<String>,
-}
 
 /// What earlier polls of this deployment did to the service: the plan's
 /// memory between polls, read from the step's section of the deploy state.
@@ -54,34 +33,6 @@ pub struct Before {
 /// restart and no poll of it has started a rollout yet.
 pub fn restart_pending(wanted: &Wanted, before: Before) -> bool {
     wanted.restart.is_some() && !before.rolled_out
-}
-
-/// One of the service's deployments (ECS keeps the old one while a rollout runs).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Deployment {
-    /// `PRIMARY` (the newest), `ACTIVE` (an older one still running) or `INACTIVE`.
-    pub status: String,
-    pub task_definition: String,
-    /// `IN_PROGRESS`, `COMPLETED` or `FAILED` (empty when ECS does not say).
-    pub rollout_state: String,
-    pub rollout_reason: String,
-    pub running: i32,
-    pub desired: i32,
-}
-
-/// A service as ECS describes it (INACTIVE ones are not described: gone).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Observed {
-    pub arn: String,
-    /// `ACTIVE` or `DRAINING`.
-    pub status: String,
-    pub task_definition: String,
-    pub desired: i32,
-    pub running: i32,
-    pub deployments: Vec<Deployment>,
-    /// The newest service events, newest first.
-    pub events: Vec<String>,
-    pub tags: Tags,
 }
 
 impl Observed {
@@ -312,10 +263,10 @@ pub fn located(names: &Names) -> (String, String) {
 mod apply {
     use super::*;
     use crate::aws::ecs::Ecs;
+    use crate::converge::{remove_one, Ctx, Deleted, Go};
     use crate::error::StepError;
     use crate::owner::LedgerKind;
     use crate::plan::is_planned;
-    use crate::steps::{Ctx, Go};
     use crate::teardown::TeardownState;
 
     /// The service, unless its cluster is one a dry run would create (then
@@ -412,22 +363,20 @@ mod apply {
     ) -> Result<bool, StepError> {
         let (cluster, name) = located(names);
         let observed = ecs.service(&cluster, &name).await?;
-        match removal(owner, observed.as_ref()) {
-            Removal::Gone => Ok(true),
-            Removal::Skip { why } => {
-                t.skip(format!("{RESOURCE} {name}"), why);
-                Ok(true)
+        let label = format!("{RESOURCE} {name}");
+        let decided = removal(owner, observed.as_ref());
+        remove_one(t, label.clone(), decided, observed, async |s| {
+            if s.desired > 0 {
+                ecs.scale_to_zero(&cluster, &name).await?;
             }
-            Removal::Wait { .. } => Ok(false),
-            Removal::Delete => {
-                if observed.is_some_and(|s| s.desired > 0) {
-                    ecs.scale_to_zero(&cluster, &name).await?;
-                }
-                ecs.delete_service(&cluster, &name).await?;
-                t.removed.push(format!("{RESOURCE} {name}"));
-                Ok(ecs.service(&cluster, &name).await?.is_none())
-            }
-        }
+            ecs.delete_service(&cluster, &name).await?;
+            let gone = ecs.service(&cluster, &name).await?.is_none();
+            Ok(Deleted::Yes {
+                removed: label,
+                gone,
+            })
+        })
+        .await
     }
 }
 #[cfg(feature = "ecs")]

@@ -2,12 +2,14 @@
 //! zones), found by their ownership and role tags (`public-1`, …). Their
 //! ranges come from `crate::network::plan_subnets`.
 
+use crate::converge::not_ours;
+use crate::converge::sole;
 use crate::error::StepError;
+pub use crate::model::subnet::Observed;
 use crate::naming::Names;
-use crate::network::{plan_subnets, sole, Tier, AZ_COUNT};
-use crate::owner::{LedgerKind, Owner, Role, Tags};
+use crate::network::{plan_subnets, Tier, AZ_COUNT};
+use crate::owner::{LedgerKind, Owner, Role};
 use crate::plan::{planned, Change, Removal};
-use crate::steps::not_ours;
 
 /// How a person calls it (plan lines, errors, teardown reports).
 pub const RESOURCE: &str = "subnet";
@@ -58,16 +60,6 @@ pub fn wanted(
         .collect())
 }
 
-/// A subnet as EC2 describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Observed {
-    pub id: String,
-    pub cidr: String,
-    pub zone: String,
-    pub vpc_id: String,
-    pub tags: Tags,
-}
-
 pub fn plan(owner: &Owner, found: &[Observed], wanted: &Wanted) -> Change {
     let role = wanted.role;
     let s = match sole(found, &format!("{role} {RESOURCE}"), owner, |s| {
@@ -114,7 +106,7 @@ pub fn created(owner: &Owner, wanted: &Wanted) -> Observed {
 mod apply {
     use super::*;
     use crate::aws::ec2::Ec2;
-    use crate::steps::{Ctx, Go};
+    use crate::converge::{remove_each, Ctx, Go};
     use crate::teardown::TeardownState;
 
     /// The region's available zones, in name order.
@@ -170,16 +162,19 @@ mod apply {
 
     /// Teardown's side: every subnet carrying the environment's tags.
     pub async fn remove(ec2: &Ec2, owner: &Owner, t: &mut TeardownState) -> Result<(), StepError> {
-        for s in ec2.subnets(owner, None).await? {
-            match removal(owner, Some(&s)) {
-                Removal::Delete => {
-                    ec2.delete_subnet(&s.id).await?;
-                    t.removed.push(format!("subnet {}", s.id));
-                }
-                Removal::Skip { why } => t.skip(format!("{RESOURCE} {}", s.id), why),
-                Removal::Wait { .. } | Removal::Gone => {}
-            }
-        }
+        let found = ec2.subnets(owner, None).await?;
+        let skipped = |s: &Observed| format!("{RESOURCE} {}", s.id);
+        remove_each(
+            t,
+            found,
+            |s| removal(owner, Some(s)),
+            skipped,
+            async |s| {
+                ec2.delete_subnet(&s.id).await?;
+                Ok(format!("subnet {}", s.id))
+            },
+        )
+        .await?;
         Ok(())
     }
 }

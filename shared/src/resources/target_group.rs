@@ -4,27 +4,18 @@
 //! 300 s would hold every rollout five minutes); one per environment, found
 //! by name.
 
+use crate::converge::not_ours;
+pub use crate::model::target_group::{HealthCheck, Observed, Wanted, AWS_DEFAULT_DRAIN_SECONDS};
 use crate::naming::Names;
-use crate::owner::{Owner, Tags};
+use crate::owner::Owner;
 use crate::plan::{Change, Removal};
 use crate::spec::ServiceSpec;
-use crate::steps::not_ours;
 
 /// How a person calls it (plan lines, errors, teardown reports).
 pub const RESOURCE: &str = "target group";
 
 /// The only target type stepdeploy uses (Fargate tasks register by IP).
 pub const TARGET_TYPE: &str = "ip";
-
-/// A target group's health check, compared as a whole.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HealthCheck {
-    pub path: String,
-    pub interval_seconds: i32,
-    pub healthy_threshold: i32,
-    pub unhealthy_threshold: i32,
-    pub matcher: String,
-}
 
 impl HealthCheck {
     /// The health check the spec asks for; any 2xx or 3xx answer is healthy.
@@ -67,19 +58,6 @@ impl HealthCheck {
     }
 }
 
-/// The target group an environment wants.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Wanted {
-    pub name: String,
-    /// The network's VPC (a planned id in a dry run on a new network).
-    pub vpc_id: String,
-    /// The container port.
-    pub port: i32,
-    pub health_check: HealthCheck,
-    /// The deregistration delay, in seconds.
-    pub drain_seconds: i32,
-}
-
 impl Wanted {
     pub fn new(names: &Names, service: &ServiceSpec, vpc_id: &str) -> Wanted {
         Wanted {
@@ -91,22 +69,6 @@ impl Wanted {
         }
     }
 }
-
-/// A target group as ELB describes it, with its tags.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Observed {
-    pub arn: String,
-    pub port: i32,
-    pub vpc_id: String,
-    pub target_type: String,
-    pub health_check: HealthCheck,
-    /// The deregistration delay (`deregistration_delay.timeout_seconds`).
-    pub drain_seconds: i32,
-    pub tags: Tags,
-}
-
-/// The deregistration delay of a target group nobody set one on.
-pub const AWS_DEFAULT_DRAIN_SECONDS: i32 = 300;
 
 /// The attribute that holds the deregistration delay.
 pub const DRAIN_ATTRIBUTE: &str = "deregistration_delay.timeout_seconds";
@@ -169,10 +131,10 @@ pub fn removal(owner: &Owner, observed: Option<&Observed>) -> Removal {
 mod apply {
     use super::*;
     use crate::aws::elbv2::Elb;
+    use crate::converge::{remove_one, Ctx, Deleted, Go};
     use crate::error::StepError;
     use crate::owner::LedgerKind;
     use crate::plan::planned;
-    use crate::steps::{Ctx, Go};
     use crate::teardown::TeardownState;
 
     pub async fn observe(elb: &Elb, name: &str) -> Result<Option<Observed>, StepError> {
@@ -262,17 +224,19 @@ mod apply {
         t: &mut TeardownState,
     ) -> Result<bool, StepError> {
         let observed = observe(elb, name).await?;
-        match (removal(owner, observed.as_ref()), observed) {
-            (Removal::Delete, Some(tg)) => match elb.delete_target_group(&tg.arn).await {
-                Ok(()) => t.removed.push(format!("{RESOURCE} {name}")),
-                Err(e) if e.is_code(&["ResourceInUse"]) => return Ok(false),
-                Err(e) => return Err(e),
-            },
-            (Removal::Skip { why }, _) => t.skip(format!("{RESOURCE} {name}"), why),
-            (Removal::Wait { .. }, _) => return Ok(false),
-            (Removal::Delete | Removal::Gone, _) => {}
-        }
-        Ok(true)
+        let label = format!("{RESOURCE} {name}");
+        let decided = removal(owner, observed.as_ref());
+        remove_one(t, label.clone(), decided, observed, async |tg| {
+            match elb.delete_target_group(&tg.arn).await {
+                Ok(()) => Ok(Deleted::Yes {
+                    removed: label,
+                    gone: true,
+                }),
+                Err(e) if e.is_code(&["ResourceInUse"]) => Ok(Deleted::InUse),
+                Err(e) => Err(e),
+            }
+        })
+        .await
     }
 }
 #[cfg(all(feature = "dynamodb", feature = "elbv2"))]

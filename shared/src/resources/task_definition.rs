@@ -3,35 +3,16 @@
 //! active one (a new image, new settings). Teardown deregisters every
 //! revision of the family that carries this environment's tags, one by one.
 
+use crate::converge::not_ours;
 use crate::deploy::{DatabaseOutput, DeployState};
 use crate::error::{ErrorKind, StepError};
+pub use crate::model::task_definition::{Observed, TaskSpec};
 use crate::naming::Names;
-use crate::owner::{Owner, Tags};
+use crate::owner::Owner;
 use crate::plan::{planned, Change, Removal};
-use crate::steps::not_ours;
 
 /// How a person calls it (plan lines, errors, teardown reports).
 pub const RESOURCE: &str = "task definition";
-
-/// The task definition an environment wants, as a value that compares with
-/// what ECS has: equal means "register nothing".
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct TaskSpec {
-    pub family: String,
-    pub cpu: String,
-    pub memory: String,
-    pub execution_role_arn: String,
-    pub container_name: String,
-    pub image: String,
-    pub port: u16,
-    /// Plain environment, sorted by name.
-    pub environment: Vec<(String, String)>,
-    /// ECS secrets (`valueFrom` ARNs), sorted by name: never plain text.
-    pub secrets: Vec<(String, String)>,
-    pub log_group: String,
-    pub log_region: String,
-    pub log_prefix: String,
-}
 
 /// The task definition for this deployment: the image pinned by digest, the
 /// database's address as plain environment and its credentials as secrets.
@@ -102,17 +83,6 @@ pub fn wanted_task(
         log_region: region.into(),
         log_prefix: d.app.clone(),
     })
-}
-
-/// One revision as ECS describes it, with its tags.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Observed {
-    pub arn: String,
-    /// `ACTIVE`, `INACTIVE` or `DELETE_IN_PROGRESS`.
-    pub status: String,
-    /// What it runs (its first container; empty fields when it has none).
-    pub spec: TaskSpec,
-    pub tags: Tags,
 }
 
 impl Observed {
@@ -205,8 +175,8 @@ pub fn removal(owner: &Owner, observed: Option<&Observed>) -> Removal {
 mod apply {
     use super::*;
     use crate::aws::ecs::Ecs;
+    use crate::converge::{remove_each, Ctx, Go};
     use crate::owner::LedgerKind;
-    use crate::steps::{Ctx, Go};
     use crate::teardown::TeardownState;
 
     /// The family's newest active revision.
@@ -245,16 +215,19 @@ mod apply {
         family: &str,
         t: &mut TeardownState,
     ) -> Result<(), StepError> {
-        for td in ecs.task_definitions(family).await? {
-            match removal(owner, Some(&td)) {
-                Removal::Delete => {
-                    ecs.deregister_task_definition(&td.arn).await?;
-                    t.removed.push(format!("{RESOURCE} {}", td.short_name()));
-                }
-                Removal::Skip { why } => t.skip(format!("{RESOURCE} {}", td.arn), why),
-                Removal::Wait { .. } | Removal::Gone => {}
-            }
-        }
+        let found = ecs.task_definitions(family).await?;
+        let skipped = |td: &Observed| format!("{RESOURCE} {}", td.arn);
+        remove_each(
+            t,
+            found,
+            |td| removal(owner, Some(td)),
+            skipped,
+            async |td| {
+                ecs.deregister_task_definition(&td.arn).await?;
+                Ok(format!("{RESOURCE} {}", td.short_name()))
+            },
+        )
+        .await?;
         Ok(())
     }
 }
@@ -444,7 +417,7 @@ mod tests {
                 "someone else's: skip",
                 Some(revision("i", "ACTIVE", "shop")),
                 Removal::Skip {
-                    why: crate::teardown::NOT_OURS.into(),
+                    why: crate::plan::NOT_OURS.into(),
                 },
             ),
         ];

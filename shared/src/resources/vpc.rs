@@ -3,10 +3,11 @@
 //! balancer's and the database's endpoints need them). Its range never
 //! changes: a different `network.cidr` is refused, not applied.
 
-use crate::network::sole;
-use crate::owner::{LedgerKind, Owner, Tags};
+use crate::converge::not_ours;
+use crate::converge::sole;
+pub use crate::model::vpc::Observed;
+use crate::owner::{LedgerKind, Owner};
 use crate::plan::{planned, Change, Removal};
-use crate::steps::not_ours;
 
 /// How a person calls it (plan lines, errors, teardown reports).
 pub const RESOURCE: &str = "VPC";
@@ -26,17 +27,6 @@ impl Wanted {
             cidr: cidr.into(),
         }
     }
-}
-
-/// A VPC as EC2 describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Observed {
-    pub id: String,
-    pub cidr: String,
-    /// The `enableDnsHostnames` attribute. Describe and create answers do not
-    /// carry it (it is `false` there): `observe` reads it with DescribeVpcAttribute.
-    pub dns_hostnames: bool,
-    pub tags: Tags,
 }
 
 /// What CreateVpc hands back: the wanted range, ours, DNS hostnames off.
@@ -92,9 +82,9 @@ pub fn removal(owner: &Owner, observed: Option<&Observed>) -> Removal {
 mod apply {
     use super::*;
     use crate::aws::ec2::Ec2;
+    use crate::converge::updates_now;
+    use crate::converge::{remove_each, Ctx, Go};
     use crate::error::StepError;
-    use crate::network::updates_now;
-    use crate::steps::{Ctx, Go};
     use crate::teardown::TeardownState;
 
     /// The VPC the ledger names (if it is still there and ours), else every
@@ -177,16 +167,19 @@ mod apply {
 
     /// Teardown's side: every VPC carrying the environment's tags.
     pub async fn remove(ec2: &Ec2, owner: &Owner, t: &mut TeardownState) -> Result<(), StepError> {
-        for v in ec2.vpcs(owner).await? {
-            match removal(owner, Some(&v)) {
-                Removal::Delete => {
-                    ec2.delete_vpc(&v.id).await?;
-                    t.removed.push(format!("VPC {}", v.id));
-                }
-                Removal::Skip { why } => t.skip(format!("{RESOURCE} {}", v.id), why),
-                Removal::Wait { .. } | Removal::Gone => {}
-            }
-        }
+        let found = ec2.vpcs(owner).await?;
+        let skipped = |v: &Observed| format!("{RESOURCE} {}", v.id);
+        remove_each(
+            t,
+            found,
+            |v| removal(owner, Some(v)),
+            skipped,
+            async |v| {
+                ec2.delete_vpc(&v.id).await?;
+                Ok(format!("VPC {}", v.id))
+            },
+        )
+        .await?;
         Ok(())
     }
 }

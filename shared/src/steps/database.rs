@@ -7,12 +7,13 @@ use serde_json::Value;
 
 use crate::aws::rds::Rds;
 use crate::aws::store::Store;
+use crate::converge::Ctx;
 use crate::deploy::{DatabaseOutput, DeployState};
 use crate::error::StepError;
 use crate::naming::Names;
 use crate::owner::Owner;
 use crate::resources::{db_instance, db_subnet_group};
-use crate::steps::{run_step, Ctx};
+use crate::steps::run_step;
 use crate::teardown::TeardownState;
 
 pub async fn converge(

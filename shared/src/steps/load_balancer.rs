@@ -8,12 +8,13 @@ use serde_json::Value;
 
 use crate::aws::elbv2::Elb;
 use crate::aws::store::Store;
+use crate::converge::Ctx;
 use crate::deploy::{DeployState, LoadBalancerOutput};
 use crate::error::StepError;
 use crate::naming::Names;
 use crate::owner::Owner;
 use crate::resources::{listener, load_balancer, target_group};
-use crate::steps::{run_step, Ctx};
+use crate::steps::run_step;
 use crate::teardown::TeardownState;
 
 pub async fn converge(

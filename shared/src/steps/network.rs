@@ -8,13 +8,14 @@ use serde_json::Value;
 
 use crate::aws::ec2::Ec2;
 use crate::aws::store::Store;
+use crate::converge::Ctx;
 use crate::deploy::{DeployState, NetworkOutput};
 use crate::error::StepError;
 use crate::owner::{Owner, Role};
 use crate::resources::route_table::Route;
 use crate::resources::{internet_gateway, nat_gateway, route_table, security_group, subnet, vpc};
 use crate::spec::NatMode;
-use crate::steps::{run_step, Ctx};
+use crate::steps::run_step;
 use crate::teardown::TeardownState;
 
 /// The public and private subnets' ids, in zone order.

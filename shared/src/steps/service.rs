@@ -10,6 +10,7 @@ use crate::aws::ecs::Ecs;
 use crate::aws::elbv2::Elb;
 use crate::aws::logs::Logs;
 use crate::aws::store::Store;
+use crate::converge::Ctx;
 use crate::deploy::{
     arn_account_region, now_epoch, rfc3339, DatabaseOutput, DeployState, ServiceOutput,
 };
@@ -20,7 +21,7 @@ use crate::naming::Names;
 use crate::owner::Owner;
 use crate::resources::{cluster, log_group, release_task, service, task_definition};
 use crate::spec::ReleaseSpec;
-use crate::steps::{run_step, Ctx};
+use crate::steps::run_step;
 use crate::teardown::TeardownState;
 
 /// What the service's Lambda needs from its environment.
