@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: help tools up down demo plan status test test-rust test-e2e lint check-template fmt invoke teardown bench clean
+.PHONY: help tools up down demo plan status test test-rust test-static test-e2e lint release check-template fmt invoke teardown bench clean
 
 help:
 	@echo "make demo    deploy the sample app from a sample push on the local AWS emulator"
@@ -38,18 +38,32 @@ status: tools
 fmt:
 	cargo fmt --all
 
+# One cargo build serves clippy, the unit tests and the local stack, so the SDK
+# crates compile once: clippy-driver lints the workspace's own crates while
+# they compile (through RUSTC_WORKSPACE_WRAPPER and CLIPPY_ARGS, as `cargo
+# clippy` runs it), the library's default test-util feature gives the tests'
+# build the binaries' feature set, and the stack's `cargo lambda watch`
+# inherits these settings, so it finds every binary fresh.
+CLIPPY_ENV = RUSTC_WORKSPACE_WRAPPER="$$(rustc --print sysroot)/bin/clippy-driver" \
+	CLIPPY_ARGS=-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__
+
 lint:
 	cargo fmt --all -- --check
-	cargo clippy --workspace --all-targets --quiet -- -D warnings
+	$(CLIPPY_ENV) cargo build --workspace --all-targets --quiet
 
 test-rust:
-	cargo nextest run --workspace --no-fail-fast
+	$(CLIPPY_ENV) cargo nextest run --workspace --no-fail-fast
+
+# Tests that read the sources and the template (IAM, imports, the emulator's
+# patches): no stack, seconds.
+test-static: tools
+	$(PY) -m pytest -q -p no:cacheprovider tests --ignore=tests/e2e
 
 # Two stacks at once (pytest-xdist), a test file each at a time: the fault
 # suites (a deploy or a teardown per crash) are most of the time.
 test-e2e: tools
-	cargo build --workspace --bins --quiet
-	$(PY) -m pytest -q -n 2 --dist loadfile tests
+	$(CLIPPY_ENV) cargo build --workspace --all-targets --quiet
+	$(CLIPPY_ENV) $(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --durations=15 tests/e2e
 
 # The SAM template and the state machines, as AWS would check them (offline).
 check-template: tools
@@ -57,7 +71,16 @@ check-template: tools
 	AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline SAM_CLI_TELEMETRY=0 \
 	  .venv/bin/sam validate --lint --template template.yaml
 
-test: tools lint check-template test-rust test-e2e
+# Every check and test, each phase timed (scripts/timed), fastest first.
+test:
+	@rm -f .local/phases
+	@scripts/timed tools scripts/bootstrap.sh
+	@scripts/timed "template" $(MAKE) --no-print-directory check-template
+	@scripts/timed "static tests" $(MAKE) --no-print-directory test-static
+	@scripts/timed "build + clippy" $(MAKE) --no-print-directory lint
+	@scripts/timed "unit and handler tests" $(MAKE) --no-print-directory test-rust
+	@scripts/timed "end to end" $(MAKE) --no-print-directory test-e2e
+	@cat .local/phases
 
 # Invoke a function of the running stack with a sample event:
 #   make invoke EVENT=events/webhook.ping.json   (the function is the file name's first part)
