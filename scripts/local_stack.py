@@ -512,11 +512,12 @@ def follow(env: dict[str, str], execution_arn: str, timeout: float = 600, echo: 
     start = time.time()
     seen = 0
     while True:
-        events = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
-        for ev in events[seen:]:
-            if ev["type"].endswith("StateEntered") and echo:
-                print(f"  {time.time() - start:6.1f}s  {ev['stateEnteredEventDetails']['name']}", flush=True)
-        seen = len(events)
+        if echo:  # the whole history is the emulator's costliest answer: only to print it
+            events = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+            for ev in events[seen:]:
+                if ev["type"].endswith("StateEntered"):
+                    print(f"  {time.time() - start:6.1f}s  {ev['stateEnteredEventDetails']['name']}", flush=True)
+            seen = len(events)
         desc = sfn.describe_execution(executionArn=execution_arn)
         if desc["status"] != "RUNNING":
             return desc
