@@ -1,0 +1,1 @@
+"""The local AWS emulator, in parts (being moved here from scripts/emulator.py)."""
