@@ -204,7 +204,7 @@ class Stack:
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
         }
-        self.spawn("emulator", [sys.executable, str(ROOT / "scripts" / "emulator.py"), "--port", str(port),
+        self.spawn("emulator", [sys.executable, str(ROOT / "scripts" / "emulator"), "--port", str(port),
                                 "--lambda-url", f"http://127.0.0.1:{lambda_port}",
                                 "--docker-hub-port", str(hub_port), "--github-port", str(github_port),
                                 "--github-app-id", GITHUB_APP_ID, "--github-app-key", str(app_key)], {**base, **aws})

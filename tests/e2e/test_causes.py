@@ -1,6 +1,6 @@
 """A failed rollout says why, in one message, with the facts in the ledger.
 
-The emulator's tasks fail as their image says (`scripts/emulated_tasks.py`):
+The emulator's tasks fail as their image says (`scripts/emulator/tasks.py`):
 each test deploys to an environment of its own, through the real state
 machine, and checks the error the execution fails with, its cause as a user
 reads it, what the ledger keeps, and that the service still runs what it ran.

@@ -1,5 +1,5 @@
 """GitHub as the user's window: each deployment is reported to the local
-stack's fake GitHub (scripts/fake_github.py) as the stack's GitHub App: a
+stack's fake GitHub (scripts/emulator/github.py) as the stack's GitHub App: a
 Deployment with statuses queued -> in_progress -> success/failure/inactive and
 a commit status per environment. Reporting never fails or holds up a
 deployment."""
