@@ -90,7 +90,14 @@ def install(log: CallLog, faults: Faults, invocations: Invocations,
             routes: dict[str, Callable[[dict], tuple[int, dict]]]) -> None:
     """Record every call, serve the control endpoints (`routes`: path ->
     handler) beside moto's API, and let the armed faults answer in moto's place."""
+    from moto import backends
     from moto.server import DomainDispatcherApplication
+
+    # moto's dispatcher lists its own package folder (a listdir and an isdir
+    # per entry, about 150) on every request to tell a service's name from a
+    # host; the installed package does not change while the server runs.
+    modules: list[str] = []
+    modules += patch(backends, "list_of_moto_modules", lambda: modules, expects="()")()
 
     original = DomainDispatcherApplication.__call__
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import types
 from pathlib import Path
 
 REQUIREMENTS = Path(__file__).resolve().parent.parent / "requirements.txt"
@@ -41,7 +42,7 @@ def pinned_moto(requirements: Path = REQUIREMENTS) -> str:
 PINNED = pinned_moto()
 
 # What `patch` replaced: (owner, name, what the class itself held before, or _MISSING).
-applied: list[tuple[type, str, object]] = []
+applied: list[tuple[type | types.ModuleType, str, object]] = []
 
 
 def shape(attribute: object) -> str:
@@ -66,8 +67,9 @@ def installed_moto() -> str:
     return moto.__version__
 
 
-def patch(owner: type, name: str, replacement: object, expects: str | None) -> object:
-    """Replace `owner.name` with `replacement` after checking moto's version
+def patch(owner: type | types.ModuleType, name: str, replacement: object, expects: str | None) -> object:
+    """Replace `owner.name` (a class's attribute or a module's function) with
+    `replacement` after checking moto's version
     and the attribute's signature (`expects`, or None when moto has no such
     attribute); answer what it was (to call from the replacement)."""
     original = getattr(owner, name, _MISSING)
@@ -75,7 +77,8 @@ def patch(owner: type, name: str, replacement: object, expects: str | None) -> o
     found = shape(original)
     version = installed_moto()
     if version != PINNED or found != wanted:
-        where = f"{owner.__module__}.{owner.__qualname__}.{name}"
+        where = (f"{owner.__name__}.{name}" if isinstance(owner, types.ModuleType)
+                 else f"{owner.__module__}.{owner.__qualname__}.{name}")
         by = getattr(replacement, "__module__", None) or "the emulator"
         raise MotoChanged(
             f"emulator: moto changed under the patch of {where} (in {by}):\n"
