@@ -97,6 +97,26 @@ teardown: tools
 	@test -f .local/env || { echo "the local stack is not up: run make up"; exit 1; }
 	@$(PY) scripts/stack.py teardown --app $(or $(APP),bank) --environment $(or $(ENV),production)
 
+# --- sam build -------------------------------------------------------------
+# template.yaml builds every function with `BuildMethod: makefile`: SAM runs
+# `make build-<LogicalId>` once per function, in the source tree
+# (samconfig.toml: build_in_source), with ARTIFACTS_DIR. The first one builds
+# the whole workspace for arm64 in one cargo build (release profile: LTO, size
+# first); the other ten find it fresh. --no-default-features leaves the test
+# utilities out: each function's crate asks the library for what it uses.
+SAM_FUNCTIONS := WebhookFunction=webhook ImageReadyFunction=image-ready GitHubFunction=github \
+	RecordDeploymentFunction=record-deployment PreflightFunction=preflight \
+	ProvisionNetworkFunction=provision-network ProvisionDatabaseFunction=provision-database \
+	ProvisionLoadBalancerFunction=provision-load-balancer ProvisionServiceFunction=provision-service \
+	TeardownFunction=teardown SecretRotatedFunction=secret-rotated
+
+release: tools
+	@rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
+	cargo lambda build --release --arm64 --workspace --no-default-features
+
+$(foreach f,$(SAM_FUNCTIONS),$(eval build-$(word 1,$(subst =, ,$(f))): release ; \
+	cp target/lambda/$(word 2,$(subst =, ,$(f)))/bootstrap "$$$$ARTIFACTS_DIR/bootstrap"))
+
 # Release bootstraps (slow: minutes, kept out of make test): sizes and cold-start figures.
 bench: tools
 	$(PY) scripts/bench.py

@@ -41,6 +41,18 @@ def test_every_function_crate_is_in_the_template_and_back():
     assert set(stk.FUNCTIONS.values()) <= crates
 
 
+def test_sam_builds_every_function_from_its_crate():
+    """Each function resource is built by the Makefile's build-<LogicalId>
+    target (BuildMethod: makefile), which copies its own crate's bootstrap."""
+    text = (ROOT / "template.yaml").read_text()
+    built = dict(re.findall(r"\n  (\w+):\n    Type: AWS::Serverless::Function\n    Metadata:\n      BuildMethod: makefile\n"
+                            r"      BuildProperties:\n        Binary: ([\w-]+)\n", text))
+    assert len(built) == text.count("Type: AWS::Serverless::Function"), "a function without BuildMethod: makefile"
+    makefile = (ROOT / "Makefile").read_text()
+    targets = dict(re.findall(r"(\w+Function)=([\w-]+)", re.search(r"SAM_FUNCTIONS :=(.*?)\n\n", makefile, re.S).group(1)))
+    assert targets == built
+
+
 def function_blocks():
     """template.yaml's function resources by binary name: their text."""
     text = (ROOT / "template.yaml").read_text()
