@@ -11,11 +11,11 @@ use tracing::Instrument;
 use crate::aws::sfn::StepFunctions;
 use crate::aws::store::Store;
 use crate::deploy::{
-    choose, failure_message, failure_name, now_epoch, resolve, rfc3339, CaughtError, Chosen,
-    DeployRequest, DeployState, Deployment, RepositorySpec,
+    choose, claimant, failure_message, failure_name, now_epoch, resolve, rfc3339, CaughtError,
+    Chosen, DeployRequest, DeployState, Deployment, RepositorySpec,
 };
 use crate::error::{ErrorKind, StepError};
-use crate::lease::{decide, Verdict};
+use crate::lease::{decide, stop, Verdict};
 use crate::ledger::{
     deploy_sk, env_pk, DeploymentRecord, EnvironmentRecord, PullRecord, Status, ENV_SK, PULL_SK,
 };
@@ -23,7 +23,7 @@ use crate::plan::{calls, summary};
 use crate::resources::preview_expiry::{self, Expiry, PreviewExpiry};
 use crate::runtime::parse_input;
 use crate::spec::{AppSpec, Limits, REPOSITORY_FILE};
-use crate::steps::lease::{claim, claimant, push_seq, stop};
+use crate::steps::lease::{claim, push_seq};
 
 #[derive(Debug, Deserialize)]
 #[serde(tag = "phase", rename_all = "lowercase")]
