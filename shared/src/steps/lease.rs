@@ -125,7 +125,7 @@ async fn close_ended(
     me: &crate::lease::Claimant,
 ) -> Result<(), StepError> {
     use crate::deploy::{now_epoch, rfc3339};
-    use crate::ledger::Status;
+    use crate::ledger::{DeploymentUpdate, Field, Status};
     for d in store.deployments(app, environment).await? {
         let older = d.seq.is_some_and(|s| s < me.seq);
         let Some(arn) = d.execution_arn.as_deref().filter(|_| older) else {
@@ -139,21 +139,17 @@ async fn close_ended(
             continue;
         }
         let status = status.unwrap_or_else(|| "GONE".into());
-        let fields = [
-            ("status", serde_json::json!(Status::Failed)),
-            ("error", serde_json::json!("ExecutionEnded")),
-            (
-                "cause",
-                serde_json::json!(format!(
-                    "its execution ended {status} before it recorded an end; {} took {app}/{environment} over. Push again, or start a new execution, to deploy this commit",
-                    me.id
-                )),
-            ),
-            ("waiting_for", serde_json::Value::Null),
-            ("updated_at", serde_json::json!(rfc3339(now_epoch()))),
-        ];
+        let failed = DeploymentUpdate {
+            error: Field::Set("ExecutionEnded".into()),
+            cause: Field::Set(format!(
+                "its execution ended {status} before it recorded an end; {} took {app}/{environment} over. Push again, or start a new execution, to deploy this commit",
+                me.id
+            )),
+            waiting_for: Field::Remove,
+            ..DeploymentUpdate::status(Status::Failed, &rfc3339(now_epoch()))
+        };
         if store
-            .update_deployment_in(app, environment, &d.deployment_id, d.status, &fields)
+            .update_deployment_in(app, environment, &d.deployment_id, d.status, &failed)
             .await?
         {
             tracing::warn!(deployment = %d.deployment_id, status, "closed the record of a deployment whose execution ended");

@@ -17,7 +17,8 @@ use crate::deploy::{
 use crate::error::{ErrorKind, StepError};
 use crate::lease::{decide, stop, Verdict};
 use crate::ledger::{
-    deploy_sk, env_pk, DeploymentRecord, EnvironmentRecord, PullRecord, Status, ENV_SK, PULL_SK,
+    deploy_sk, env_pk, DeploymentRecord, DeploymentUpdate, EnvironmentRecord, Field, PullRecord,
+    RepositoryAppRecord, Status, ENV_SK, PULL_SK,
 };
 use crate::plan::{calls, summary};
 use crate::resources::preview_expiry::{self, Expiry, PreviewExpiry};
@@ -145,11 +146,11 @@ fn deployment_record(
     }
 }
 
-/// Write `record` if the deployment is not recorded yet, else set `fields` on it.
+/// Write `record` if the deployment is not recorded yet, else apply `update` to it.
 async fn record_deployment(
     store: &Store,
     record: &DeploymentRecord,
-    fields: &[(&str, Value)],
+    update: &DeploymentUpdate,
 ) -> Result<(), StepError> {
     if !store.create_deployment(record).await? {
         store
@@ -157,7 +158,7 @@ async fn record_deployment(
                 &record.app,
                 &record.environment,
                 &record.deployment_id,
-                fields,
+                update,
             )
             .await?;
     }
@@ -205,13 +206,12 @@ async fn refuse(
     record_deployment(
         store,
         &record,
-        &[
-            ("status", json!(Status::Refused)),
-            ("error", json!(error.kind.name())),
-            ("cause", json!(error.message)),
-            ("execution_arn", json!(execution_arn)),
-            ("updated_at", json!(at)),
-        ],
+        &DeploymentUpdate {
+            error: Field::Set(error.kind.name().into()),
+            cause: Field::Set(error.message.clone()),
+            execution_arn: Field::Set(execution_arn.into()),
+            ..DeploymentUpdate::status(Status::Refused, &at)
+        },
     )
     .await
 }
@@ -253,7 +253,13 @@ async fn take_app_name(
             .filter(|r| !ours(r))
     } else {
         store
-            .claim_repository_app(spec, &request.commit, &rfc3339(now))
+            .claim_repository_app(&RepositoryAppRecord::new(
+                &spec.name,
+                &spec.repository,
+                serde_json::to_string(spec).expect("a spec serializes"),
+                &request.commit,
+                &rfc3339(now),
+            ))
             .await?
     };
     Ok(match owner {
@@ -414,15 +420,14 @@ async fn begin(
             Status::InProgress,
             &at,
         ),
-        &[
-            ("status", json!(Status::InProgress)),
-            ("repository", json!(spec.repository)),
-            ("preview", json!(deployment.preview)),
-            ("execution_arn", json!(execution_arn)),
-            ("image", json!(deployment.image.to_string())),
-            ("seq", json!(deployment.seq)),
-            ("updated_at", json!(at)),
-        ],
+        &DeploymentUpdate {
+            repository: Field::Set(spec.repository.clone()),
+            preview: Field::Set(deployment.preview),
+            execution_arn: Field::Set(execution_arn.into()),
+            image: Field::Set(deployment.image.to_string()),
+            seq: Field::set_or_remove(deployment.seq),
+            ..DeploymentUpdate::status(Status::InProgress, &at)
+        },
     )
     .await?;
     tracing::info!(
@@ -483,11 +488,10 @@ async fn acquire(
                     &d.app,
                     &d.environment,
                     &d.id,
-                    &[
-                        ("status", json!(Status::InProgress)),
-                        ("waiting_for", Value::Null),
-                        ("updated_at", json!(at)),
-                    ],
+                    &DeploymentUpdate {
+                        waiting_for: Field::Remove,
+                        ..DeploymentUpdate::status(Status::InProgress, &at)
+                    },
                 )
                 .await?;
             Ok(json!({"acquired": true}))
@@ -499,11 +503,10 @@ async fn acquire(
                     &d.app,
                     &d.environment,
                     &d.id,
-                    &[
-                        ("status", json!(Status::Queued)),
-                        ("waiting_for", json!(holder)),
-                        ("updated_at", json!(at)),
-                    ],
+                    &DeploymentUpdate {
+                        waiting_for: Field::Set(holder.clone()),
+                        ..DeploymentUpdate::status(Status::Queued, &at)
+                    },
                 )
                 .await?;
             Ok(json!({"acquired": false, "holder": holder}))
@@ -534,13 +537,12 @@ async fn stopped(store: &Store, state: &DeployState) -> Result<Value, StepError>
             &d.app,
             &d.environment,
             &d.id,
-            &[
-                ("status", json!(status)),
-                ("error", json!(caught.error)),
-                ("cause", json!(cause)),
-                ("waiting_for", Value::Null),
-                ("updated_at", json!(rfc3339(now_epoch()))),
-            ],
+            &DeploymentUpdate {
+                error: Field::Set(caught.error.clone()),
+                cause: Field::Set(cause.clone()),
+                waiting_for: Field::Remove,
+                ..DeploymentUpdate::status(status, &rfc3339(now_epoch()))
+            },
         )
         .await?;
     store
@@ -567,7 +569,11 @@ async fn planned(store: &Store, state: &DeployState) -> Result<Value, StepError>
         store,
         state,
         Status::Planned,
-        vec![("plan", json!(plan)), ("cause", json!(summary))],
+        DeploymentUpdate {
+            plan: Field::Set(plan.clone()),
+            cause: Field::Set(summary.clone()),
+            ..DeploymentUpdate::default()
+        },
     )
     .await?;
     tracing::info!(calls, summary = %summary, "dry run planned");
@@ -585,31 +591,32 @@ async fn planned(store: &Store, state: &DeployState) -> Result<Value, StepError>
     }))
 }
 
+/// End the deployment's record in `status`, with `update`'s fields too.
 async fn close(
     store: &Store,
     state: &DeployState,
     status: Status,
-    fields: Vec<(&str, Value)>,
+    update: DeploymentUpdate,
 ) -> Result<(), StepError> {
     let d = &state.deployment;
     let at = rfc3339(now_epoch());
-    let mut all = vec![
-        ("status", json!(status)),
-        ("waiting_for", Value::Null),
-        ("updated_at", json!(at)),
-    ];
-    all.extend(fields);
+    let update = DeploymentUpdate {
+        status: Field::Set(status),
+        waiting_for: Field::Remove,
+        updated_at: Field::Set(at.clone()),
+        ..update
+    };
     store
-        .update_deployment(&d.app, &d.environment, &d.id, &all)
+        .update_deployment(&d.app, &d.environment, &d.id, &update)
         .await?;
     if d.dry_run {
         // A dry run changed nothing: the environment's record stays as it was.
         return Ok(());
     }
-    let url = all
-        .iter()
-        .find(|(k, _)| *k == "url")
-        .and_then(|(_, v)| v.as_str().map(String::from));
+    let url = match update.url {
+        Field::Set(url) => Some(url),
+        Field::Keep | Field::Remove => None,
+    };
     let previous = store.get_environment(&d.app, &d.environment).await?;
     // A deployment that failed before it took the environment (its image
     // never came) changed nothing there: a newer one may run fine.
@@ -685,13 +692,14 @@ async fn succeeded(store: &Store, state: &DeployState) -> Result<Value, StepErro
         store,
         state,
         Status::Succeeded,
-        vec![
-            ("image", json!(image)),
-            ("url", json!(url)),
-            ("warnings", json!(warnings)),
-            ("error", Value::Null),
-            ("cause", Value::Null),
-        ],
+        DeploymentUpdate {
+            image: Field::set_or_remove(image.clone()),
+            url: Field::set_or_remove(url.clone()),
+            warnings: Field::Set(warnings.clone()),
+            error: Field::Remove,
+            cause: Field::Remove,
+            ..DeploymentUpdate::default()
+        },
     )
     .await?;
     let reports = state.reports();
@@ -729,7 +737,11 @@ async fn failed(store: &Store, state: &DeployState) -> Result<Value, StepError> 
         store,
         state,
         Status::Failed,
-        vec![("error", json!(name)), ("cause", json!(message))],
+        DeploymentUpdate {
+            error: Field::Set(name.clone()),
+            cause: Field::Set(message.clone()),
+            ..DeploymentUpdate::default()
+        },
     )
     .await?;
     tracing::error!(error = %name, caught = %caught.error, cause = %message, "deployment failed");
