@@ -242,6 +242,23 @@ impl DeploymentUpdate {
     }
 }
 
+/// A write a pure decision asks its step to make, in the order given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // a few per deployment
+pub enum LedgerWrite {
+    /// Put the preview's pull request record (unconditional: the newest
+    /// push says where the preview's comment goes).
+    Pull(PullRecord),
+    /// Record a deployment: put `record` only if the deployment has no
+    /// record yet (`attribute_not_exists(pk)`), else apply `update` to the
+    /// one there (`attribute_exists(pk)`: the webhook's, or a retry's). Safe
+    /// to repeat: after a crash between the two, the retry updates.
+    Deployment {
+        record: DeploymentRecord,
+        update: DeploymentUpdate,
+    },
+}
+
 /// The environment's current state. `last_deployment`, `commit` and `url`
 /// name what runs: a failed deployment leaves them as they were and is
 /// named in `failed_deployment`.
