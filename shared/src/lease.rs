@@ -15,6 +15,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::{ErrorKind, StepError};
+
 /// `teardown_state`: the last teardown is running (or waiting for the lease).
 pub const TEARDOWN_PENDING: &str = "pending";
 /// `teardown_state`: the last teardown stopped before the end; the environment
@@ -172,6 +174,38 @@ pub fn decide(lease: Option<&LeaseRecord>, me: &Claimant, holder_running: Option
             },
         },
     }
+}
+
+/// The error a deployment stops with for `verdict`, if it must stop: its
+/// name is what the state machine's Catch matches.
+pub fn stop(app: &str, environment: &str, verdict: &Verdict) -> Option<StepError> {
+    Some(match verdict {
+        Verdict::Superseded { newest, seq } => StepError::new(
+            ErrorKind::Superseded,
+            format!(
+                "superseded by a newer push to {app}/{environment}: {newest} (push #{seq}) deploys instead; this deployment stopped without changing anything further"
+            ),
+        ),
+        Verdict::Cancelled { teardown } => StepError::new(
+            ErrorKind::Cancelled,
+            format!(
+                "cancelled: {app}/{environment} is torn down by {teardown}, which came after this push; push again (or start a new execution) to recreate it"
+            ),
+        ),
+        Verdict::Locked { teardown, state } => StepError::new(
+            ErrorKind::Locked,
+            if state == TEARDOWN_FAILED {
+                format!(
+                    "{app}/{environment} is locked: its teardown {teardown} stopped before the end; run the teardown again until it finishes, then push again"
+                )
+            } else {
+                format!(
+                    "{app}/{environment} is being torn down by {teardown}; nothing deploys to it until that teardown finishes: push again, or start this deployment again, afterwards"
+                )
+            },
+        ),
+        _ => return None,
+    })
 }
 
 #[cfg(test)]
@@ -366,5 +400,31 @@ mod tests {
                 over: Some(String::new())
             }
         );
+    }
+
+    #[test]
+    fn only_stopping_verdicts_stop() {
+        let e = stop(
+            "bank",
+            "production",
+            &Verdict::Superseded {
+                newest: "d9".into(),
+                seq: 9,
+            },
+        )
+        .unwrap();
+        assert_eq!(e.kind, ErrorKind::Superseded);
+        assert!(e.message.contains("d9 (push #9)"), "{}", e.message);
+        let e = stop(
+            "bank",
+            "production",
+            &Verdict::Cancelled {
+                teardown: "td".into(),
+            },
+        )
+        .unwrap();
+        assert_eq!(e.kind, ErrorKind::Cancelled);
+        assert!(stop("bank", "production", &Verdict::Held).is_none());
+        assert!(stop("bank", "production", &Verdict::Wait { holder: "x".into() }).is_none());
     }
 }

@@ -132,6 +132,22 @@ pub struct RepositoryAppRecord {
     pub updated_at: String,
 }
 
+impl RepositoryAppRecord {
+    /// `app` as `repository`'s (kept lowercase: GitHub's names are not case
+    /// sensitive), with the spec its file gave at `commit`.
+    pub fn new(app: &str, repository: &str, spec: String, commit: &str, at: &str) -> Self {
+        RepositoryAppRecord {
+            pk: APPS_PK.into(),
+            sk: repo_app_sk(app),
+            app: app.into(),
+            repository: repository.to_ascii_lowercase(),
+            spec,
+            commit: commit.into(),
+            updated_at: at.into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeploymentRecord {
     pub pk: String,
@@ -173,6 +189,74 @@ pub struct DeploymentRecord {
     pub plan: Vec<crate::plan::PlanItem>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+/// One attribute of a ledger update: left as it is, set, or removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Field<T> {
+    #[default]
+    Keep,
+    Set(T),
+    Remove,
+}
+
+impl<T> Field<T> {
+    /// Set to `value`, or removed when there is none.
+    pub fn set_or_remove(value: Option<T>) -> Field<T> {
+        value.map_or(Field::Remove, Field::Set)
+    }
+}
+
+/// A change to a deployment's record: the attributes of
+/// [`DeploymentRecord`], and the two written but never read back (a
+/// success's `warnings`, a failed rollout's `diagnosis`). Every attribute is
+/// left as it is unless set or removed; the store turns it into one
+/// `UpdateItem` (`SET` what is set, `REMOVE` what is removed).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeploymentUpdate {
+    pub status: Field<Status>,
+    pub repository: Field<String>,
+    pub preview: Field<bool>,
+    pub seq: Field<u64>,
+    pub waiting_for: Field<String>,
+    pub execution_arn: Field<String>,
+    pub image: Field<String>,
+    pub url: Field<String>,
+    pub warnings: Field<Vec<String>>,
+    pub error: Field<String>,
+    pub cause: Field<String>,
+    pub plan: Field<Vec<crate::plan::PlanItem>>,
+    /// Why a rollout failed: the named cause and the facts behind it.
+    pub diagnosis: Field<serde_json::Value>,
+    pub updated_at: Field<String>,
+}
+
+impl DeploymentUpdate {
+    /// Only the status, and when it changed: the start of most updates.
+    pub fn status(status: Status, at: &str) -> DeploymentUpdate {
+        DeploymentUpdate {
+            status: Field::Set(status),
+            updated_at: Field::Set(at.into()),
+            ..DeploymentUpdate::default()
+        }
+    }
+}
+
+/// A write a pure decision asks its step to make, in the order given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // a few per deployment
+pub enum LedgerWrite {
+    /// Put the preview's pull request record (unconditional: the newest
+    /// push says where the preview's comment goes).
+    Pull(PullRecord),
+    /// Record a deployment: put `record` only if the deployment has no
+    /// record yet (`attribute_not_exists(pk)`), else apply `update` to the
+    /// one there (`attribute_exists(pk)`: the webhook's, or a retry's). Safe
+    /// to repeat: after a crash between the two, the retry updates.
+    Deployment {
+        record: DeploymentRecord,
+        update: DeploymentUpdate,
+    },
 }
 
 /// The environment's current state. `last_deployment`, `commit` and `url`

@@ -9,7 +9,7 @@
 //! | [`model`] | the data of each resource kind the SDK wrappers take and answer (`Wanted`, `Observed`) | pure |
 //! | [`resources`] | one module per AWS resource kind: wanted, observe, pure plan, apply, remove | plan pure; the rest behind the service's feature |
 //! | [`converge`] | the step context (`Ctx`, `Go`), deciding and remembering a change, the remove drivers | pure helpers; the context behind `dynamodb` |
-//! | [`deploy`] | deployment ids, the request and its resolution, the state the deploy machine carries | pure |
+//! | [`deploy`] | deployment ids, the request and its resolution, what `Begin Deployment` decides, the state the deploy machine carries | pure |
 //! | [`teardown`] | who may tear down what, in which order | pure |
 //! | [`network`] | address ranges of the VPC and subnets | pure |
 //! | [`webhook`] | GitHub's and Docker Hub's webhooks: HTTP plumbing, authentication, routing | pure |

@@ -82,6 +82,59 @@ fn key(pk: &str, sk: &str) -> Item {
     ])
 }
 
+/// The attributes `update` sets (with their value) and removes (null), for
+/// [`Store::update_if`]: the one place a [`DeploymentUpdate`]'s fields are
+/// named as attributes.
+fn deployment_fields(update: &DeploymentUpdate) -> Vec<(&'static str, Value)> {
+    fn add<T: Serialize>(
+        fields: &mut Vec<(&'static str, Value)>,
+        name: &'static str,
+        f: &Field<T>,
+    ) {
+        match f {
+            Field::Keep => {}
+            Field::Set(value) => fields.push((
+                name,
+                serde_json::to_value(value).expect("a ledger value serializes"),
+            )),
+            Field::Remove => fields.push((name, Value::Null)),
+        }
+    }
+    // Every field named: a new one does not compile until it is here.
+    let DeploymentUpdate {
+        status,
+        repository,
+        preview,
+        seq,
+        waiting_for,
+        execution_arn,
+        image,
+        url,
+        warnings,
+        error,
+        cause,
+        plan,
+        diagnosis,
+        updated_at,
+    } = update;
+    let mut fields = Vec::new();
+    add(&mut fields, "status", status);
+    add(&mut fields, "repository", repository);
+    add(&mut fields, "preview", preview);
+    add(&mut fields, "seq", seq);
+    add(&mut fields, "waiting_for", waiting_for);
+    add(&mut fields, "execution_arn", execution_arn);
+    add(&mut fields, "image", image);
+    add(&mut fields, "url", url);
+    add(&mut fields, "warnings", warnings);
+    add(&mut fields, "error", error);
+    add(&mut fields, "cause", cause);
+    add(&mut fields, "plan", plan);
+    add(&mut fields, "diagnosis", diagnosis);
+    add(&mut fields, "updated_at", updated_at);
+    fields
+}
+
 /// When a conditional update applies.
 enum When<'a> {
     Always,
@@ -295,36 +348,26 @@ impl Store {
         record.map(|r| AppSpec::from_json(&r.spec)).transpose()
     }
 
-    /// Take `app` for `repository` (or keep it) and record the spec its
-    /// file gave at `commit`. `Ok(Some(owner))`: another repository has the name.
+    /// Take the app name for the repository of `claim` (or keep it), with
+    /// the spec its file gave: only if no repository has the name yet, or
+    /// this one does (`attribute_not_exists(pk) OR repository = :repository`).
+    /// `Ok(Some(owner))`: another repository has the name.
     pub async fn claim_repository_app(
         &self,
-        spec: &AppSpec,
-        commit: &str,
-        now: &str,
+        claim: &RepositoryAppRecord,
     ) -> Result<Option<String>, StepError> {
-        let sk = repo_app_sk(&spec.name);
         let fields = [
-            ("app", Value::String(spec.name.clone())),
-            (
-                "repository",
-                Value::String(spec.repository.to_ascii_lowercase()),
-            ),
-            (
-                "spec",
-                Value::String(serde_json::to_string(spec).expect("a spec serializes")),
-            ),
-            ("commit", Value::String(commit.into())),
-            ("updated_at", Value::String(now.into())),
+            ("app", Value::String(claim.app.clone())),
+            ("repository", Value::String(claim.repository.clone())),
+            ("spec", Value::String(claim.spec.clone())),
+            ("commit", Value::String(claim.commit.clone())),
+            ("updated_at", Value::String(claim.updated_at.clone())),
         ];
-        let when = When::AbsentOr(
-            "repository",
-            Value::String(spec.repository.to_ascii_lowercase()),
-        );
-        if self.update_if(APPS_PK, &sk, &fields, when).await? {
+        let when = When::AbsentOr("repository", Value::String(claim.repository.clone()));
+        if self.update_if(&claim.pk, &claim.sk, &fields, when).await? {
             return Ok(None);
         }
-        let owner: Option<RepositoryAppRecord> = self.get(APPS_PK, &sk).await?;
+        let owner: Option<RepositoryAppRecord> = self.get(&claim.pk, &claim.sk).await?;
         Ok(Some(owner.map_or_else(
             || "another repository".into(),
             |o| o.repository,
@@ -454,18 +497,20 @@ impl Store {
             .await
     }
 
+    /// Apply `update` to a recorded deployment (`attribute_exists(pk)`: an
+    /// update never creates a partial record).
     pub async fn update_deployment(
         &self,
         app: &str,
         environment: &str,
         id: &str,
-        fields: &[(&str, Value)],
+        update: &DeploymentUpdate,
     ) -> Result<(), StepError> {
         let updated = self
             .update_if(
                 &env_pk(app, environment),
                 &deploy_sk(id),
-                fields,
+                &deployment_fields(update),
                 When::Exists,
             )
             .await?;
@@ -475,19 +520,24 @@ impl Store {
         Ok(())
     }
 
-    /// Set `fields` on a deployment still in `status` (a later writer, e.g.
-    /// the execution's own first step, wins): whether it was.
+    /// Apply `update` to a deployment still in `status` (a later writer,
+    /// e.g. the execution's own first step, wins): whether it was.
     pub async fn update_deployment_in(
         &self,
         app: &str,
         environment: &str,
         id: &str,
         status: Status,
-        fields: &[(&str, Value)],
+        update: &DeploymentUpdate,
     ) -> Result<bool, StepError> {
         let when = When::Is("status", serde_json::json!(status));
-        self.update_if(&env_pk(app, environment), &deploy_sk(id), fields, when)
-            .await
+        self.update_if(
+            &env_pk(app, environment),
+            &deploy_sk(id),
+            &deployment_fields(update),
+            when,
+        )
+        .await
     }
 
     pub async fn put_environment(&self, record: &EnvironmentRecord) -> Result<(), StepError> {
@@ -814,15 +864,100 @@ mod tests {
                     .build(),
             )
         });
-        let fields = [("status", serde_json::json!(Status::Failed))];
+        let failed = DeploymentUpdate {
+            status: Field::Set(Status::Failed),
+            ..DeploymentUpdate::default()
+        };
         let store = Store::new(
             mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [&queued, &moved_on]),
             "ledger",
         );
         let close =
-            || store.update_deployment_in("bank", "production", "d1", Status::Queued, &fields);
+            || store.update_deployment_in("bank", "production", "d1", Status::Queued, &failed);
         assert!(close().await.unwrap());
         assert!(!close().await.unwrap());
+    }
+
+    #[test]
+    fn a_deployment_update_sets_and_removes_only_what_it_says() {
+        use serde_json::json;
+        let update = DeploymentUpdate {
+            seq: Field::Remove,
+            waiting_for: Field::Remove,
+            execution_arn: Field::Set("arn".into()),
+            ..DeploymentUpdate::status(Status::InProgress, "t1")
+        };
+        assert_eq!(
+            deployment_fields(&update),
+            vec![
+                ("status", json!("IN_PROGRESS")),
+                ("seq", Value::Null),
+                ("waiting_for", Value::Null),
+                ("execution_arn", json!("arn")),
+                ("updated_at", json!("t1")),
+            ]
+        );
+        assert!(deployment_fields(&DeploymentUpdate::default()).is_empty());
+    }
+
+    #[test]
+    fn a_deployment_update_names_the_record_attributes() {
+        let set = |s: &str| Field::Set(s.to_string());
+        let every = DeploymentUpdate {
+            status: Field::Set(Status::Failed),
+            repository: set("acme/bank"),
+            preview: Field::Set(true),
+            seq: Field::Set(3),
+            waiting_for: set("d2"),
+            execution_arn: set("arn"),
+            image: set("bank:c1"),
+            url: set("http://lb"),
+            warnings: Field::Set(vec!["w".into()]),
+            error: set("Fatal"),
+            cause: set("why"),
+            plan: Field::Set(Vec::new()),
+            diagnosis: Field::Set(serde_json::json!({"cause": "x"})),
+            updated_at: set("t1"),
+        };
+        let record = DeploymentRecord {
+            pk: env_pk("bank", "pr-x"),
+            sk: deploy_sk("d3"),
+            deployment_id: "d3".into(),
+            app: "bank".into(),
+            environment: "pr-x".into(),
+            commit: "c1".into(),
+            branch: Some("x".into()),
+            repository: Some("acme/bank".into()),
+            preview: true,
+            status: Status::Failed,
+            seq: Some(3),
+            waiting_for: Some("d2".into()),
+            trigger: "push".into(),
+            execution_arn: Some("arn".into()),
+            image: Some("bank:c1".into()),
+            url: Some("http://lb".into()),
+            error: Some("Fatal".into()),
+            cause: Some("why".into()),
+            plan: Vec::new(),
+            created_at: "t0".into(),
+            updated_at: "t1".into(),
+        };
+        let item = to_item(&record);
+        // Not in this item: written but never read back (warnings,
+        // diagnosis), or left out of an item when empty (plan).
+        let only_written = ["warnings", "diagnosis", "plan"];
+        let fields = deployment_fields(&every);
+        assert_eq!(
+            fields.len(),
+            14,
+            "every field of the update is an attribute"
+        );
+        for (name, _) in fields {
+            assert!(
+                item.contains_key(name) || only_written.contains(&name),
+                "{name} is not an attribute of a deployment's record"
+            );
+        }
     }
 
     #[test]

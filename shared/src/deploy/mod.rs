@@ -1,7 +1,9 @@
 //! What a deployment is: its id ([`deployment_id`]), the request that starts
-//! it and how it is resolved ([`request`]), and the document the deploy state
-//! machine carries from step to step ([`state`]).
+//! it and how it is resolved ([`request`]), which spec it deploys
+//! ([`source`]), what `Begin Deployment` makes of it ([`begin`]), and the
+//! document the deploy state machine carries from step to step ([`state`]).
 
+pub mod begin;
 pub mod request;
 pub mod source;
 pub mod state;

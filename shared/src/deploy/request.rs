@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::{arn_account_region, rfc3339};
 use crate::error::StepError;
 use crate::image::{ecr_registry, ImageRef};
+use crate::lease::{Claimant, Kind};
 use crate::spec::AppSpec;
 
 /// The trigger of the redeployment that follows a rotation of the
@@ -124,6 +125,17 @@ pub struct Deployment {
     /// given by `Begin Deployment`; absent on a dry run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
+}
+
+/// The deployment as a claimant of its environment's lease (`None` for a
+/// dry run, which never takes it, or a state from before sequence numbers).
+pub fn claimant(d: &Deployment) -> Option<Claimant> {
+    Some(Claimant {
+        id: d.id.clone(),
+        execution_arn: d.execution_arn.clone(),
+        seq: d.seq.filter(|_| !d.dry_run)?,
+        kind: Kind::Deploy,
+    })
 }
 
 /// Resolve a request against its app spec: the first thing a deployment does.

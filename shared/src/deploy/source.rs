@@ -108,13 +108,8 @@ pub fn choose(
             (spec, true)
         }
         RepositorySpec::Unreadable { repository, why } => match registered {
-            Some(spec) if !file_deployed => {
-                tracing::warn!(
-                    why = %why,
-                    "could not read {REPOSITORY_FILE} from GitHub; the registered spec deploys, as it always has for this app"
-                );
-                (spec, false)
-            }
+            // (`Begin Deployment` logs that the file could not be read.)
+            Some(spec) if !file_deployed => (spec, false),
             _ => {
                 return Err(StepError::invalid_input(format!(
                     "could not read {REPOSITORY_FILE} at {short} from {repository} on GitHub ({why}); nothing was changed. To fix: start this execution again with the same input once GitHub answers, or push again"

@@ -1,21 +1,11 @@
-//! The environment's lease from the steps' side ([`crate::lease`] decides):
-//! claim it, check it at a step boundary, and say why a deployment stops.
+//! The environment's lease from the steps' side ([`crate::lease`] decides,
+//! and says why a deployment stops): number a push, claim the lease, and
+//! check it at a step boundary.
 
 use crate::aws::store::Store;
-use crate::deploy::{DeployRequest, Deployment};
+use crate::deploy::{claimant, DeployRequest, Deployment};
 use crate::error::{ErrorKind, StepError};
-use crate::lease::{decide, Claimant, Kind, LeaseRecord, Verdict};
-
-/// The deployment as a claimant of its environment's lease (`None` for a
-/// dry run, which never takes it, or a state from before sequence numbers).
-pub fn claimant(d: &Deployment) -> Option<Claimant> {
-    Some(Claimant {
-        id: d.id.clone(),
-        execution_arn: d.execution_arn.clone(),
-        seq: d.seq.filter(|_| !d.dry_run)?,
-        kind: Kind::Deploy,
-    })
-}
+use crate::lease::{decide, stop, Kind, LeaseRecord, Verdict};
 
 /// A push's place in its environment's order: the number its ledger record
 /// already has (a redelivery, a retried `Begin Deployment`), else the next
@@ -40,38 +30,6 @@ pub async fn push_seq(
     store
         .next_seq(app, env, id, Kind::Deploy, request.preview_branch())
         .await
-}
-
-/// The error a deployment stops with for `verdict`, if it must stop: its
-/// name is what the state machine's Catch matches.
-pub fn stop(app: &str, environment: &str, verdict: &Verdict) -> Option<StepError> {
-    Some(match verdict {
-        Verdict::Superseded { newest, seq } => StepError::new(
-            ErrorKind::Superseded,
-            format!(
-                "superseded by a newer push to {app}/{environment}: {newest} (push #{seq}) deploys instead; this deployment stopped without changing anything further"
-            ),
-        ),
-        Verdict::Cancelled { teardown } => StepError::new(
-            ErrorKind::Cancelled,
-            format!(
-                "cancelled: {app}/{environment} is torn down by {teardown}, which came after this push; push again (or start a new execution) to recreate it"
-            ),
-        ),
-        Verdict::Locked { teardown, state } => StepError::new(
-            ErrorKind::Locked,
-            if state == crate::lease::TEARDOWN_FAILED {
-                format!(
-                    "{app}/{environment} is locked: its teardown {teardown} stopped before the end; run the teardown again until it finishes, then push again"
-                )
-            } else {
-                format!(
-                    "{app}/{environment} is being torn down by {teardown}; nothing deploys to it until that teardown finishes: push again, or start this deployment again, afterwards"
-                )
-            },
-        ),
-        _ => return None,
-    })
 }
 
 /// At a step boundary (each poll of `Provision Network` and `Provision
@@ -117,7 +75,7 @@ pub async fn claim(
     sfn: &crate::aws::sfn::StepFunctions,
     app: &str,
     environment: &str,
-    me: &Claimant,
+    me: &crate::lease::Claimant,
 ) -> Result<Verdict, StepError> {
     use crate::deploy::{now_epoch, rfc3339};
     for _ in 0..3 {
@@ -164,10 +122,10 @@ async fn close_ended(
     sfn: &crate::aws::sfn::StepFunctions,
     app: &str,
     environment: &str,
-    me: &Claimant,
+    me: &crate::lease::Claimant,
 ) -> Result<(), StepError> {
     use crate::deploy::{now_epoch, rfc3339};
-    use crate::ledger::Status;
+    use crate::ledger::{DeploymentUpdate, Field, Status};
     for d in store.deployments(app, environment).await? {
         let older = d.seq.is_some_and(|s| s < me.seq);
         let Some(arn) = d.execution_arn.as_deref().filter(|_| older) else {
@@ -181,56 +139,21 @@ async fn close_ended(
             continue;
         }
         let status = status.unwrap_or_else(|| "GONE".into());
-        let fields = [
-            ("status", serde_json::json!(Status::Failed)),
-            ("error", serde_json::json!("ExecutionEnded")),
-            (
-                "cause",
-                serde_json::json!(format!(
-                    "its execution ended {status} before it recorded an end; {} took {app}/{environment} over. Push again, or start a new execution, to deploy this commit",
-                    me.id
-                )),
-            ),
-            ("waiting_for", serde_json::Value::Null),
-            ("updated_at", serde_json::json!(rfc3339(now_epoch()))),
-        ];
+        let failed = DeploymentUpdate {
+            error: Field::Set("ExecutionEnded".into()),
+            cause: Field::Set(format!(
+                "its execution ended {status} before it recorded an end; {} took {app}/{environment} over. Push again, or start a new execution, to deploy this commit",
+                me.id
+            )),
+            waiting_for: Field::Remove,
+            ..DeploymentUpdate::status(Status::Failed, &rfc3339(now_epoch()))
+        };
         if store
-            .update_deployment_in(app, environment, &d.deployment_id, d.status, &fields)
+            .update_deployment_in(app, environment, &d.deployment_id, d.status, &failed)
             .await?
         {
             tracing::warn!(deployment = %d.deployment_id, status, "closed the record of a deployment whose execution ended");
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_stopping_verdicts_stop() {
-        let e = stop(
-            "bank",
-            "production",
-            &Verdict::Superseded {
-                newest: "d9".into(),
-                seq: 9,
-            },
-        )
-        .unwrap();
-        assert_eq!(e.kind, ErrorKind::Superseded);
-        assert!(e.message.contains("d9 (push #9)"), "{}", e.message);
-        let e = stop(
-            "bank",
-            "production",
-            &Verdict::Cancelled {
-                teardown: "td".into(),
-            },
-        )
-        .unwrap();
-        assert_eq!(e.kind, ErrorKind::Cancelled);
-        assert!(stop("bank", "production", &Verdict::Held).is_none());
-        assert!(stop("bank", "production", &Verdict::Wait { holder: "x".into() }).is_none());
-    }
 }

@@ -10,20 +10,21 @@ use tracing::Instrument;
 
 use crate::aws::sfn::StepFunctions;
 use crate::aws::store::Store;
+use crate::deploy::begin::{decide_begin, AppName, Begin, BeginRead, Order};
 use crate::deploy::{
-    choose, failure_message, failure_name, now_epoch, resolve, rfc3339, CaughtError, Chosen,
-    DeployRequest, DeployState, Deployment, RepositorySpec,
+    claimant, failure_message, failure_name, now_epoch, rfc3339, CaughtError, DeployRequest,
+    DeployState, RepositorySpec,
 };
 use crate::error::{ErrorKind, StepError};
-use crate::lease::{decide, Verdict};
+use crate::lease::{stop, Verdict};
 use crate::ledger::{
-    deploy_sk, env_pk, DeploymentRecord, EnvironmentRecord, PullRecord, Status, ENV_SK, PULL_SK,
+    env_pk, DeploymentUpdate, EnvironmentRecord, Field, LedgerWrite, Status, ENV_SK,
 };
 use crate::plan::{calls, summary};
 use crate::resources::preview_expiry::{self, Expiry, PreviewExpiry};
 use crate::runtime::parse_input;
-use crate::spec::{AppSpec, Limits, REPOSITORY_FILE};
-use crate::steps::lease::{claim, claimant, push_seq, stop};
+use crate::spec::{Limits, REPOSITORY_FILE};
+use crate::steps::lease::{claim, push_seq};
 
 #[derive(Debug, Deserialize)]
 #[serde(tag = "phase", rename_all = "lowercase")]
@@ -112,110 +113,6 @@ pub async fn handle(
     }
 }
 
-/// A deployment's ledger record as `Begin Deployment` first writes it.
-fn deployment_record(
-    d: &Deployment,
-    repository: &str,
-    execution_arn: &str,
-    status: Status,
-    at: &str,
-) -> DeploymentRecord {
-    DeploymentRecord {
-        pk: env_pk(&d.app, &d.environment),
-        sk: deploy_sk(&d.id),
-        deployment_id: d.id.clone(),
-        app: d.app.clone(),
-        environment: d.environment.clone(),
-        commit: d.commit.clone(),
-        branch: d.branch.clone(),
-        repository: Some(repository.into()),
-        preview: d.preview,
-        status,
-        seq: d.seq,
-        waiting_for: None,
-        trigger: d.trigger.kind.clone(),
-        execution_arn: Some(execution_arn.into()),
-        image: Some(d.image.to_string()),
-        url: None,
-        error: None,
-        cause: None,
-        plan: Vec::new(),
-        created_at: at.into(),
-        updated_at: at.into(),
-    }
-}
-
-/// Write `record` if the deployment is not recorded yet, else set `fields` on it.
-async fn record_deployment(
-    store: &Store,
-    record: &DeploymentRecord,
-    fields: &[(&str, Value)],
-) -> Result<(), StepError> {
-    if !store.create_deployment(record).await? {
-        store
-            .update_deployment(
-                &record.app,
-                &record.environment,
-                &record.deployment_id,
-                fields,
-            )
-            .await?;
-    }
-    Ok(())
-}
-
-/// A request refused before anything started still closes its ledger
-/// record (the webhook may have queued it): `REFUSED`, with the reason.
-async fn refuse(
-    store: &Store,
-    request: &DeployRequest,
-    id: &str,
-    execution_arn: &str,
-    error: &StepError,
-    now: u64,
-) -> Result<(), StepError> {
-    let at = rfc3339(now);
-    let record = DeploymentRecord {
-        pk: env_pk(&request.app, &request.environment),
-        sk: deploy_sk(id),
-        deployment_id: id.into(),
-        app: request.app.clone(),
-        environment: request.environment.clone(),
-        commit: request.commit.clone(),
-        branch: request.branch.clone(),
-        repository: request.trigger.as_ref().and_then(|t| t.repository.clone()),
-        preview: false,
-        status: Status::Refused,
-        seq: None,
-        waiting_for: None,
-        trigger: request
-            .trigger
-            .as_ref()
-            .map_or_else(|| "manual".into(), |t| t.kind.clone()),
-        execution_arn: Some(execution_arn.into()),
-        image: request.image.clone(),
-        url: None,
-        error: Some(error.kind.name().into()),
-        cause: Some(error.message.clone()),
-        plan: Vec::new(),
-        created_at: at.clone(),
-        updated_at: at.clone(),
-    };
-    tracing::warn!(reason = %error.message, "deployment refused");
-    record_deployment(
-        store,
-        &record,
-        &[
-            ("status", json!(Status::Refused)),
-            ("error", json!(error.kind.name())),
-            ("cause", json!(error.message)),
-            ("execution_arn", json!(execution_arn)),
-            ("updated_at", json!(at)),
-        ],
-    )
-    .await
-}
-
 /// What `Begin Deployment` made of a request.
 #[allow(clippy::large_enum_variant)]
 enum Begun {
@@ -224,44 +121,9 @@ enum Begun {
     Ignored(String),
 }
 
-/// An app named by a repository's file belongs to that repository: not to
-/// a registered app of another repository, nor to another repository's
-/// file that took the name first. A dry run only looks.
-async fn take_app_name(
-    store: &Store,
-    spec: &AppSpec,
-    request: &DeployRequest,
-    now: u64,
-) -> Result<Result<(), StepError>, StepError> {
-    let taken = |owner: &str, how: &str| {
-        Err(StepError::invalid_input(format!(
-            "the app name {:?} in {REPOSITORY_FILE} is {how} {owner}: give this repository's app another name (name = \"…\" in {REPOSITORY_FILE})",
-            spec.name
-        )))
-    };
-    let ours = |repo: &str| repo.eq_ignore_ascii_case(&spec.repository);
-    if let Some(registered) = store.get_app(&spec.name).await? {
-        if !ours(&registered.repository) {
-            return Ok(taken(&registered.repository, "registered for"));
-        }
-    }
-    let owner = if request.dry_run {
-        store
-            .repository_app(&spec.name)
-            .await?
-            .map(|r| r.repository)
-            .filter(|r| !ours(r))
-    } else {
-        store
-            .claim_repository_app(spec, &request.commit, &rfc3339(now))
-            .await?
-    };
-    Ok(match owner {
-        Some(owner) => taken(&owner, "taken by"),
-        None => Ok(()),
-    })
-}
-
+/// `Begin Deployment`: read, let [`decide_begin`] decide, do what it says;
+/// while it asks for a read or a write first, do that and decide again
+/// (the rounds are in [`crate::deploy::begin`]).
 async fn begin(
     store: &Store,
     expiry: Option<&PreviewExpiry>,
@@ -284,182 +146,146 @@ async fn begin(
     // Whether the app has deployed from its repository's file (then a file
     // GitHub cannot give now is never replaced by the registered spec).
     let file_deployed = match (&registered, &file) {
-        (Some(spec), RepositorySpec::Unreadable { .. }) => store
-            .repository_app(&spec.name)
-            .await?
-            .is_some_and(|r| r.repository.eq_ignore_ascii_case(&spec.repository)),
+        (Some(spec), RepositorySpec::Unreadable { why, .. }) => {
+            let deployed = store
+                .repository_app(&spec.name)
+                .await?
+                .is_some_and(|r| r.repository.eq_ignore_ascii_case(&spec.repository));
+            if !deployed {
+                tracing::warn!(
+                    why = %why,
+                    "could not read {REPOSITORY_FILE} from GitHub; the registered spec deploys, as it always has for this app"
+                );
+            }
+            deployed
+        }
         _ => false,
     };
-    let resolved = match choose(
-        &request,
-        file,
+    let mut read = BeginRead {
+        request,
+        id: id.into(),
+        execution_arn: execution_arn.into(),
+        poll_seconds,
+        now,
         registered,
+        file,
         file_deployed,
-        &Limits::from_env()?,
-    ) {
-        Ok(Chosen::Ignore(why)) => {
-            tracing::info!(why = %why, "not for stepdeploy: nothing recorded");
-            return Ok(Begun::Ignored(why));
-        }
-        Ok(Chosen::Deploy {
-            spec,
-            request: routed,
-            from_file,
-        }) => {
-            let taken = if from_file {
-                take_app_name(store, &spec, &routed, now).await?
-            } else {
-                Ok(())
-            };
-            taken
-                .and_then(|()| resolve(&routed, &spec, id, execution_arn, poll_seconds, now))
-                .map(|deployment| (deployment, spec, routed))
-                .map_err(|e| (e, Some(request.clone())))
-        }
-        Err(e) => Err((e, None)),
+        limits: Limits::from_env()?,
+        name: AppName::Unread,
+        order: None,
     };
-    let (deployment, spec, request) = match resolved {
-        Ok(found) => found,
-        Err((e, routed)) if e.kind == ErrorKind::InvalidInput => {
-            // A push the file could not route has no environment to record it in.
-            let request = routed.unwrap_or(request);
-            if !request.app.is_empty() && !request.environment.is_empty() {
-                refuse(store, &request, id, execution_arn, &e, now).await?;
-            } else {
-                tracing::warn!(reason = %e.message, "deployment refused");
+    loop {
+        match decide_begin(&read) {
+            Begin::ReadRegistration { app } => {
+                let registered = store.get_app(&app).await?;
+                read.name = AppName::Registered(registered.map(|spec| spec.repository));
             }
-            return Err(e);
-        }
-        Err((e, _)) => return Err(e),
-    };
-    let mut deployment = deployment;
-    let mut error = None;
-    if !deployment.dry_run {
-        // The push order: the webhook gave a push its number; a console
-        // execution (or a re-run of one) takes the next one here, once.
-        let (app, env) = (&deployment.app, &deployment.environment);
-        let seq = push_seq(store, &request, id, true).await?;
-        deployment.seq = Some(seq);
-        let me = claimant(&deployment).expect("a deployment with a sequence number");
-        let lease = store.get_lease(app, env).await?;
-        if let Some(e) = branch_conflict(&deployment, lease.as_ref()) {
-            refuse(store, &request, id, execution_arn, &e, now).await?;
-            return Err(e);
-        }
-        match stop(app, env, &decide(lease.as_ref(), &me, None)) {
-            Some(e) if e.kind == ErrorKind::Locked => {
-                refuse(store, &request, id, execution_arn, &e, now).await?;
-                return Err(e);
+            Begin::LookUpName { app } => {
+                let holder = store.repository_app(&app).await?;
+                read.name = AppName::Looked(holder.map(|r| r.repository));
             }
-            // Superseded or cancelled before it started: `Record Stopped` closes it.
-            Some(e) => {
-                tracing::info!(reason = %e, "deployment stops before it starts");
-                error = Some(CaughtError {
-                    error: e.kind.name().into(),
-                    cause: Some(e.message),
-                });
+            Begin::ClaimName(claim) => {
+                read.name = AppName::Claimed(store.claim_repository_app(&claim).await?);
             }
-            None => {}
-        }
-    }
-    if error.is_none() {
-        // The preview's expiry moves on with every push that goes ahead.
-        // Before the ledger says it started: if this fails, nothing has.
-        let plan = preview_expiry::plan(
-            deployment.preview,
-            deployment.dry_run,
-            &deployment.trigger.kind,
-            spec.previews.ttl_hours,
-            now,
-        );
-        match expiry {
-            Some(schedules) => {
-                if let Some(line) = schedules
-                    .apply(&deployment.app, &deployment.environment, &plan)
-                    .await?
-                {
-                    tracing::info!("{line}");
-                }
+            Begin::Number(routed) => {
+                // The push order: the webhook gave a push its number; a
+                // console execution (or a re-run of one) takes the next one
+                // here, once. Then the lease, as that left it.
+                let seq = push_seq(store, &routed, id, true).await?;
+                let lease = store.get_lease(&routed.app, &routed.environment).await?;
+                read.order = Some(Order { seq, lease });
             }
-            None if matches!(plan, Expiry::Set { .. }) => tracing::warn!(
-                "previews.ttl_hours is not enforced: this deployer has no STEPDEPLOY_PREVIEW_SCHEDULE_GROUP (template.yaml sets it)"
-            ),
-            None => {}
+            Begin::Ignore(why) => {
+                tracing::info!(why = %why, "not for stepdeploy: nothing recorded");
+                return Ok(Begun::Ignored(why));
+            }
+            Begin::Fail(e) => return Err(e),
+            Begin::Refuse { error, writes } => {
+                tracing::warn!(reason = %error.message, "deployment refused");
+                write(store, &writes).await?;
+                return Err(error);
+            }
+            Begin::Stopped {
+                state,
+                reason,
+                writes,
+            } => {
+                tracing::info!(reason = %reason, "deployment stops before it starts");
+                write(store, &writes).await?;
+                return Ok(started(state));
+            }
+            Begin::Start { state, writes } => {
+                // Before the ledger says it started: if this fails, nothing has.
+                move_expiry(expiry, &state, now).await?;
+                write(store, &writes).await?;
+                return Ok(started(state));
+            }
         }
     }
-    let at = rfc3339(now);
-    if let Some(number) = request
-        .pull_request()
-        .filter(|_| deployment.preview && !deployment.dry_run)
-    {
-        // The preview's comment goes on this pull request from now on.
-        store
-            .put_pull(&PullRecord {
-                pk: env_pk(&deployment.app, &deployment.environment),
-                sk: PULL_SK.into(),
-                repository: spec.repository.clone(),
-                number,
-                open: true,
-                updated_at: at.clone(),
-            })
-            .await?;
-    }
-    // Queued by the webhook (or a re-run): move it on.
-    record_deployment(
-        store,
-        &deployment_record(
-            &deployment,
-            &spec.repository,
-            execution_arn,
-            Status::InProgress,
-            &at,
-        ),
-        &[
-            ("status", json!(Status::InProgress)),
-            ("repository", json!(spec.repository)),
-            ("preview", json!(deployment.preview)),
-            ("execution_arn", json!(execution_arn)),
-            ("image", json!(deployment.image.to_string())),
-            ("seq", json!(deployment.seq)),
-            ("updated_at", json!(at)),
-        ],
-    )
-    .await?;
-    tracing::info!(
-        app = %deployment.app,
-        environment = %deployment.environment,
-        commit = %deployment.commit,
-        image = %deployment.image,
-        seq = ?deployment.seq,
-        "deployment started"
-    );
-    Ok(Begun::Started(DeployState {
-        deployment,
-        spec,
-        image: None,
-        preflight: None,
-        network: None,
-        database: None,
-        load_balancer: None,
-        service: None,
-        error,
-    }))
 }
 
-/// A preview belongs to the branch that first pushed to it (until a
-/// teardown): another branch whose name maps to it is refused.
-fn branch_conflict(
-    d: &crate::deploy::Deployment,
-    lease: Option<&crate::lease::LeaseRecord>,
-) -> Option<StepError> {
-    let owner = lease?.branch.as_deref()?;
-    let branch = d.branch.as_deref().filter(|_| d.preview)?;
-    (owner != branch).then(|| {
-        StepError::invalid_input(format!(
-            "preview {} belongs to branch {owner:?}; branch {branch:?} maps to the same name: rename the branch, or delete {owner:?} (its preview is then torn down) and push again",
-            d.environment
-        ))
-    })
+/// The preview's expiry moves on with every push that goes ahead (its
+/// resource's plan says how, if at all).
+async fn move_expiry(
+    expiry: Option<&PreviewExpiry>,
+    state: &DeployState,
+    now: u64,
+) -> Result<(), StepError> {
+    let d = &state.deployment;
+    let plan = preview_expiry::plan(
+        d.preview,
+        d.dry_run,
+        &d.trigger.kind,
+        state.spec.previews.ttl_hours,
+        now,
+    );
+    match expiry {
+        Some(schedules) => {
+            if let Some(line) = schedules.apply(&d.app, &d.environment, &plan).await? {
+                tracing::info!("{line}");
+            }
+        }
+        None if matches!(plan, Expiry::Set { .. }) => tracing::warn!(
+            "previews.ttl_hours is not enforced: this deployer has no STEPDEPLOY_PREVIEW_SCHEDULE_GROUP (template.yaml sets it)"
+        ),
+        None => {}
+    }
+    Ok(())
+}
+
+/// Make the ledger writes a decision asked for, in order.
+async fn write(store: &Store, writes: &[LedgerWrite]) -> Result<(), StepError> {
+    for w in writes {
+        match w {
+            LedgerWrite::Pull(record) => store.put_pull(record).await?,
+            LedgerWrite::Deployment { record, update } => {
+                if !store.create_deployment(record).await? {
+                    store
+                        .update_deployment(
+                            &record.app,
+                            &record.environment,
+                            &record.deployment_id,
+                            update,
+                        )
+                        .await?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn started(state: DeployState) -> Begun {
+    let d = &state.deployment;
+    tracing::info!(
+        app = %d.app,
+        environment = %d.environment,
+        commit = %d.commit,
+        image = %d.image,
+        seq = ?d.seq,
+        "deployment started"
+    );
+    Begun::Started(state)
 }
 
 /// `Acquire Lease`: take the environment before the first change. While
@@ -483,11 +309,10 @@ async fn acquire(
                     &d.app,
                     &d.environment,
                     &d.id,
-                    &[
-                        ("status", json!(Status::InProgress)),
-                        ("waiting_for", Value::Null),
-                        ("updated_at", json!(at)),
-                    ],
+                    &DeploymentUpdate {
+                        waiting_for: Field::Remove,
+                        ..DeploymentUpdate::status(Status::InProgress, &at)
+                    },
                 )
                 .await?;
             Ok(json!({"acquired": true}))
@@ -499,11 +324,10 @@ async fn acquire(
                     &d.app,
                     &d.environment,
                     &d.id,
-                    &[
-                        ("status", json!(Status::Queued)),
-                        ("waiting_for", json!(holder)),
-                        ("updated_at", json!(at)),
-                    ],
+                    &DeploymentUpdate {
+                        waiting_for: Field::Set(holder.clone()),
+                        ..DeploymentUpdate::status(Status::Queued, &at)
+                    },
                 )
                 .await?;
             Ok(json!({"acquired": false, "holder": holder}))
@@ -534,13 +358,12 @@ async fn stopped(store: &Store, state: &DeployState) -> Result<Value, StepError>
             &d.app,
             &d.environment,
             &d.id,
-            &[
-                ("status", json!(status)),
-                ("error", json!(caught.error)),
-                ("cause", json!(cause)),
-                ("waiting_for", Value::Null),
-                ("updated_at", json!(rfc3339(now_epoch()))),
-            ],
+            &DeploymentUpdate {
+                error: Field::Set(caught.error.clone()),
+                cause: Field::Set(cause.clone()),
+                waiting_for: Field::Remove,
+                ..DeploymentUpdate::status(status, &rfc3339(now_epoch()))
+            },
         )
         .await?;
     store
@@ -567,7 +390,11 @@ async fn planned(store: &Store, state: &DeployState) -> Result<Value, StepError>
         store,
         state,
         Status::Planned,
-        vec![("plan", json!(plan)), ("cause", json!(summary))],
+        DeploymentUpdate {
+            plan: Field::Set(plan.clone()),
+            cause: Field::Set(summary.clone()),
+            ..DeploymentUpdate::default()
+        },
     )
     .await?;
     tracing::info!(calls, summary = %summary, "dry run planned");
@@ -585,31 +412,32 @@ async fn planned(store: &Store, state: &DeployState) -> Result<Value, StepError>
     }))
 }
 
+/// End the deployment's record in `status`, with `update`'s fields too.
 async fn close(
     store: &Store,
     state: &DeployState,
     status: Status,
-    fields: Vec<(&str, Value)>,
+    update: DeploymentUpdate,
 ) -> Result<(), StepError> {
     let d = &state.deployment;
     let at = rfc3339(now_epoch());
-    let mut all = vec![
-        ("status", json!(status)),
-        ("waiting_for", Value::Null),
-        ("updated_at", json!(at)),
-    ];
-    all.extend(fields);
+    let update = DeploymentUpdate {
+        status: Field::Set(status),
+        waiting_for: Field::Remove,
+        updated_at: Field::Set(at.clone()),
+        ..update
+    };
     store
-        .update_deployment(&d.app, &d.environment, &d.id, &all)
+        .update_deployment(&d.app, &d.environment, &d.id, &update)
         .await?;
     if d.dry_run {
         // A dry run changed nothing: the environment's record stays as it was.
         return Ok(());
     }
-    let url = all
-        .iter()
-        .find(|(k, _)| *k == "url")
-        .and_then(|(_, v)| v.as_str().map(String::from));
+    let url = match update.url {
+        Field::Set(url) => Some(url),
+        Field::Keep | Field::Remove => None,
+    };
     let previous = store.get_environment(&d.app, &d.environment).await?;
     // A deployment that failed before it took the environment (its image
     // never came) changed nothing there: a newer one may run fine.
@@ -685,13 +513,14 @@ async fn succeeded(store: &Store, state: &DeployState) -> Result<Value, StepErro
         store,
         state,
         Status::Succeeded,
-        vec![
-            ("image", json!(image)),
-            ("url", json!(url)),
-            ("warnings", json!(warnings)),
-            ("error", Value::Null),
-            ("cause", Value::Null),
-        ],
+        DeploymentUpdate {
+            image: Field::set_or_remove(image.clone()),
+            url: Field::set_or_remove(url.clone()),
+            warnings: Field::Set(warnings.clone()),
+            error: Field::Remove,
+            cause: Field::Remove,
+            ..DeploymentUpdate::default()
+        },
     )
     .await?;
     let reports = state.reports();
@@ -729,7 +558,11 @@ async fn failed(store: &Store, state: &DeployState) -> Result<Value, StepError> 
         store,
         state,
         Status::Failed,
-        vec![("error", json!(name)), ("cause", json!(message))],
+        DeploymentUpdate {
+            error: Field::Set(name.clone()),
+            cause: Field::Set(message.clone()),
+            ..DeploymentUpdate::default()
+        },
     )
     .await?;
     tracing::error!(error = %name, caught = %caught.error, cause = %message, "deployment failed");

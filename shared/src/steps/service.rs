@@ -16,7 +16,7 @@ use crate::deploy::{
 };
 use crate::diagnosis::{self, Facts};
 use crate::error::{ErrorKind, StepError};
-use crate::ledger::{env_pk, release_sk, ReleaseRecord};
+use crate::ledger::{env_pk, release_sk, DeploymentUpdate, Field, ReleaseRecord};
 use crate::naming::Names;
 use crate::owner::Owner;
 use crate::resources::{cluster, log_group, release_task, service, task_definition};
@@ -268,7 +268,10 @@ async fn diagnose(
             ctx.names.app(),
             ctx.names.environment(),
             &ctx.deployment_id,
-            &[("diagnosis", record)],
+            &DeploymentUpdate {
+                diagnosis: Field::Set(record),
+                ..DeploymentUpdate::default()
+            },
         )
         .await
     {

@@ -18,12 +18,12 @@ use crate::aws::store::Store;
 use crate::deploy::{now_epoch, rfc3339, CaughtError};
 use crate::error::{ErrorKind, StepError};
 use crate::image::ImageRef;
-use crate::lease::{Claimant, Kind, Verdict, TEARDOWN_DONE, TEARDOWN_FAILED};
+use crate::lease::{stop, Claimant, Kind, Verdict, TEARDOWN_DONE, TEARDOWN_FAILED};
 use crate::ledger::{env_pk, teardown_sk, EnvironmentRecord, Status, TeardownRecord, ENV_SK};
 use crate::naming::Names;
 use crate::resources::preview_expiry::PreviewExpiry;
 use crate::runtime::parse_input;
-use crate::steps::lease::{claim, stop};
+use crate::steps::lease::claim;
 use crate::steps::{database, load_balancer, network, service};
 use crate::teardown::{
     check_request, is_preview, phase_deadline_seconds, TeardownRequest, TeardownState,

@@ -16,8 +16,8 @@ use crate::aws::store::Store;
 use crate::deploy::{now_epoch, rfc3339, DeployRequest};
 use crate::error::StepError;
 use crate::ledger::{
-    delivery_pk, deploy_sk, env_pk, DeliveryRecord, DeploymentRecord, Status, DELIVERY_SK,
-    DELIVERY_TTL_SECONDS,
+    delivery_pk, deploy_sk, env_pk, DeliveryRecord, DeploymentRecord, DeploymentUpdate, Field,
+    Status, DELIVERY_SK, DELIVERY_TTL_SECONDS,
 };
 use crate::naming::short_hash;
 use crate::webhook::{authenticate, decide, payload, precheck, Decision, Known, RawRequest, Reply};
@@ -225,12 +225,11 @@ impl Webhook {
         let cause = format!(
             "the deployment could not be started: {e}; redeliver the push from the GitHub webhook's Recent Deliveries page (it starts under this deployment id), or push again"
         );
-        let fields = [
-            ("status", json!(Status::Failed)),
-            ("error", json!("NotStarted")),
-            ("cause", json!(cause)),
-            ("updated_at", json!(rfc3339(now_epoch()))),
-        ];
+        let failed = DeploymentUpdate {
+            error: Field::Set("NotStarted".into()),
+            cause: Field::Set(cause),
+            ..DeploymentUpdate::status(Status::Failed, &rfc3339(now_epoch()))
+        };
         match self
             .store
             .update_deployment_in(
@@ -238,7 +237,7 @@ impl Webhook {
                 &request.environment,
                 id,
                 Status::Queued,
-                &fields,
+                &failed,
             )
             .await
         {
