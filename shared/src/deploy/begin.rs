@@ -215,18 +215,11 @@ pub fn decide_begin(read: &BeginRead) -> Begin {
         },
     });
     let state = DeployState {
-        deployment,
-        spec,
-        image: None,
-        preflight: None,
-        network: None,
-        database: None,
-        load_balancer: None,
-        service: None,
         error: stopped.as_ref().map(|e| CaughtError {
             error: e.kind.name().into(),
             cause: Some(e.message.clone()),
         }),
+        ..DeployState::new(deployment, spec)
     };
     match stopped {
         Some(reason) => Begin::Stopped {
@@ -386,24 +379,11 @@ mod tests {
     use crate::deploy::Trigger;
     use crate::naming::preview_environment;
 
-    const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
+    use crate::deploy::test_push as push;
+
+    const SHA: &str = crate::deploy::TEST_COMMIT;
     const ARN: &str = "arn:aws:states:us-east-1:123456789012:execution:stepdeploy-deploy:d3";
     const NOW: u64 = 1_764_737_100;
-
-    fn push(app: &str, environment: &str, branch: &str) -> DeployRequest {
-        DeployRequest {
-            app: app.into(),
-            environment: environment.into(),
-            commit: SHA.into(),
-            branch: Some(branch.into()),
-            trigger: Some(Trigger {
-                kind: "push".into(),
-                repository: Some("acme/flask-banking".into()),
-                ..Trigger::default()
-            }),
-            ..DeployRequest::default()
-        }
-    }
 
     /// A pull request's push to its preview.
     fn pull(number: u64) -> DeployRequest {

@@ -72,6 +72,28 @@ pub fn arn_account_region(arn: &str) -> Option<(&str, &str)> {
     (!region.is_empty() && !account.is_empty()).then_some((account, region))
 }
 
+/// The commit of [`test_push`]'s request.
+#[cfg(test)]
+pub(crate) const TEST_COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
+
+/// A push of acme/flask-banking's `branch` to `app`'s `environment`, for the
+/// tests of what a request leads to.
+#[cfg(test)]
+pub(crate) fn test_push(app: &str, environment: &str, branch: &str) -> DeployRequest {
+    DeployRequest {
+        app: app.into(),
+        environment: environment.into(),
+        commit: TEST_COMMIT.into(),
+        branch: Some(branch.into()),
+        trigger: Some(Trigger {
+            kind: "push".into(),
+            repository: Some("acme/flask-banking".into()),
+            ..Trigger::default()
+        }),
+        ..DeployRequest::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,17 +197,7 @@ mod tests {
             dry_run: false,
             restart: None,
         };
-        let state = DeployState {
-            deployment: resolve(&req, &spec, "id1", ARN, 5, 0).unwrap(),
-            spec,
-            image: None,
-            preflight: None,
-            network: None,
-            database: None,
-            load_balancer: None,
-            service: None,
-            error: None,
-        };
+        let state = DeployState::new(resolve(&req, &spec, "id1", ARN, 5, 0).unwrap(), spec);
         let caught = |e: &str| CaughtError {
             error: e.into(),
             cause: Some("{\"errorType\":\"Fatal\",\"errorMessage\":\"boom\"}".into()),

@@ -193,25 +193,8 @@ fn request_is_push(request: &DeployRequest) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::deploy::Trigger;
+    use crate::deploy::test_push as push;
     use serde_json::json;
-
-    const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
-
-    fn push(app: &str, environment: &str, branch: &str) -> DeployRequest {
-        DeployRequest {
-            app: app.into(),
-            environment: environment.into(),
-            commit: SHA.into(),
-            branch: Some(branch.into()),
-            trigger: Some(Trigger {
-                kind: "push".into(),
-                repository: Some("acme/flask-banking".into()),
-                ..Trigger::default()
-            }),
-            ..DeployRequest::default()
-        }
-    }
 
     fn found(text: &str) -> RepositorySpec {
         RepositorySpec::Found {

@@ -147,6 +147,21 @@ pub struct DeployState {
 }
 
 impl DeployState {
+    /// A deployment just begun: no step has run yet.
+    pub fn new(deployment: Deployment, spec: AppSpec) -> DeployState {
+        DeployState {
+            deployment,
+            spec,
+            image: None,
+            preflight: None,
+            network: None,
+            database: None,
+            load_balancer: None,
+            service: None,
+            error: None,
+        }
+    }
+
     /// The reports of the steps that ran, in order.
     pub fn reports(&self) -> Vec<&StepReport> {
         [

@@ -352,19 +352,12 @@ mod tests {
         let execution = "arn:aws:states:eu-west-1:123456789012:execution:stepdeploy-deploy:d1";
         let deployment = crate::deploy::resolve(&request, &spec, "d1", execution, 15, 0).unwrap();
         DeployState {
-            deployment,
-            spec,
             image: image.map(|uri| crate::deploy::ResolvedImage {
                 uri: uri.into(),
                 digest: "sha256:1".into(),
                 waited: false,
             }),
-            preflight: None,
-            network: None,
-            database: None,
-            load_balancer: None,
-            service: None,
-            error: None,
+            ..DeployState::new(deployment, spec)
         }
     }
 

@@ -170,17 +170,10 @@ mod tests {
             restart: None,
         };
         let execution = "arn:aws:states:eu-west-1:123456789012:execution:stepdeploy-deploy:d1";
-        DeployState {
-            deployment: resolve(&request, &spec, "d1", execution, 15, 0).unwrap(),
+        DeployState::new(
+            resolve(&request, &spec, "d1", execution, 15, 0).unwrap(),
             spec,
-            image: None,
-            preflight: None,
-            network: None,
-            database: None,
-            load_balancer: None,
-            service: None,
-            error: None,
-        }
+        )
     }
 
     /// Describes of a fresh account: nothing is there yet.
