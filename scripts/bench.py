@@ -103,7 +103,8 @@ def main() -> None:
     parser.add_argument("--no-build", action="store_true")
     args = parser.parse_args()
     if not args.no_build:
-        cmd = ["cargo", "lambda", "build", "--release"] + (["--arm64"] if args.arm64 else [])
+        # What `make release` (and so sam build) ships: the workspace, without the test utilities.
+        cmd = ["cargo", "lambda", "build", "--release", "--workspace", "--no-default-features"] + (["--arm64"] if args.arm64 else [])
         t = time.time()
         subprocess.run(cmd, cwd=ROOT, check=True)
         print(f"release build: {time.time() - t:.0f} s")

@@ -220,19 +220,12 @@ async fn the_task_definition_pins_the_image_and_keeps_credentials_secret() {
     let deployment = resolve(&request, &spec, "d1", EXECUTION, 15, 0).unwrap();
     let uri = deployment.image.pinned(DIGEST);
     let state = DeployState {
-        deployment,
-        spec,
         image: Some(ResolvedImage {
             uri: uri.clone(),
             digest: DIGEST.into(),
             waited: false,
         }),
-        preflight: None,
-        network: None,
-        database: None,
-        load_balancer: None,
-        service: None,
-        error: None,
+        ..DeployState::new(deployment, spec)
     };
     let secret = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-1234";
     let database = DatabaseOutput {
